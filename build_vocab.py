@@ -1,0 +1,27 @@
+"""Build the word dictionary senta_word_dict.txt: jieba's bundled dictionary plus the words of
+the task's training split, [PAD] and [UNK] first.
+
+    python build_vocab.py --task_name chnsenticorp --data_dir ../shared/data/chnsenticorp \
+        --vocab_path senta_word_dict.txt
+"""
+import logging
+
+from args import parse_args
+from data import build_word_dict, load_splits, segment
+from utils import atomic_path, run_main
+
+logger = logging.getLogger("distill_lstm")
+
+
+def main(argv=None):
+    args = parse_args("vocab", argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    splits, _ = load_splits(args)
+    words = build_word_dict(segment([ex["text"] for ex in splits["train"]]))
+    with atomic_path(args.vocab_path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(words) + "\n")
+    logger.info("wrote %d words to %s", len(words), args.vocab_path)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,200 @@
+"""Datasets, jieba segmentation, the word vocabulary and length-grouped DataLoaders."""
+import collections
+import logging
+import os
+
+import jieba
+import numpy as np
+import paddle
+from paddlenlp.data import Pad, Stack, Tuple, Vocab
+from paddlenlp.datasets import MapDataset, load_dataset
+
+from utils import InputError
+
+PAD, UNK = "[PAD]", "[UNK]"
+# Column layouts PaddleNLP's task files use; a header line names them.
+LAYOUTS = (("label", "text_a"), ("qid", "label", "text_a"), ("qid", "text_a"), ("text_a",))
+
+logger = logging.getLogger("distill_lstm")
+jieba.setLogLevel(logging.WARNING)
+
+
+def read_tsv(path):
+    """Yield {"text", "label", "line"} from a PaddleNLP-style tsv, checking every row."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        columns = None
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                raise InputError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})")
+            fields = line.split("\t")
+            if columns is None:
+                columns = tuple(c.strip() for c in fields)
+                if columns not in LAYOUTS:
+                    raise InputError(f"{path}:{lineno}: header {line!r} is not one of "
+                                    + ", ".join("<TAB>".join(c) for c in LAYOUTS))
+                continue
+            if not line:
+                continue
+            if len(fields) != len(columns):
+                raise InputError(f"{path}:{lineno}: expected {len(columns)} tab-separated fields "
+                                f"({', '.join(columns)}), found {len(fields)}")
+            row = dict(zip(columns, fields))
+            if not row["text_a"].strip():
+                raise InputError(f"{path}:{lineno}: empty text")
+            label = row.get("label", "").strip() or None
+            if "label" in columns and label is None:
+                raise InputError(f"{path}:{lineno}: empty label")
+            yield {"text": row["text_a"].strip(), "label": label, "line": lineno}
+    if columns is None:
+        raise InputError(f"{path}: empty file")
+
+
+def sorted_labels(labels):
+    """Numeric labels in numeric order ('2' before '10'), others alphabetically."""
+    labels = set(labels)
+    if all(label.lstrip("-").isdigit() for label in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
+
+
+def load_local_splits(data_dir):
+    """train/dev (and test.tsv when present) from data_dir; the labels come from train."""
+    paths = {s: os.path.join(data_dir, f"{s}.tsv") for s in ("train", "dev", "test")}
+    if not os.path.exists(paths["test"]):
+        del paths["test"]
+    splits = {s: load_dataset(read_tsv, path=p, lazy=False) for s, p in paths.items()}
+    for split in ("train", "dev"):
+        if splits[split][0]["label"] is None:
+            raise InputError(f"{paths[split]}:1: the {split} split needs a label column")
+    label_list = sorted_labels(ex["label"] for ex in splits["train"])
+    label_ids = {label: i for i, label in enumerate(label_list)}
+    for split, ds in splits.items():
+        for ex in ds:
+            if ex["label"] is None:
+                continue
+            if ex["label"] not in label_ids:
+                raise InputError(f"{paths[split]}:{ex['line']}: unknown label {ex['label']!r} "
+                                f"(train has {', '.join(label_list)})")
+            ex["label"] = label_ids[ex["label"]]
+    return splits, label_list
+
+
+def load_online_splits(task_name):
+    if task_name.lower() != "chnsenticorp":
+        raise InputError(f"task {task_name!r}: online loading knows chnsenticorp; "
+                        "give other tasks' files with --data_dir")
+    train, dev = load_dataset("chnsenticorp", splits=["train", "dev"])
+    return {"train": train, "dev": dev}, list(train.label_list)
+
+
+def load_splits(args):
+    """({split: MapDataset of {"text", "label"}}, label_list) for the task."""
+    if args.data_dir:
+        splits, label_list = load_local_splits(args.data_dir)
+    else:
+        splits, label_list = load_online_splits(args.task_name)
+    logger.info("data %s: %s; labels %s", args.data_dir or args.task_name,
+                ", ".join(f"{s} {len(ds)}" for s, ds in splits.items()), label_list)
+    return splits, label_list
+
+
+def segment(texts):
+    """jieba words of each text, spaces dropped."""
+    return [[w for w in jieba.lcut(t) if w.strip()] for t in texts]
+
+
+def load_vocab(path):
+    """The word dictionary: [PAD] must be id 0 and [UNK] present."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such vocabulary file (build it with build_vocab.py)")
+    vocab = Vocab.load_vocabulary(path, unk_token=UNK, pad_token=PAD)
+    if vocab.to_indices(PAD) != 0 or UNK not in vocab.token_to_idx:
+        raise InputError(f"{path}:1: the vocabulary must start with {PAD} and hold {UNK}")
+    return vocab
+
+
+def lean_vocab(vocab, sentences):
+    """The dictionary's words that occur in `sentences`, in dictionary order.
+
+    A word never seen in training would keep its random embedding, so it gets no row and
+    falls back to [UNK]: the table shrinks from the dictionary's size to the corpus's."""
+    seen = {w for words in sentences for w in words}
+    kept = [w for w in vocab_words(vocab) if w in seen and w not in (PAD, UNK)]
+    return vocab_from_words([PAD, UNK] + kept)
+
+
+def vocab_words(vocab):
+    """The vocabulary's words in id order."""
+    return vocab.to_tokens(list(range(len(vocab))))
+
+
+def vocab_from_words(words):
+    return Vocab.from_dict({w: i for i, w in enumerate(words)}, unk_token=UNK, pad_token=PAD)
+
+
+def jieba_dictionary():
+    """(word, frequency) pairs of jieba's bundled dictionary."""
+    with jieba.get_dict_file() as f:
+        for raw in f:
+            word, freq = raw.decode("utf-8").split(" ")[:2]
+            yield word, int(freq)
+
+
+def build_word_dict(sentences):
+    """[PAD], [UNK], the corpus's words by count, then jieba's other words by frequency."""
+    counts = collections.Counter(w for words in sentences for w in words)
+    words = sorted(counts, key=lambda w: (-counts[w], w))
+    jieba_freq = {}
+    for word, freq in jieba_dictionary():  # a few words stand twice in jieba's file
+        jieba_freq[word] = max(freq, jieba_freq.get(word, 0))
+    extra = sorted(set(jieba_freq) - set(words) - {PAD, UNK}, key=lambda w: (-jieba_freq[w], w))
+    return [PAD, UNK] + words + extra
+
+
+class LengthGroupedBatchSampler:
+    """Batches of sentences of similar length, so little compute is spent on padding.
+
+    Training: shuffle, sort pools of `pool_batches` batches by length, cut them into
+    batches, shuffle the batches. The order is a function of (seed, epoch) only, so a
+    resumed run replays its epoch and skips the batches it already trained on.
+    Evaluation (shuffle=False): sorted by length."""
+
+    def __init__(self, lengths, batch_size, shuffle=False, seed=0, pool_batches=100):
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.pool = batch_size * pool_batches
+        self.epoch, self.skip = 0, 0
+
+    def set_epoch(self, epoch, skip_batches=0):
+        self.epoch, self.skip = epoch, skip_batches
+
+    def batches(self):
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.lengths))
+        batches = []
+        for start in range(0, len(order), self.pool):
+            pool = order[start:start + self.pool]
+            pool = pool[np.argsort(self.lengths[pool], kind="stable")]
+            batches += [pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def __iter__(self):
+        for batch in self.batches()[self.skip:]:
+            yield batch.tolist()
+
+    def __len__(self):
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size - self.skip
+
+
+def create_dataloader(records, pad_id, batch_size, shuffle=False, seed=0):
+    """DataLoader over (word_ids, length, label) records, padded per batch."""
+    sampler = LengthGroupedBatchSampler([r[1] for r in records], batch_size, shuffle, seed)
+    collate = Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"), Stack(dtype="int64"))
+    return paddle.io.DataLoader(MapDataset(records), batch_sampler=sampler, collate_fn=collate)

@@ -1,0 +1,41 @@
+"""Small data the tests make: a toy sentiment task whose label is decided by one word."""
+import random
+
+import pytest
+
+POSITIVE = ["很好", "喜欢", "满意", "推荐", "不错"]
+NEGATIVE = ["很差", "失望", "糟糕", "退货", "垃圾"]
+FILLER = ["这个", "酒店", "房间", "服务", "价格", "书", "手机", "屏幕", "早餐", "我们", "觉得", "非常"]
+
+
+def toy_sentences(n, seed):
+    """(label, text) pairs: fillers around one sentiment word that decides the label."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        words = rng.choices(FILLER, k=rng.randint(1, 8))
+        words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if label else NEGATIVE))
+        rows.append((str(label), "".join(words)))
+    return rows
+
+
+def write_tsv(path, rows, header=("label", "text_a")):
+    path.write_text("\n".join("\t".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def write_vocab(path, words):
+    path.write_text("\n".join(["[PAD]", "[UNK]", *words]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def toy_task(tmp_path):
+    """A data dir with train (48) / dev (24) sentences and a vocab of the toy words."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    write_tsv(data_dir / "train.tsv", toy_sentences(48, seed=1))
+    write_tsv(data_dir / "dev.tsv", toy_sentences(24, seed=2))
+    vocab = write_vocab(tmp_path / "vocab.txt", POSITIVE + NEGATIVE + FILLER + ["从未见过"])
+    return data_dir, vocab

@@ -1,0 +1,99 @@
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+from visualdl import LogReader
+
+import student_lstm_small
+from student_lstm_small import BiLSTM
+from utils import InputError, run_main
+
+TINY = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "8", "--device", "cpu",
+        "--num_threads", "2", "--log_freq", "1"]
+
+
+def train(toy_task, output_dir, *extra):
+    data_dir, vocab = toy_task
+    student_lstm_small.main(["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir",
+                             str(output_dir), *TINY, *extra])
+    with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def read_scalars(logdir, tag):
+    reader = LogReader(file_path=os.path.join(logdir, os.listdir(logdir)[0]))
+    return [(r.id, r.value) for r in reader.get_data("scalar", tag)]
+
+
+def test_logits_do_not_depend_on_padding():
+    paddle.seed(0)
+    model = BiLSTM(vocab_size=50, num_classes=3, emb_dim=8, hidden_size=8)
+    model.eval()
+    sentences = [[5, 6, 7], [8, 9, 10, 11, 12, 13, 14], [3]]
+    alone = [model(paddle.to_tensor([s]), paddle.to_tensor([len(s)])).numpy()[0] for s in sentences]
+    width = max(map(len, sentences)) + 4
+    padded = paddle.to_tensor([s + [0] * (width - len(s)) for s in sentences])
+    batched = model(padded, paddle.to_tensor([len(s) for s in sentences])).numpy()
+    np.testing.assert_allclose(batched, np.stack(alone), rtol=1e-5, atol=1e-6)
+
+
+def test_learns_a_separable_toy_task_and_logs_to_visualdl(toy_task, tmp_path):
+    out = tmp_path / "run"
+    summary = train(toy_task, out, "--max_epoch", "12", "--lr", "1e-2", "--dropout_prob", "0.0")
+    assert summary["best_dev_acc"] >= 0.95
+
+    with open(out / "best" / "checkpoint.json", encoding="utf-8") as f:
+        meta = json.load(f)
+    assert meta["labels"] == ["0", "1"] and meta["vocab"][:2] == ["[PAD]", "[UNK]"]
+    assert "从未见过" not in meta["vocab"]  # in the dictionary, never in training: no row
+    assert meta["model"]["vocab_size"] == len(meta["vocab"]) and meta["args"]["hidden_size"] == 16
+    assert {"model.pdparams", "model.pdopt"} <= set(os.listdir(out / "best"))
+
+    losses = read_scalars(out / "vdl", "train/loss")
+    assert len(losses) == 12 * 6 and losses[-1][1] < losses[0][1]
+    assert [v for _, v in read_scalars(out / "vdl", "train/lr")] == pytest.approx([1e-2] * 72)
+    assert max(v for _, v in read_scalars(out / "vdl", "dev/acc")) == pytest.approx(summary["best_dev_acc"])
+
+
+def test_resume_continues_from_the_saved_step(toy_task, tmp_path):
+    out = tmp_path / "run"
+    train(toy_task, out, "--max_epoch", "1", "--save_steps", "4")
+    with open(out / "last" / "checkpoint.json", encoding="utf-8") as f:
+        saved = json.load(f)["state"]
+    assert (saved["epoch"], saved["global_step"]) == (1, 6)  # 48 sentences / batch 8
+
+    train(toy_task, out, "--max_epoch", "3", "--init_from_ckpt", str(out / "last"))
+    with open(out / "last" / "checkpoint.json", encoding="utf-8") as f:
+        state = json.load(f)["state"]
+    assert (state["epoch"], state["global_step"]) == (3, 18)
+    steps = [step for step, _ in read_scalars(out / "vdl", "train/loss")]
+    assert steps == list(range(1, 19))  # the resumed run appended steps 7..18 to the same log
+
+
+def test_resume_refuses_a_checkpoint_of_another_shape(toy_task, tmp_path):
+    out = tmp_path / "run"
+    train(toy_task, out, "--max_epoch", "1")
+    with pytest.raises(InputError, match="does not fit the model: .*shape"):
+        train(toy_task, tmp_path / "other", "--max_epoch", "2", "--hidden_size", "8",
+              "--init_from_ckpt", str(out / "best"))
+    with pytest.raises(InputError, match="not a checkpoint directory"):
+        train(toy_task, tmp_path / "other", "--init_from_ckpt", str(tmp_path))
+    (out / "best" / "model.pdparams").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="model.pdparams: not a Paddle checkpoint"):
+        train(toy_task, tmp_path / "other", "--init_from_ckpt", str(out / "best"))
+
+
+def test_bad_data_exits_with_one_error_and_writes_nothing(toy_task, tmp_path, capsys):
+    data_dir, vocab = toy_task
+    with open(data_dir / "dev.tsv", "a", encoding="utf-8") as f:
+        f.write("1\t好\textra\n")
+    out = tmp_path / "run"
+    argv = ["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir", str(out), *TINY]
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(lambda: student_lstm_small.main(argv))
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {data_dir / 'dev.tsv'}:26: expected 2 tab-separated fields (label, text_a), found 3")
+    assert not out.exists()
