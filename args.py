@@ -47,6 +47,8 @@ def add_run_args(parser):
     group.add_argument("--max_epoch", type=int, help="Epochs to train.")
     group.add_argument("--optimizer", choices=["adam", "adadelta"], help="Optimizer.")
     group.add_argument("--lr", type=float, help="Learning rate.")
+    group.add_argument("--lr_schedule", choices=["constant", "linear"], default="constant",
+                       help="Keep the learning rate, or decay it linearly to 0 over the run.")
     group.add_argument("--max_grad_norm", type=float, default=1.0,
                        help="Clip gradients to this global norm (0 disables).")
     group.add_argument("--seed", type=int, default=2021, help="Random seed.")
@@ -70,6 +72,8 @@ def add_student_args(parser):
     group.add_argument("--hidden_size", type=int, default=300, help="LSTM hidden size per direction.")
     group.add_argument("--num_layers", type=int, default=1, help="LSTM layers.")
     group.add_argument("--dropout_prob", type=float, help="Dropout on embeddings and sentence vector.")
+    group.add_argument("--min_freq", type=int, default=1,
+                       help="Words seen fewer times in training get no embedding row: they map to [UNK].")
     group.add_argument("--init_scale", type=float, default=0.1,
                        help="Embedding and dense weights start uniform in [-init_scale, init_scale].")
     # The original example asked for the vocabulary size by hand; it is now read from the data.

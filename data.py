@@ -35,13 +35,13 @@ def read_tsv(path):
                 columns = tuple(c.strip() for c in fields)
                 if columns not in LAYOUTS:
                     raise InputError(f"{path}:{lineno}: header {line!r} is not one of "
-                                    + ", ".join("<TAB>".join(c) for c in LAYOUTS))
+                                     + ", ".join("<TAB>".join(c) for c in LAYOUTS))
                 continue
             if not line:
                 continue
             if len(fields) != len(columns):
                 raise InputError(f"{path}:{lineno}: expected {len(columns)} tab-separated fields "
-                                f"({', '.join(columns)}), found {len(fields)}")
+                                 f"({', '.join(columns)}), found {len(fields)}")
             row = dict(zip(columns, fields))
             if not row["text_a"].strip():
                 raise InputError(f"{path}:{lineno}: empty text")
@@ -67,6 +67,9 @@ def load_local_splits(data_dir):
     if not os.path.exists(paths["test"]):
         del paths["test"]
     splits = {s: load_dataset(read_tsv, path=p, lazy=False) for s, p in paths.items()}
+    for split, ds in splits.items():
+        if len(ds) == 0:
+            raise InputError(f"{paths[split]}: no rows after the header")
     for split in ("train", "dev"):
         if splits[split][0]["label"] is None:
             raise InputError(f"{paths[split]}:1: the {split} split needs a label column")
@@ -117,12 +120,13 @@ def load_vocab(path):
     return vocab
 
 
-def lean_vocab(vocab, sentences):
-    """The dictionary's words that occur in `sentences`, in dictionary order.
+def lean_vocab(vocab, sentences, min_freq=1):
+    """The dictionary's words that occur at least min_freq times in `sentences`, in dictionary order.
 
     A word never seen in training would keep its random embedding, so it gets no row and
     falls back to [UNK]: the table shrinks from the dictionary's size to the corpus's."""
-    seen = {w for words in sentences for w in words}
+    counts = collections.Counter(w for words in sentences for w in words)
+    seen = {w for w, n in counts.items() if n >= min_freq}
     kept = [w for w in vocab_words(vocab) if w in seen and w not in (PAD, UNK)]
     return vocab_from_words([PAD, UNK] + kept)
 

@@ -47,11 +47,14 @@ def model_config(args, vocab_size, num_classes):
             "dropout_prob": args.dropout_prob, "init_scale": args.init_scale}
 
 
-def create_optimizer(args, model):
+def create_optimizer(args, model, total_steps):
     clip = nn.ClipGradByGlobalNorm(args.max_grad_norm) if args.max_grad_norm > 0 else None
+    lr = args.lr
+    if args.lr_schedule == "linear":
+        lr = paddle.optimizer.lr.PolynomialDecay(args.lr, decay_steps=total_steps, end_lr=0.0, power=1.0)
     if args.optimizer == "adam":
-        return paddle.optimizer.Adam(args.lr, parameters=model.parameters(), grad_clip=clip)
-    return paddle.optimizer.Adadelta(args.lr, rho=0.95, epsilon=1e-6, parameters=model.parameters(),
+        return paddle.optimizer.Adam(lr, parameters=model.parameters(), grad_clip=clip)
+    return paddle.optimizer.Adadelta(lr, rho=0.95, epsilon=1e-6, parameters=model.parameters(),
                                      grad_clip=clip)
 
 
@@ -62,7 +65,7 @@ def student_vocab(args, train_words):
     vocab = load_vocab(args.vocab_path)
     if args.vocab_size is not None:
         logger.warning("--vocab_size is no longer needed: it is read from %s", args.vocab_path)
-    return lean_vocab(vocab, train_words)
+    return lean_vocab(vocab, train_words, args.min_freq)
 
 
 def to_records(words, labels, vocab, max_seq_length):
@@ -96,7 +99,7 @@ def train(args, loaders, vocab, label_list):
     with paddle.utils.unique_name.guard():
         config = model_config(args, len(vocab), len(label_list))
         model = BiLSTM(**config)
-        optimizer = create_optimizer(args, model)
+        optimizer = create_optimizer(args, model, len(loaders["train"]) * args.max_epoch)
         meta = {"args": vars(args), "model": config, "labels": label_list, "vocab": vocab_words(vocab)}
         state = None
         if args.init_from_ckpt:
@@ -109,6 +112,7 @@ def train(args, loaders, vocab, label_list):
                     len(label_list), sum(p.size for p in model.parameters()), args.output_dir)
         state = fit(model, optimizer, loaders["train"], loaders["dev"], ce_loss, args, meta, state)
         write_summary(model, loaders, args, state)
+
 
 if __name__ == "__main__":
     run_main(main)

@@ -178,6 +178,8 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, st
                 loss.backward()
                 optimizer.step()
                 optimizer.clear_grad()
+                if isinstance(optimizer._learning_rate, paddle.optimizer.lr.LRScheduler):
+                    optimizer._learning_rate.step()  # as paddle.Model does; saved in the optimizer's state
                 state["train_seconds"] += time.time() - tick
                 state["global_step"] += 1
                 state["step_in_epoch"] += 1

@@ -16,9 +16,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The README's baseline command (Set-up / "Train the Bi-LSTM alone").
-README_COMMAND = ["student_lstm_small.py", "--task_name", "chnsenticorp", "--max_epoch", "10",
-                  "--batch_size", "64", "--optimizer", "adam", "--lr", "3e-4", "--dropout_prob", "0.2",
-                  "--vocab_path", "senta_word_dict.txt", "--save_steps", "10000"]
+README_COMMAND = ["student_lstm_small.py", "--task_name", "chnsenticorp", "--max_epoch", "8",
+                  "--batch_size", "64", "--optimizer", "adam", "--lr", "3e-4", "--dropout_prob", "0.5",
+                  "--max_seq_length", "256", "--vocab_path", "senta_word_dict.txt", "--save_steps", "20"]
 
 
 def main():

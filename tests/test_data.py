@@ -38,6 +38,7 @@ def test_labels_come_from_the_data(tmp_path):
     (["label\ttext_a", "\t好"], "dev.tsv:2: empty label"),
     (["sentiment\treview", "1\t好"], "dev.tsv:1: header"),
     (["text_a", "好"], "dev.tsv:1: the dev split needs a label column"),
+    (["label\ttext_a", ""], "dev.tsv: no rows after the header"),
 ])
 def test_bad_rows_name_file_and_line(tmp_path, dev_lines, message):
     write_tsv(tmp_path / "train.tsv", [("0", "差"), ("1", "好")])
@@ -72,6 +73,7 @@ def test_lean_vocab_keeps_only_words_seen_in_training(tmp_path):
     lean = lean_vocab(vocab, [["差", "好"], ["好", "新词"]])
     assert vocab_words(lean) == ["[PAD]", "[UNK]", "好", "差"]  # dictionary order, unseen dropped
     assert lean.to_indices(["从未见过", "新词"]) == [1, 1]  # both fall back to [UNK]
+    assert vocab_words(lean_vocab(vocab, [["差", "好"], ["好"]], min_freq=2)) == ["[PAD]", "[UNK]", "好"]
 
 
 def test_vocab_must_start_with_pad(tmp_path):

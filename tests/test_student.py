@@ -57,6 +57,14 @@ def test_learns_a_separable_toy_task_and_logs_to_visualdl(toy_task, tmp_path):
     assert max(v for _, v in read_scalars(out / "vdl", "dev/acc")) == pytest.approx(summary["best_dev_acc"])
 
 
+def test_linear_schedule_decays_the_learning_rate_to_zero(toy_task, tmp_path):
+    out = tmp_path / "run"
+    train(toy_task, out, "--max_epoch", "2", "--lr", "1e-2", "--lr_schedule", "linear")
+    lrs = [v for _, v in read_scalars(out / "vdl", "train/lr")]
+    # logged after each of the 12 steps: 1e-2 * (1 - step / 12)
+    assert lrs == pytest.approx([1e-2 * (1 - step / 12) for step in range(1, 13)], abs=1e-7)
+
+
 def test_resume_continues_from_the_saved_step(toy_task, tmp_path):
     out = tmp_path / "run"
     train(toy_task, out, "--max_epoch", "1", "--save_steps", "4")
