@@ -17,6 +17,13 @@ JOB_DEFAULTS = {
 }
 
 
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def default_device():
     import paddle
 
@@ -41,10 +48,10 @@ def add_data_args(parser):
 
 def add_run_args(parser):
     group = parser.add_argument_group("run")
-    group.add_argument("--max_seq_length", type=int, default=128,
+    group.add_argument("--max_seq_length", type=positive_int, default=128,
                        help="Longest input kept, in jieba words; longer texts are truncated.")
-    group.add_argument("--batch_size", type=int, default=64, help="Sentences per batch.")
-    group.add_argument("--max_epoch", type=int, help="Epochs to train.")
+    group.add_argument("--batch_size", type=positive_int, default=64, help="Sentences per batch.")
+    group.add_argument("--max_epoch", type=positive_int, help="Epochs to train.")
     group.add_argument("--optimizer", choices=["adam", "adadelta"], help="Optimizer.")
     group.add_argument("--lr", type=float, help="Learning rate.")
     group.add_argument("--lr_schedule", choices=["constant", "linear"], default="constant",
@@ -54,13 +61,13 @@ def add_run_args(parser):
     group.add_argument("--seed", type=int, default=2021, help="Random seed.")
     group.add_argument("--device", default=default_device(), choices=["gpu", "cpu", "xpu"],
                        help="Device; gpu when Paddle was built with CUDA, else cpu.")
-    group.add_argument("--num_threads", type=int, default=default_num_threads(),
+    group.add_argument("--num_threads", type=positive_int, default=default_num_threads(),
                        help="CPU threads for Paddle's kernels (Paddle's own default is 1).")
     group.add_argument("--output_dir", help="Where checkpoints and the run summary go "
                                             "(default: <job dir>/<task_name>).")
     group.add_argument("--logdir", help="VisualDL log directory (default: <output_dir>/vdl).")
-    group.add_argument("--log_freq", type=int, default=10, help="Log training scalars every N steps.")
-    group.add_argument("--save_steps", type=int, default=100,
+    group.add_argument("--log_freq", type=positive_int, default=10, help="Log training scalars every N steps.")
+    group.add_argument("--save_steps", type=positive_int, default=100,
                        help="Evaluate on dev and checkpoint every N steps (and after every epoch).")
     group.add_argument("--init_from_ckpt", default=None,
                        help="Checkpoint directory to resume from (model, optimizer and step).")
@@ -68,11 +75,11 @@ def add_run_args(parser):
 
 def add_student_args(parser):
     group = parser.add_argument_group("Bi-LSTM student")
-    group.add_argument("--emb_dim", type=int, default=300, help="Word embedding size.")
-    group.add_argument("--hidden_size", type=int, default=300, help="LSTM hidden size per direction.")
-    group.add_argument("--num_layers", type=int, default=1, help="LSTM layers.")
+    group.add_argument("--emb_dim", type=positive_int, default=300, help="Word embedding size.")
+    group.add_argument("--hidden_size", type=positive_int, default=300, help="LSTM hidden size per direction.")
+    group.add_argument("--num_layers", type=positive_int, default=1, help="LSTM layers.")
     group.add_argument("--dropout_prob", type=float, help="Dropout on embeddings and sentence vector.")
-    group.add_argument("--min_freq", type=int, default=1,
+    group.add_argument("--min_freq", type=positive_int, default=1,
                        help="Words seen fewer times in training get no embedding row: they map to [UNK].")
     group.add_argument("--init_scale", type=float, default=0.1,
                        help="Embedding and dense weights start uniform in [-init_scale, init_scale].")

@@ -15,7 +15,7 @@ logger = logging.getLogger("distill_lstm")
 
 def main(argv=None):
     args = parse_args("vocab", argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logger.setLevel(logging.INFO)
     splits, _ = load_splits(args)
     words = build_word_dict(segment([ex["text"] for ex in splits["train"]]))
     with atomic_path(args.vocab_path) as tmp, open(tmp, "w", encoding="utf-8") as f:

@@ -32,8 +32,7 @@ def run_main(main):
 
 
 def init_runtime(args):
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
+    logger.setLevel(logging.INFO)  # printed through the handler paddlenlp installs on import
     paddle.set_device(args.device)
     # Paddle pins its CPU kernels to one thread unless told otherwise.
     paddle.base.core.set_num_threads(args.num_threads)

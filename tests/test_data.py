@@ -118,3 +118,13 @@ def test_build_vocab_script_writes_the_dictionary_or_nothing(toy_task, tmp_path)
     with pytest.raises(InputError, match="train.tsv:2: not valid UTF-8"):
         build_vocab.main(["--data_dir", str(data_dir), "--vocab_path", str(out)])
     assert list(tmp_path.glob("dict.txt*")) == []
+
+
+def test_args_refuse_non_positive_sizes(capsys):
+    from args import parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args("student", ["--max_epoch", "0"])
+    assert exit_info.value.code == 2 and "--max_epoch: must be at least 1" in capsys.readouterr().err
+    args = parse_args("student", ["--vocab_size", "1256608"])  # the original's flag still parses
+    assert args.output_dir == "small_models/chnsenticorp" and args.logdir == "small_models/chnsenticorp/vdl"
