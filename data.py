@@ -114,6 +114,13 @@ def load_vocab(path):
     """The word dictionary: [PAD] must be id 0 and [UNK] present."""
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such vocabulary file (build it with build_vocab.py)")
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise InputError(f"{path}:{line}: not valid UTF-8")
     vocab = Vocab.load_vocabulary(path, unk_token=UNK, pad_token=PAD)
     if vocab.to_indices(PAD) != 0 or UNK not in vocab.token_to_idx:
         raise InputError(f"{path}:1: the vocabulary must start with {PAD} and hold {UNK}")

@@ -84,6 +84,9 @@ def test_vocab_must_start_with_pad(tmp_path):
         load_vocab(str(path))
     with pytest.raises(InputError, match="no such vocabulary file"):
         load_vocab(str(tmp_path / "missing.txt"))
+    path.write_bytes("[PAD]\n[UNK]\n好\n".encode() + "差".encode("gbk") + b"\n")
+    with pytest.raises(InputError, match="v.txt:4: not valid UTF-8"):
+        load_vocab(str(path))
 
 
 def test_length_grouped_batches():
