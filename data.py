@@ -117,11 +117,11 @@ def load_vocab(path):
     with open(path, "rb") as f:
         raw = f.read()
     try:
-        raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         raise InputError(f"{path}:{line}: not valid UTF-8")
-    vocab = Vocab.load_vocabulary(path, unk_token=UNK, pad_token=PAD)
+    vocab = vocab_from_words(text.rstrip("\n").split("\n"))  # one word per line, as Vocab.load_vocabulary
     if vocab.to_indices(PAD) != 0 or UNK not in vocab.token_to_idx:
         raise InputError(f"{path}:1: the vocabulary must start with {PAD} and hold {UNK}")
     return vocab
