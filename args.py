@@ -6,12 +6,19 @@ PaddleNLP's original distill_lstm example, so its commands keep working.
 import argparse
 import os
 
+# Fine-tuned teachers and teacher logits the benchmarks and distillation reuse across runs.
+CACHE_DIR = os.environ.get("DISTILL_LSTM_CACHE", os.path.expanduser("~/.cache/distill_lstm"))
+
 # Defaults that differ by job, as in the original example: the student alone trains with
 # Adam at 3e-4, distillation with Adadelta at 1.0.
 JOB_DEFAULTS = {
     "vocab": {},
     "student": {"optimizer": "adam", "lr": 3e-4, "dropout_prob": 0.2, "max_epoch": 20,
                 "output_dir": "small_models"},
+    # The teacher: the original's fine-tuning recipe (run_glue.py: AdamW, linear warmup and decay).
+    "teacher": {"optimizer": "adamw", "lr": 5e-5, "max_epoch": 3, "batch_size": 32,
+                "lr_schedule": "linear", "warmup_proportion": 0.1, "weight_decay": 0.01,
+                "early_stop_patience": 10, "output_dir": "teacher"},
     "distill": {"optimizer": "adadelta", "lr": 1.0, "dropout_prob": 0.1, "max_epoch": 6,
                 "output_dir": "distilled_models"},
 }
@@ -42,20 +49,32 @@ def add_data_args(parser):
                        help="Local task files train.tsv, dev.tsv [, test.tsv] in PaddleNLP's layouts "
                             "(label<TAB>text_a or qid<TAB>label<TAB>text_a, with a header line). "
                             "Without it the task is downloaded.")
-    group.add_argument("--vocab_path", default="senta_word_dict.txt",
-                       help="Word dictionary, one word per line, [PAD] then [UNK] first.")
+
+
+def add_vocab_args(parser):
+    parser.add_argument("--vocab_path", default="senta_word_dict.txt",
+                        help="Word dictionary, one word per line, [PAD] then [UNK] first.")
 
 
 def add_run_args(parser):
     group = parser.add_argument_group("run")
     group.add_argument("--max_seq_length", type=positive_int, default=128,
-                       help="Longest input kept, in jieba words; longer texts are truncated.")
+                       help="Longest input kept, in jieba words for the student and subword tokens "
+                            "for the teacher; longer texts are truncated.")
     group.add_argument("--batch_size", type=positive_int, default=64, help="Sentences per batch.")
-    group.add_argument("--max_epoch", type=positive_int, help="Epochs to train.")
-    group.add_argument("--optimizer", choices=["adam", "adadelta"], help="Optimizer.")
-    group.add_argument("--lr", type=float, help="Learning rate.")
+    # Second names: those of PaddleNLP's run_glue.py, which the teacher's original command uses.
+    group.add_argument("--max_epoch", "--num_train_epochs", dest="max_epoch", type=positive_int,
+                       help="Epochs to train.")
+    group.add_argument("--max_steps", type=positive_int, default=None,
+                       help="Stop after this many steps, even inside an epoch.")
+    group.add_argument("--optimizer", choices=["adam", "adamw", "adadelta"], help="Optimizer.")
+    group.add_argument("--lr", "--learning_rate", dest="lr", type=float, help="Learning rate.")
     group.add_argument("--lr_schedule", choices=["constant", "linear"], default="constant",
-                       help="Keep the learning rate, or decay it linearly to 0 over the run.")
+                       help="Keep the learning rate, or warm it up then decay it linearly to 0.")
+    group.add_argument("--warmup_proportion", type=float, default=0.0,
+                       help="Share of the steps spent warming the learning rate up (linear schedule).")
+    group.add_argument("--weight_decay", type=float, default=0.0,
+                       help="AdamW weight decay (not applied to biases and norms).")
     group.add_argument("--max_grad_norm", type=float, default=1.0,
                        help="Clip gradients to this global norm (0 disables).")
     group.add_argument("--seed", type=int, default=2021, help="Random seed.")
@@ -66,9 +85,13 @@ def add_run_args(parser):
     group.add_argument("--output_dir", help="Where checkpoints and the run summary go "
                                             "(default: <job dir>/<task_name>).")
     group.add_argument("--logdir", help="VisualDL log directory (default: <output_dir>/vdl).")
-    group.add_argument("--log_freq", type=positive_int, default=10, help="Log training scalars every N steps.")
+    group.add_argument("--log_freq", "--logging_steps", dest="log_freq", type=positive_int, default=10,
+                       help="Log training scalars every N steps.")
     group.add_argument("--save_steps", type=positive_int, default=100,
                        help="Evaluate on dev and checkpoint every N steps (and after every epoch).")
+    group.add_argument("--early_stop_patience", type=int, default=0,
+                       help="Stop when this many evaluations in a row bring no better dev accuracy "
+                            "(0: never).")
     group.add_argument("--init_from_ckpt", default=None,
                        help="Checkpoint directory to resume from (model, optimizer and step).")
 
@@ -79,6 +102,8 @@ def add_student_args(parser):
     group.add_argument("--hidden_size", type=positive_int, default=300, help="LSTM hidden size per direction.")
     group.add_argument("--num_layers", type=positive_int, default=1, help="LSTM layers.")
     group.add_argument("--dropout_prob", type=float, help="Dropout on embeddings and sentence vector.")
+    group.add_argument("--word_dropout", type=float, default=0.0,
+                       help="Rate at which training words are replaced by [UNK].")
     group.add_argument("--min_freq", type=positive_int, default=1,
                        help="Words seen fewer times in training get no embedding row: they map to [UNK].")
     group.add_argument("--init_scale", type=float, default=0.1,
@@ -87,21 +112,57 @@ def add_student_args(parser):
     group.add_argument("--vocab_size", type=int, default=None, help=argparse.SUPPRESS)
 
 
+def add_teacher_args(parser):
+    group = parser.add_argument_group("teacher")
+    group.add_argument("--model_type", default="ernie-gram",
+                       help="PaddleNLP model family: ernie-gram, bert, ernie, ... (others through "
+                            "PaddleNLP's Auto classes).")
+    group.add_argument("--model_name_or_path", default="ernie-gram-zh",
+                       help="Hub name, or a local directory (a PyTorch pytorch_model.bin is converted).")
+
+
 def add_distill_args(parser):
     group = parser.add_argument_group("distillation")
-    group.add_argument("--teacher_dir", help="Fine-tuned teacher weights (.pdparams).")
+    group.add_argument("--teacher_dir", required=True,
+                       help="The fine-tuned teacher: its model_state.pdparams, or the directory "
+                            "teacher_train_glue.py saved it in (e.g. teacher/chnsenticorp/best).")
     group.add_argument("--model_name", default="ernie-gram-zh",
-                       help="Teacher model and tokenizer name or directory.")
-    group.add_argument("--n_iter", type=int, default=20,
-                       help="Augmented copies drawn per training sentence.")
+                       help="Teacher architecture and tokenizer: hub name or directory.")
+    group.add_argument("--model_type", default=None,
+                       help="Teacher model family (default: the one the teacher was fine-tuned as).")
+    group.add_argument("--teacher_max_seq_length", type=positive_int, default=None,
+                       help="Teacher input length in tokens (default: its fine-tuning length).")
+    group.add_argument("--teacher_logits", choices=["cached", "online"], default="cached",
+                       help="Compute the teacher's logits once and reuse them (cached), or run the "
+                            "teacher on every batch as the original did (online).")
+    group.add_argument("--logits_cache", default=os.path.join(CACHE_DIR, "teacher_logits"),
+                       help="Where cached teacher logits live, keyed by teacher, data and augmentation.")
     group.add_argument("--alpha", type=float, default=0.0,
                        help="Loss = alpha * CE(gold) + (1 - alpha) * distillation loss.")
+    group.add_argument("--distill_loss", choices=["mse", "kl", "hard"], default="mse",
+                       help="mse: on logits (the paper); kl: softened by --temperature, scaled by T^2; "
+                            "hard: cross-entropy on the teacher's argmax labels.")
+    group.add_argument("--temperature", type=float, default=1.0, help="Softmax temperature of --distill_loss kl.")
+    group.add_argument("--unlabeled_path", default=None,
+                       help="Unlabelled in-domain sentences, one per line, labelled by the teacher.")
+    group.add_argument("--augment_unlabeled", action="store_true",
+                       help="Also draw augmented copies of the unlabelled sentences.")
+
+    augment = parser.add_argument_group("augmentation (Tang et al., 2019)")
+    augment.add_argument("--n_iter", type=int, default=20, help="Augmented copies drawn per sentence.")
+    augment.add_argument("--p_mask", type=float, default=0.1, help="Probability of masking a word.")
+    augment.add_argument("--p_pos", type=float, default=0.1,
+                         help="Probability of replacing a word by one of the same part of speech.")
+    augment.add_argument("--p_ng", type=float, default=0.25, help="Probability of cutting to an n-gram.")
+    augment.add_argument("--ngram_range", type=positive_int, nargs=2, default=[2, 10], metavar=("MIN", "MAX"),
+                         help="n-gram lengths in words.")
 
 
 JOB_ARGS = {
-    "vocab": [add_data_args],
-    "student": [add_data_args, add_run_args, add_student_args],
-    "distill": [add_data_args, add_run_args, add_student_args, add_distill_args],
+    "vocab": [add_data_args, add_vocab_args],
+    "student": [add_data_args, add_vocab_args, add_run_args, add_student_args],
+    "teacher": [add_data_args, add_run_args, add_teacher_args],
+    "distill": [add_data_args, add_vocab_args, add_run_args, add_student_args, add_distill_args],
 }
 
 

@@ -4,10 +4,12 @@ import logging
 import os
 
 import jieba
+import jieba.posseg
 import numpy as np
 import paddle
-from paddlenlp.data import Pad, Stack, Tuple, Vocab
+from paddlenlp.data import Vocab
 from paddlenlp.datasets import MapDataset, load_dataset
+from tqdm import tqdm
 
 from utils import InputError
 
@@ -51,6 +53,24 @@ def read_tsv(path):
             yield {"text": row["text_a"].strip(), "label": label, "line": lineno}
     if columns is None:
         raise InputError(f"{path}: empty file")
+
+
+def read_lines(path):
+    """The non-blank lines of a UTF-8 text file of sentences, one per line, stripped."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    lines = []
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
+            except UnicodeDecodeError as e:
+                raise InputError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})")
+            if line:
+                lines.append(line)
+    if not lines:
+        raise InputError(f"{path}: no sentences")
+    return lines
 
 
 def sorted_labels(labels):
@@ -204,8 +224,86 @@ class LengthGroupedBatchSampler:
         return (len(self.lengths) + self.batch_size - 1) // self.batch_size - self.skip
 
 
-def create_dataloader(records, pad_id, batch_size, shuffle=False, seed=0):
-    """DataLoader over (word_ids, length, label) records, padded per batch."""
-    sampler = LengthGroupedBatchSampler([r[1] for r in records], batch_size, shuffle, seed)
-    collate = Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"), Stack(dtype="int64"))
-    return paddle.io.DataLoader(MapDataset(records), batch_sampler=sampler, collate_fn=collate)
+def create_dataloader(records, batchify_fn, batch_size, shuffle=False, seed=0):
+    """DataLoader over records whose first field is a token id list, grouped by its length."""
+    sampler = LengthGroupedBatchSampler([len(r[0]) for r in records], batch_size, shuffle, seed)
+    return paddle.io.DataLoader(MapDataset(records), batch_sampler=sampler, collate_fn=batchify_fn)
+
+
+MASK = "[MASK]"  # a masked word: [UNK] for the student, the tokenizer's mask token for the teacher
+
+
+def join_words(words, mask_token=MASK):
+    """The text the teacher reads for a word list: words joined, with a space only between two
+    Latin words or numbers (which jieba separated at a space), masks as mask_token."""
+    text = ""
+    for word in words:
+        word = mask_token if word == MASK else word
+        if text and text[-1].isascii() and text[-1].isalnum() and word[0].isascii() and word[0].isalnum():
+            text += " "
+        text += word
+    return text
+
+
+class Augmenter:
+    """The paper's transfer-set rules on jieba words (Tang et al., 2019, section 3.3).
+
+    Each word is masked with probability p_mask, else replaced with probability p_pos by a word
+    of the same part of speech drawn from the corpus's unigram distribution of that tag (jieba's
+    dictionary tags; words it does not tag stay). Then, with probability p_ng, the sentence is cut
+    to a random n-gram of ngram_range[0]..ngram_range[1] words."""
+
+    def __init__(self, sentences, p_mask=0.1, p_pos=0.1, p_ng=0.25, ngram_range=(2, 10)):
+        self.p_mask, self.p_pos, self.p_ng = p_mask, p_pos, p_ng
+        self.ngram_range = ngram_range
+        tags = jieba.posseg.dt.word_tag_tab
+        counts = collections.Counter(w for words in sentences for w in words if w in tags)
+        by_tag = collections.defaultdict(list)
+        for word, n in counts.items():
+            by_tag[tags[word]].append((word, n))
+        self.tag_of = {w: tags[w] for w in counts}
+        self.pool = {}  # tag -> (words, cumulative unigram probabilities)
+        for tag, pairs in by_tag.items():
+            words, freq = zip(*sorted(pairs))
+            self.pool[tag] = (words, np.cumsum(freq) / sum(freq))
+
+    def same_tag_word(self, word, rng):
+        tag = self.tag_of.get(word)
+        if tag is None:
+            return word
+        words, cumulative = self.pool[tag]
+        return words[min(np.searchsorted(cumulative, rng.random(), side="right"), len(words) - 1)]
+
+    def __call__(self, words, rng):
+        out = []
+        for word in words:
+            draw = rng.random()
+            if draw < self.p_mask:
+                out.append(MASK)
+            elif draw < self.p_mask + self.p_pos:
+                out.append(self.same_tag_word(word, rng))
+            else:
+                out.append(word)
+        low, high = self.ngram_range
+        if rng.random() < self.p_ng and len(out) > low:
+            n = int(rng.integers(low, min(high, len(out)) + 1))
+            start = int(rng.integers(0, len(out) - n + 1))
+            out = out[start:start + n]
+        return out
+
+
+def augment_corpus(sentences, augmenter, n_iter, seed):
+    """(source index, words) of the n_iter augmented copies of each sentence, duplicates (of
+    each other or of any original sentence) dropped. Copy i of sentence j depends only on
+    (seed, j, i), so the set does not change with how or in what order it is built."""
+    seen = {tuple(words) for words in sentences}
+    augmented = []
+    for index, words in enumerate(tqdm(sentences, desc="augmenting", unit="sentence", dynamic_ncols=True)):
+        rng = np.random.default_rng([seed, index])
+        for _ in range(n_iter):
+            new = augmenter(words, rng)
+            key = tuple(new)
+            if new and key not in seen:
+                seen.add(key)
+                augmented.append((index, new))
+    return augmented

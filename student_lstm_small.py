@@ -7,13 +7,13 @@ import logging
 
 import paddle
 import paddle.nn as nn
-import paddle.nn.functional as F
+from paddlenlp.data import Pad, Stack, Tuple
 
 from args import parse_args
-from data import (PAD, create_dataloader, lean_vocab, load_splits, load_vocab, segment,
+from data import (PAD, UNK, create_dataloader, lean_vocab, load_splits, load_vocab, segment,
                   vocab_from_words, vocab_words)
-from utils import (InputError, convert_example, fit, init_runtime, read_checkpoint_meta,
-                   restore_checkpoint, run_main, write_summary)
+from utils import (ce_loss, convert_example, create_optimizer, fit, init_runtime, read_checkpoint_meta,
+                   restore_checkpoint, run_main, total_train_steps, write_summary)
 
 logger = logging.getLogger("distill_lstm")
 
@@ -22,8 +22,9 @@ class BiLSTM(nn.Layer):
     """Embedding -> one bidirectional LSTM -> [last forward; last backward] -> tanh dense -> logits."""
 
     def __init__(self, vocab_size, num_classes, emb_dim=300, hidden_size=300, num_layers=1,
-                 dropout_prob=0.0, init_scale=0.1, padding_idx=0):
+                 dropout_prob=0.0, init_scale=0.1, padding_idx=0, word_dropout=0.0, unk_id=1):
         super().__init__()
+        self.padding_idx, self.word_dropout, self.unk_id = padding_idx, word_dropout, unk_id
         uniform = paddle.ParamAttr(initializer=nn.initializer.Uniform(-init_scale, init_scale))
         self.embedder = nn.Embedding(vocab_size, emb_dim, padding_idx=padding_idx, weight_attr=uniform)
         self.lstm = nn.LSTM(emb_dim, hidden_size, num_layers, direction="bidirect",
@@ -33,6 +34,8 @@ class BiLSTM(nn.Layer):
         self.output_layer = nn.Linear(hidden_size, num_classes, weight_attr=uniform)
 
     def forward(self, input_ids, seq_len):
+        if self.training and self.word_dropout > 0:
+            input_ids = self.drop_words(input_ids)
         embedded = self.dropout(self.embedder(input_ids))
         # sequence_length stops each direction at the sentence's own end, so padding
         # never reaches the final states and a sentence's logits do not depend on its batch.
@@ -40,22 +43,19 @@ class BiLSTM(nn.Layer):
         sentence = paddle.concat([hidden[-2], hidden[-1]], axis=-1)
         return self.output_layer(paddle.tanh(self.fc(self.dropout(sentence))))
 
+    def drop_words(self, input_ids):
+        """Replace words by [UNK] at rate word_dropout: regularises, and trains the [UNK] row
+        that unseen dev and test words map to (every training word has its own row)."""
+        drop = (paddle.rand(input_ids.shape) < self.word_dropout) & (input_ids != self.padding_idx)
+        return paddle.where(drop, paddle.full_like(input_ids, self.unk_id), input_ids)
 
-def model_config(args, vocab_size, num_classes):
-    return {"vocab_size": vocab_size, "num_classes": num_classes, "emb_dim": args.emb_dim,
+
+def model_config(args, vocab, num_classes):
+    return {"vocab_size": len(vocab), "num_classes": num_classes, "emb_dim": args.emb_dim,
             "hidden_size": args.hidden_size, "num_layers": args.num_layers,
-            "dropout_prob": args.dropout_prob, "init_scale": args.init_scale}
-
-
-def create_optimizer(args, model, total_steps):
-    clip = nn.ClipGradByGlobalNorm(args.max_grad_norm) if args.max_grad_norm > 0 else None
-    lr = args.lr
-    if args.lr_schedule == "linear":
-        lr = paddle.optimizer.lr.PolynomialDecay(args.lr, decay_steps=total_steps, end_lr=0.0, power=1.0)
-    if args.optimizer == "adam":
-        return paddle.optimizer.Adam(lr, parameters=model.parameters(), grad_clip=clip)
-    return paddle.optimizer.Adadelta(lr, rho=0.95, epsilon=1e-6, parameters=model.parameters(),
-                                     grad_clip=clip)
+            "dropout_prob": args.dropout_prob, "init_scale": args.init_scale,
+            "padding_idx": vocab.to_indices(PAD), "word_dropout": args.word_dropout,
+            "unk_id": vocab.to_indices(UNK)}
 
 
 def student_vocab(args, train_words):
@@ -72,10 +72,9 @@ def to_records(words, labels, vocab, max_seq_length):
     return [(*convert_example(w, vocab, max_seq_length), label) for w, label in zip(words, labels)]
 
 
-def ce_loss(model, batch):
-    input_ids, seq_len, labels = batch
-    loss = F.cross_entropy(model(input_ids, seq_len), labels)
-    return loss, {}
+def batchify_fn(pad_id):
+    """(word ids padded per batch, lengths, targets) from (ids, length, target) records."""
+    return Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"), Stack())
 
 
 def main(argv=None):
@@ -88,29 +87,26 @@ def main(argv=None):
     loaders = {
         split: create_dataloader(to_records(words[split], [ex["label"] for ex in ds], vocab,
                                             args.max_seq_length),
-                                 pad_id, args.batch_size, shuffle=split == "train", seed=args.seed)
+                                 batchify_fn(pad_id), args.batch_size, shuffle=split == "train", seed=args.seed)
         for split, ds in splits.items() if ds[0]["label"] is not None
     }
     train(args, loaders, vocab, label_list)
 
 
-def train(args, loaders, vocab, label_list):
+def train(args, loaders, vocab, label_list, compute_loss=ce_loss):
+    """Train a Bi-LSTM on loaders["train"] with compute_loss, checkpointing on dev accuracy."""
     # Fresh parameter names, so optimizer state saved by one run loads into another.
     with paddle.utils.unique_name.guard():
-        config = model_config(args, len(vocab), len(label_list))
+        config = model_config(args, vocab, len(label_list))
         model = BiLSTM(**config)
-        optimizer = create_optimizer(args, model, len(loaders["train"]) * args.max_epoch)
+        optimizer = create_optimizer(args, model, total_train_steps(args, len(loaders["train"])))
         meta = {"args": vars(args), "model": config, "labels": label_list, "vocab": vocab_words(vocab)}
         state = None
         if args.init_from_ckpt:
-            resumed = restore_checkpoint(args.init_from_ckpt, model, optimizer)
-            if resumed["labels"] != label_list:
-                raise InputError(f"{args.init_from_ckpt}: trained on labels {resumed['labels']}, "
-                                 f"the data has {label_list}")
-            state = resumed["state"]
+            state = restore_checkpoint(args.init_from_ckpt, model, optimizer, label_list)["state"]
         logger.info("Bi-LSTM: %d words, %d classes, %d parameters; output in %s", len(vocab),
                     len(label_list), sum(p.size for p in model.parameters()), args.output_dir)
-        state = fit(model, optimizer, loaders["train"], loaders["dev"], ce_loss, args, meta, state)
+        state = fit(model, optimizer, loaders["train"], loaders["dev"], compute_loss, args, meta, state)
         write_summary(model, loaders, args, state)
 
 

@@ -39,3 +39,26 @@ def toy_task(tmp_path):
     write_tsv(data_dir / "dev.tsv", toy_sentences(24, seed=2))
     vocab = write_vocab(tmp_path / "vocab.txt", POSITIVE + NEGATIVE + FILLER + ["从未见过"])
     return data_dir, vocab
+
+
+@pytest.fixture
+def tiny_teacher(tmp_path):
+    """A randomly initialised two-layer ERNIE-Gram with a character vocabulary of the toy
+    words, saved as PaddleNLP's save_pretrained does (what --model_name_or_path takes)."""
+    import paddle
+    from paddlenlp.transformers import (ErnieGramConfig, ErnieGramForSequenceClassification,
+                                        ErnieGramTokenizer)
+
+    chars = sorted({c for w in POSITIVE + NEGATIVE + FILLER for c in w})
+    vocab_file = tmp_path / "tiny_vocab.txt"
+    vocab_file.write_text("\n".join(["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]", *chars]) + "\n",
+                          encoding="utf-8")
+    config = ErnieGramConfig(vocab_size=5 + len(chars), embedding_size=16, hidden_size=16,
+                             num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                             max_position_embeddings=64, hidden_dropout_prob=0.0,
+                             attention_probs_dropout_prob=0.0, num_classes=2)
+    paddle.seed(0)
+    model_dir = tmp_path / "tiny_ernie_gram"
+    ErnieGramForSequenceClassification(config).save_pretrained(str(model_dir))
+    ErnieGramTokenizer(str(vocab_file)).save_pretrained(str(model_dir))
+    return model_dir

@@ -128,6 +128,6 @@ def test_args_refuse_non_positive_sizes(capsys):
 
     with pytest.raises(SystemExit) as exit_info:
         parse_args("student", ["--max_epoch", "0"])
-    assert exit_info.value.code == 2 and "--max_epoch: must be at least 1" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--max_epoch/--num_train_epochs: must be at least 1" in capsys.readouterr().err
     args = parse_args("student", ["--vocab_size", "1256608"])  # the original's flag still parses
     assert args.output_dir == "small_models/chnsenticorp" and args.logdir == "small_models/chnsenticorp/vdl"

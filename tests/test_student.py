@@ -49,7 +49,7 @@ def test_learns_a_separable_toy_task_and_logs_to_visualdl(toy_task, tmp_path):
     assert meta["labels"] == ["0", "1"] and meta["vocab"][:2] == ["[PAD]", "[UNK]"]
     assert "从未见过" not in meta["vocab"]  # in the dictionary, never in training: no row
     assert meta["model"]["vocab_size"] == len(meta["vocab"]) and meta["args"]["hidden_size"] == 16
-    assert {"model.pdparams", "model.pdopt"} <= set(os.listdir(out / "best"))
+    assert {"model_state.pdparams", "model_state.pdopt"} <= set(os.listdir(out / "best"))
 
     losses = read_scalars(out / "vdl", "train/loss")
     assert len(losses) == 12 * 6 and losses[-1][1] < losses[0][1]
@@ -88,8 +88,8 @@ def test_resume_refuses_a_checkpoint_of_another_shape(toy_task, tmp_path):
               "--init_from_ckpt", str(out / "best"))
     with pytest.raises(InputError, match="not a checkpoint directory"):
         train(toy_task, tmp_path / "other", "--init_from_ckpt", str(tmp_path))
-    (out / "best" / "model.pdparams").write_bytes(b"not a checkpoint")
-    with pytest.raises(InputError, match="model.pdparams: not a Paddle checkpoint"):
+    (out / "best" / "model_state.pdparams").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="model_state.pdparams: not a Paddle checkpoint"):
         train(toy_task, tmp_path / "other", "--init_from_ckpt", str(out / "best"))
 
 

@@ -1,0 +1,229 @@
+"""Distill a fine-tuned teacher into the Bi-LSTM student (Tang et al., 2019), with the original command:
+
+    python teacher_student_distill.py --task_name chnsenticorp --max_epoch 6 --lr 1.0 --dropout_prob 0.1 \
+        --batch_size 64 --model_name ernie-gram-zh --teacher_dir teacher/chnsenticorp/best/model_state.pdparams \
+        --vocab_path senta_word_dict.txt --output_dir distilled_models --save_steps 10000
+
+The transfer set is the training sentences, --n_iter augmented copies of each and, with
+--unlabeled_path, unlabelled sentences; the teacher's logits over it are computed once and cached.
+"""
+import hashlib
+import json
+import logging
+import os
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+from paddlenlp.data import Pad, Stack, Tuple
+from tqdm import tqdm
+from visualdl import LogWriter
+
+from args import parse_args
+from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, join_words,
+                  load_splits, read_lines, segment)
+from student_lstm_small import batchify_fn as student_batchify_fn
+from student_lstm_small import student_vocab, to_records, train
+from teacher_train_glue import encode, load_teacher
+from utils import (META, WEIGHTS, atomic_path, check_labels, init_runtime, read_checkpoint_meta,
+                   run_main)
+
+logger = logging.getLogger("distill_lstm")
+
+
+def teacher_files(teacher_dir):
+    """(weights file, its checkpoint metadata or {}) for --teacher_dir, a file or a directory."""
+    params = teacher_dir if os.path.isfile(teacher_dir) else os.path.join(teacher_dir, WEIGHTS)
+    beside = os.path.dirname(params)
+    meta = read_checkpoint_meta(beside) if os.path.isfile(os.path.join(beside, META)) else {}
+    return params, meta
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def texts_sha256(texts):
+    return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
+
+
+class Teacher:
+    """The fine-tuned teacher, reading word lists (masks become its tokenizer's mask token)."""
+
+    def __init__(self, args, label_list):
+        self.params, meta = teacher_files(args.teacher_dir)
+        fine_tuned = meta.get("args", {})
+        self.model_type = args.model_type or fine_tuned.get("model_type", "ernie-gram")
+        self.max_seq_length = args.teacher_max_seq_length or fine_tuned.get("max_seq_length", 128)
+        if meta:
+            check_labels(self.params, meta, label_list)
+        self.model, self.tokenizer = load_teacher(self.model_type, args.model_name, label_list, self.params)
+        self.model.eval()
+        self.num_classes = len(label_list)
+        self.mask_token = self.tokenizer.mask_token or self.tokenizer.unk_token
+        self.pads = (Pad(axis=0, pad_val=self.tokenizer.pad_token_id, dtype="int64"),
+                     Pad(axis=0, pad_val=self.tokenizer.pad_token_type_id, dtype="int64"))
+
+    def encode(self, sentences):
+        texts = [join_words(words, self.mask_token) for words in sentences]
+        return encode(self.tokenizer, texts, self.max_seq_length)
+
+    @paddle.no_grad()
+    def logits(self, sentences, batch_size):
+        """Teacher logits of word lists, batched by length."""
+        encoded = self.encode(sentences)
+        order = np.argsort([len(ids) for ids, _ in encoded], kind="stable")
+        out = np.zeros((len(encoded), self.num_classes), dtype="float32")
+        for start in tqdm(range(0, len(order), batch_size), desc="teacher logits", unit="batch",
+                          dynamic_ncols=True):
+            rows = order[start:start + batch_size]
+            ids, type_ids = Tuple(*self.pads)([encoded[i] for i in rows])
+            out[rows] = self.model(paddle.to_tensor(ids), paddle.to_tensor(type_ids)).numpy()
+        return out
+
+
+def transfer_set(args, train_words, unlabeled_words):
+    """Word lists the student learns the teacher from, with gold labels for originals:
+    (sentences, source) where source[i] indexes the training sentence or is -1."""
+    augmenter = Augmenter(train_words + unlabeled_words, args.p_mask, args.p_pos, args.p_ng,
+                          tuple(args.ngram_range))
+    originals = train_words + unlabeled_words
+    to_augment = originals if args.augment_unlabeled else train_words
+    augmented = augment_corpus(to_augment, augmenter, args.n_iter, args.seed) if args.n_iter > 0 else []
+    sentences = originals + [words for _, words in augmented]
+    source = list(range(len(train_words))) + [-1] * (len(sentences) - len(train_words))
+    logger.info("transfer set: %d training, %d unlabelled, %d augmented sentences",
+                len(train_words), len(unlabeled_words), len(augmented))
+    return sentences, source
+
+
+def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
+    """What the cached logits depend on; any change gives another cache entry."""
+    return {"teacher_weights_sha256": file_sha256(teacher.params), "model_name": args.model_name,
+            "model_type": teacher.model_type, "teacher_max_seq_length": teacher.max_seq_length,
+            "train_sha256": texts_sha256(train_texts), "dev_sha256": texts_sha256(dev_texts),
+            "unlabeled_sha256": texts_sha256(unlabeled_texts) if unlabeled_texts else None,
+            "augmentation": {"n_iter": args.n_iter, "p_mask": args.p_mask, "p_pos": args.p_pos,
+                             "p_ng": args.p_ng, "ngram_range": list(args.ngram_range), "seed": args.seed,
+                             "augment_unlabeled": args.augment_unlabeled},
+            "segmentation": "jieba.lcut, spaces dropped"}
+
+
+def cached_teacher_outputs(args, manifest, compute):
+    """compute() -> {name: array} stored under a key of the manifest, reused while it matches."""
+    key = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode("utf-8")).hexdigest()[:20]
+    path = os.path.join(args.logits_cache, key)
+    if os.path.isfile(os.path.join(path, "manifest.json")):
+        logger.info("teacher logits: reusing %s", path)
+        with np.load(os.path.join(path, "outputs.npz"), allow_pickle=True) as stored:
+            return {name: stored[name] for name in stored.files}
+    outputs = compute()
+    os.makedirs(args.logits_cache, exist_ok=True)
+    with atomic_path(path) as tmp:
+        os.makedirs(tmp)
+        np.savez(os.path.join(tmp, "outputs.npz"), **outputs)
+        with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
+            json.dump(manifest, f, ensure_ascii=False, indent=1)  # written last: marks a complete entry
+    logger.info("teacher logits: computed and cached in %s", path)
+    return outputs
+
+
+def distill_loss(student_logits, teacher_logits, kind, temperature):
+    if kind == "mse":
+        return F.mse_loss(student_logits, teacher_logits)
+    if kind == "kl":
+        soft_targets = F.softmax(teacher_logits / temperature, axis=-1)
+        log_probs = F.log_softmax(student_logits / temperature, axis=-1)
+        return F.kl_div(log_probs, soft_targets, reduction="batchmean") * temperature ** 2
+    return F.cross_entropy(student_logits, teacher_logits.argmax(axis=-1))
+
+
+def make_compute_loss(args, teacher=None):
+    """compute_loss(model, batch) for fit(): batch = (ids, lengths, teacher logits | teacher
+    inputs, gold labels with -1 for sentences without one)."""
+
+    def compute_loss(model, batch):
+        input_ids, seq_len, *targets, labels = batch
+        if teacher is None:
+            (teacher_logits,) = targets
+        else:
+            with paddle.no_grad():
+                teacher_logits = teacher.model(*targets)
+        logits = model(input_ids, seq_len)
+        soft = distill_loss(logits, teacher_logits, args.distill_loss, args.temperature)
+        terms = {args.distill_loss: soft}
+        loss = (1 - args.alpha) * soft
+        if args.alpha > 0:
+            gold = labels >= 0
+            if bool(gold.any()):
+                terms["ce"] = F.cross_entropy(logits[gold], labels[gold])
+                loss = loss + args.alpha * terms["ce"]
+        return loss, terms
+
+    return compute_loss
+
+
+def main(argv=None):
+    args = parse_args("distill", argv)
+    init_runtime(args)
+    splits, label_list = load_splits(args)
+    texts = {split: [ex["text"] for ex in ds] for split, ds in splits.items()}
+    unlabeled_texts = read_lines(args.unlabeled_path) if args.unlabeled_path else []
+    words = {split: segment(t) for split, t in texts.items()}
+    unlabeled_words = segment(unlabeled_texts)
+    teacher = Teacher(args, label_list)
+
+    def compute():
+        sentences, source = transfer_set(args, words["train"], unlabeled_words)
+        outputs = {"sentences": np.array([" ".join(s) for s in sentences], dtype=object),
+                   "source": np.array(source), "dev_logits": teacher.logits(words["dev"], args.batch_size)}
+        if args.teacher_logits == "cached":
+            outputs["logits"] = teacher.logits(sentences, args.batch_size)
+        return outputs
+
+    manifest = cache_manifest(args, teacher, texts["train"], unlabeled_texts, texts["dev"])
+    manifest["contents"] = "logits" if args.teacher_logits == "cached" else "transfer set"
+    outputs = cached_teacher_outputs(args, manifest, compute)
+    sentences = [s.split(" ") for s in outputs["sentences"]]
+    gold = [ex["label"] for ex in splits["train"]]
+    labels = [gold[i] if i >= 0 else -1 for i in outputs["source"]]
+    teacher_dev_acc = float(np.mean(outputs["dev_logits"].argmax(-1) == [ex["label"] for ex in splits["dev"]]))
+    logger.info("teacher dev accuracy %.4f", teacher_dev_acc)
+
+    vocab = student_vocab(args, sentences)
+    pad_id = vocab.to_indices(PAD)
+    student = to_records([[UNK if w == MASK else w for w in s] for s in sentences], labels, vocab,
+                         args.max_seq_length)
+    if args.teacher_logits == "cached":
+        records = [(ids, n, logits, label) for (ids, n, label), logits in zip(student, outputs["logits"])]
+        batchify = Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"),
+                         Stack(dtype="float32"), Stack(dtype="int64"))
+    else:
+        records = [(ids, n, *t, label) for (ids, n, label), t in zip(student, teacher.encode(sentences))]
+        batchify = Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"),
+                         *teacher.pads, Stack(dtype="int64"))
+    loaders = {"train": create_dataloader(records, batchify, args.batch_size, shuffle=True, seed=args.seed)}
+    for split in ("dev", "test"):
+        if split in splits and splits[split][0]["label"] is not None:
+            loaders[split] = create_dataloader(
+                to_records(words[split], [ex["label"] for ex in splits[split]], vocab, args.max_seq_length),
+                student_batchify_fn(pad_id), args.batch_size)
+    log_teacher_reference(args, teacher_dev_acc, len(loaders["train"]))
+    online = None if args.teacher_logits == "cached" else teacher
+    train(args, loaders, vocab, label_list, make_compute_loss(args, online))
+
+
+def log_teacher_reference(args, acc, steps_per_epoch):
+    """The teacher's dev accuracy as a second run under the same tag as the student's, so
+    VisualDL draws both in one chart."""
+    with LogWriter(logdir=os.path.join(args.logdir, "teacher")) as writer:
+        for step in (0, steps_per_epoch * args.max_epoch):
+            writer.add_scalar("dev/acc", acc, step)
+
+
+if __name__ == "__main__":
+    run_main(main)

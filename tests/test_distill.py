@@ -1,0 +1,129 @@
+import json
+import os
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+import pytest
+from visualdl import LogReader
+
+import teacher_student_distill
+import teacher_train_glue
+from teacher_student_distill import distill_loss, make_compute_loss
+from utils import InputError
+
+TINY_STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "16", "--device", "cpu",
+                "--num_threads", "2", "--log_freq", "1"]
+
+
+@pytest.fixture
+def fine_tuned(toy_task, tiny_teacher, tmp_path):
+    """The tiny teacher fine-tuned for a few steps on the toy task: (data_dir, vocab, base, best)."""
+    data_dir, vocab = toy_task
+    out = tmp_path / "teacher"
+    teacher_train_glue.main(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher),
+                             "--model_type", "ernie-gram", "--output_dir", str(out), "--batch_size", "8",
+                             "--max_seq_length", "32", "--learning_rate", "5e-3", "--num_train_epochs", "15",
+                             "--device", "cpu", "--num_threads", "2"])
+    return data_dir, vocab, tiny_teacher, out / "best"
+
+
+def distill(fine_tuned, output_dir, cache, *extra):
+    data_dir, vocab, base, best = fine_tuned
+    teacher_student_distill.main(["--data_dir", str(data_dir), "--vocab_path", str(vocab),
+                                  "--model_name", str(base), "--teacher_dir", str(best / "model_state.pdparams"),
+                                  "--output_dir", str(output_dir), "--logits_cache", str(cache),
+                                  *TINY_STUDENT, *extra])
+    with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def test_losses_match_a_hand_computation():
+    s = np.array([[1.0, -1.0, 0.5], [0.2, 0.3, -2.0]], dtype="float32")
+    t = np.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]], dtype="float32")
+    st, tt = paddle.to_tensor(s), paddle.to_tensor(t)
+    assert float(distill_loss(st, tt, "mse", 1.0)) == pytest.approx(np.mean((s - t) ** 2), rel=1e-6)
+
+    def softmax(x):
+        e = np.exp(x - x.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    T = 2.0
+    p, q = softmax(t / T), softmax(s / T)
+    kl = T * T * np.sum(p * (np.log(p) - np.log(q))) / len(s)
+    assert float(distill_loss(st, tt, "kl", T)) == pytest.approx(kl, rel=1e-5)
+    hard = -np.mean(np.log(softmax(s))[np.arange(2), t.argmax(-1)])
+    assert float(distill_loss(st, tt, "hard", 1.0)) == pytest.approx(hard, rel=1e-5)
+
+    class Args:
+        alpha, distill_loss, temperature = 0.25, "mse", 1.0
+
+    model = lambda ids, n: st  # noqa: E731 (the student's logits, whatever the input)
+    labels = paddle.to_tensor([2, -1])  # the second sentence is augmented: no gold label
+    loss, terms = make_compute_loss(Args)(model, (None, None, tt, labels))
+    ce = -np.log(softmax(s[:1]))[0, 2]
+    assert float(terms["ce"]) == pytest.approx(ce, rel=1e-5)
+    assert float(loss) == pytest.approx(0.25 * ce + 0.75 * np.mean((s - t) ** 2), rel=1e-5)
+    assert float(F.mse_loss(st, tt)) == pytest.approx(float(terms["mse"]))
+
+
+def cache_entries(cache):
+    return sorted(os.listdir(cache)) if os.path.isdir(cache) else []
+
+
+def test_distillation_moves_the_student_to_the_teacher_and_caches_its_logits(fine_tuned, tmp_path):
+    cache = tmp_path / "cache"
+    out = tmp_path / "student"
+    summary = distill(fine_tuned, out, cache, "--n_iter", "2", "--max_epoch", "10", "--optimizer", "adam",
+                      "--lr", "1e-2", "--dropout_prob", "0.0")
+    (entry,) = cache_entries(cache)
+    with open(cache / entry / "manifest.json", encoding="utf-8") as f:
+        manifest = json.load(f)
+    assert manifest["augmentation"]["n_iter"] == 2 and manifest["contents"] == "logits"
+    stored = np.load(cache / entry / "outputs.npz", allow_pickle=True)
+    assert len(stored["logits"]) == len(stored["sentences"]) > 48  # originals + augmented copies
+
+    logdir = out / "vdl"
+    reader = LogReader(file_path=str(logdir / [f for f in os.listdir(logdir) if f.startswith("vdlrecords")][0]))
+    mse = [r.value for r in reader.get_data("scalar", "train/mse")]
+    assert np.mean(mse[-5:]) < 0.3 * np.mean(mse[:5])
+    teacher_log = logdir / "teacher"
+    teacher_acc = LogReader(file_path=str(teacher_log / os.listdir(teacher_log)[0])).get_data("scalar", "dev/acc")
+    assert len(teacher_acc) == 2 and summary["best_dev_acc"] >= teacher_acc[0].value - 0.15
+
+    # nothing changed: reused; the augmentation, the data or the teacher changed: rebuilt
+    distill(fine_tuned, tmp_path / "again", cache, "--n_iter", "2", "--max_epoch", "1")
+    assert cache_entries(cache) == [entry]
+    distill(fine_tuned, tmp_path / "again", cache, "--n_iter", "2", "--max_epoch", "1", "--p_mask", "0.3")
+    assert len(cache_entries(cache)) == 2
+    data_dir, _, _, best = fine_tuned
+    with open(data_dir / "train.tsv", "a", encoding="utf-8") as f:
+        f.write("1\t这个酒店非常满意\n")
+    distill(fine_tuned, tmp_path / "again", cache, "--n_iter", "2", "--max_epoch", "1")
+    assert len(cache_entries(cache)) == 3
+    state = paddle.load(str(best / "model_state.pdparams"))
+    key = next(k for k in state if k.startswith("classifier"))
+    state[key] = state[key] + 0.01
+    paddle.save(state, str(best / "model_state.pdparams"))
+    distill(fine_tuned, tmp_path / "again", cache, "--n_iter", "2", "--max_epoch", "1")
+    assert len(cache_entries(cache)) == 4
+
+
+def test_online_teacher_logits_train_the_same_way(fine_tuned, tmp_path):
+    summary = distill(fine_tuned, tmp_path / "online", tmp_path / "cache", "--n_iter", "1", "--max_epoch", "2",
+                      "--teacher_logits", "online", "--alpha", "0.5")
+    assert 0 <= summary["best_dev_acc"] <= 1
+
+
+def test_a_teacher_of_other_labels_or_shape_is_refused(fine_tuned, tmp_path):
+    data_dir, vocab, base, best = fine_tuned
+    with pytest.raises(InputError, match="no such checkpoint file"):
+        distill((data_dir, vocab, base, tmp_path / "missing"), tmp_path / "s", tmp_path / "cache")
+    three = tmp_path / "three"
+    three.mkdir()
+    for split in ("train", "dev"):
+        text = (data_dir / f"{split}.tsv").read_text(encoding="utf-8").replace("\n1\t", "\n2\t", 3)
+        (three / f"{split}.tsv").write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=r"trained on labels \['0', '1'\], the data has \['0', '1', '2'\]"):
+        distill((three, vocab, base, best), tmp_path / "s", tmp_path / "cache")
+    assert not (tmp_path / "s").exists()

@@ -1,0 +1,100 @@
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+from visualdl import LogReader
+
+import teacher_train_glue
+from conftest import toy_sentences, write_tsv
+from teacher_train_glue import batchify_fn, encode, load_teacher
+from utils import InputError, run_main
+
+TINY = ["--model_type", "ernie-gram", "--batch_size", "8", "--max_seq_length", "32",
+        "--device", "cpu", "--num_threads", "2", "--logging_steps", "1"]
+
+
+def fine_tune(data_dir, teacher, output_dir, *extra):
+    teacher_train_glue.main(["--data_dir", str(data_dir), "--model_name_or_path", str(teacher),
+                             "--output_dir", str(output_dir), *TINY, *extra])
+    with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def logits(model, tokenizer, texts):
+    model.eval()
+    ids, type_ids, _ = batchify_fn(tokenizer)([(*e, 0) for e in encode(tokenizer, texts, 32)])
+    return model(paddle.to_tensor(ids), paddle.to_tensor(type_ids)).numpy()
+
+
+def test_fine_tuning_lowers_the_loss_and_logs_to_visualdl(toy_task, tiny_teacher, tmp_path):
+    data_dir, _ = toy_task
+    out = tmp_path / "teacher"
+    summary = fine_tune(data_dir, tiny_teacher, out, "--num_train_epochs", "15", "--learning_rate", "5e-3",
+                        "--warmup_proportion", "0.1", "--save_steps", "12")
+    logdir = out / "vdl"
+    reader = LogReader(file_path=str(logdir / os.listdir(logdir)[0]))
+    losses = [r.value for r in reader.get_data("scalar", "train/loss")]
+    assert len(losses) == 15 * 6 and np.mean(losses[-6:]) < 0.5 * np.mean(losses[:6])
+    lrs = [r.value for r in reader.get_data("scalar", "train/lr")]
+    assert max(lrs) == pytest.approx(5e-3, rel=0.05) and lrs[0] < lrs[3] and lrs[-1] < 5e-4  # warm up, decay
+    accs = [r.value for r in reader.get_data("scalar", "dev/acc")]
+    assert max(accs) == pytest.approx(summary["best_dev_acc"]) and summary["best_dev_acc"] > 0.8
+    saved = set(os.listdir(out / "best"))
+    assert {"model_state.pdparams", "config.json", "vocab.txt", "tokenizer_config.json",
+            "checkpoint.json"} <= saved
+
+
+def test_both_saved_forms_give_identical_logits(toy_task, tiny_teacher, tmp_path):
+    data_dir, _ = toy_task
+    out = tmp_path / "teacher"
+    fine_tune(data_dir, tiny_teacher, out, "--max_steps", "3", "--learning_rate", "1e-3")
+    texts = ["这个酒店很好", "房间糟糕", "推荐"]
+    pretrained_dir, tokenizer = load_teacher("ernie-gram", str(out / "best"), ["0", "1"])
+    original_style, _ = load_teacher("ernie-gram", str(tiny_teacher), ["0", "1"],
+                                     params_path=str(out / "best" / "model_state.pdparams"))
+    untouched, _ = load_teacher("ernie-gram", str(tiny_teacher), ["0", "1"])
+    expected = logits(pretrained_dir, tokenizer, texts)
+    np.testing.assert_allclose(logits(original_style, tokenizer, texts), expected, rtol=1e-6, atol=1e-6)
+    assert not np.allclose(logits(untouched, tokenizer, texts), expected)  # fine-tuning changed it
+
+
+def test_early_stop_ends_a_run_that_no_longer_improves(toy_task, tiny_teacher, tmp_path):
+    data_dir, _ = toy_task
+    summary = fine_tune(data_dir, tiny_teacher, tmp_path / "teacher", "--num_train_epochs", "20",
+                        "--learning_rate", "1e-9", "--save_steps", "2", "--early_stop_patience", "2")
+    with open(tmp_path / "teacher" / "last" / "checkpoint.json", encoding="utf-8") as f:
+        state = json.load(f)["state"]
+    assert state["global_step"] == summary["best_step"] + 4 and state["evals_since_best"] == 2
+
+
+def test_wrong_checkpoints_and_class_counts_stop_with_a_clear_error(toy_task, tiny_teacher, tmp_path, capsys):
+    data_dir, _ = toy_task
+    out = tmp_path / "teacher"
+    fine_tune(data_dir, tiny_teacher, out, "--max_steps", "1")
+    with pytest.raises(InputError, match="not a checkpoint directory"):
+        fine_tune(data_dir, tiny_teacher, tmp_path / "other", "--init_from_ckpt", str(tmp_path / "missing"))
+    with pytest.raises(InputError, match="no such checkpoint file"):
+        load_teacher("ernie-gram", str(tiny_teacher), ["0", "1"], params_path=str(tmp_path / "missing.pdparams"))
+
+    three = tmp_path / "three"
+    three.mkdir()
+    rows = [(str(i % 3), text) for i, (_, text) in enumerate(toy_sentences(30, seed=3))]
+    write_tsv(three / "train.tsv", rows)
+    write_tsv(three / "dev.tsv", rows[:9])
+    with pytest.raises(InputError, match=r"trained on labels \['0', '1'\], the data has \['0', '1', '2'\]"):
+        fine_tune(three, out / "best", tmp_path / "other")
+    with pytest.raises(InputError, match="does not fit the model: .*classifier.*shape"):
+        load_teacher("ernie-gram", str(tiny_teacher), ["0", "1", "2"],
+                     params_path=str(out / "best" / "model_state.pdparams"))
+
+    argv = ["--data_dir", str(data_dir), "--model_name_or_path", str(tmp_path / "nowhere"),
+            "--output_dir", str(tmp_path / "other"), *TINY]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(lambda: teacher_train_glue.main(argv))
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith(f"error: {tmp_path / 'nowhere'}: cannot load a ernie-gram model")
+    assert not (tmp_path / "other").exists()
+
