@@ -158,11 +158,37 @@ def add_distill_args(parser):
                          help="n-gram lengths in words.")
 
 
+def add_export_args(parser):
+    parser.add_argument("--checkpoint", required=True,
+                        help="A checkpoint directory of the student, distilled student or teacher (e.g. .../best).")
+    parser.add_argument("--output_dir", required=True, help="Where the inference model goes.")
+
+
+def add_predict_args(parser):
+    parser.add_argument("--model_dir", required=True, help="An inference model written by export_model.py.")
+    parser.add_argument("--input", default="-", help="Text file, one sentence per line, or - for stdin.")
+    parser.add_argument("--text_column", default=None,
+                        help="Read --input as a tsv with a header and take this column (e.g. text_a).")
+    parser.add_argument("--label_column", default="label", help="With --eval: the gold label column.")
+    parser.add_argument("--eval", action="store_true", help="Print accuracy against --label_column.")
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="text: label and probabilities per line; json: one JSON object per line.")
+    parser.add_argument("--batch_size", type=positive_int, default=64, help="Sentences per batch.")
+    parser.add_argument("--max_chars", type=positive_int, default=5000,
+                        help="Longer lines are reported as errors instead of predicted.")
+    parser.add_argument("--device", default=default_device(), choices=["gpu", "cpu"], help="Device.")
+    parser.add_argument("--num_threads", type=positive_int, default=default_num_threads(),
+                        help="CPU math threads.")
+    parser.add_argument("--enable_mkldnn", action="store_true", help="Use oneDNN kernels on CPU.")
+
+
 JOB_ARGS = {
     "vocab": [add_data_args, add_vocab_args],
     "student": [add_data_args, add_vocab_args, add_run_args, add_student_args],
     "teacher": [add_data_args, add_run_args, add_teacher_args],
     "distill": [add_data_args, add_vocab_args, add_run_args, add_student_args, add_distill_args],
+    "export": [add_export_args],
+    "predict": [add_predict_args],
 }
 
 
@@ -170,9 +196,9 @@ def parse_args(job, argv=None):
     parser = argparse.ArgumentParser(description=f"distill_lstm: {job}")
     for add in JOB_ARGS[job]:
         add(parser)
-    parser.set_defaults(**{k: v for k, v in JOB_DEFAULTS[job].items() if k != "output_dir"})
+    parser.set_defaults(**{k: v for k, v in JOB_DEFAULTS.get(job, {}).items() if k != "output_dir"})
     args = parser.parse_args(argv)
-    if "output_dir" in args and args.output_dir is None:
+    if "output_dir" in JOB_DEFAULTS.get(job, {}) and args.output_dir is None:
         args.output_dir = os.path.join(JOB_DEFAULTS[job]["output_dir"], args.task_name.lower())
     if "logdir" in args and args.logdir is None:
         args.logdir = os.path.join(args.output_dir, "vdl")

@@ -65,10 +65,11 @@ def load_teacher(model_type, name_or_path, label_list, params_path=None):
     return model, tokenizer
 
 
-def encode(tokenizer, texts, max_seq_length, chunk=512):
+def encode(tokenizer, texts, max_seq_length, chunk=512, progress=True):
     """(input_ids, token_type_ids) per text, truncated to max_seq_length tokens."""
     encoded = []
-    for start in tqdm(range(0, len(texts), chunk), desc="tokenizing", unit="chunk", leave=False):
+    for start in tqdm(range(0, len(texts), chunk), desc="tokenizing", unit="chunk", leave=False,
+                      disable=not progress):
         out = tokenizer(texts[start:start + chunk], max_length=max_seq_length, truncation=True)
         encoded += zip(out["input_ids"], out["token_type_ids"])
     return encoded

@@ -1,0 +1,74 @@
+"""Export a student, distilled student or teacher checkpoint as a Paddle static inference model.
+
+    python export_model.py --checkpoint distilled_models/chnsenticorp/best --output_dir export/student
+    python export_model.py --checkpoint teacher/chnsenticorp/best --output_dir export/teacher
+
+The output directory holds inference.json + inference.pdiparams (paddle.jit.save), and what
+prediction needs beside them: predict_config.json (kind, labels, max length) and the vocabulary
+(vocab.txt for the student, the tokenizer's files for the teacher).
+"""
+import json
+import logging
+import os
+
+import paddle
+from paddle.static import InputSpec
+
+from args import parse_args
+from student_lstm_small import BiLSTM
+from teacher_train_glue import load_teacher
+from utils import WEIGHTS, atomic_path, load_state_strict, read_checkpoint_meta, run_main
+
+logger = logging.getLogger("distill_lstm")
+PREFIX, CONFIG = "inference", "predict_config.json"
+
+
+def student_from_checkpoint(path, meta):
+    model = BiLSTM(**meta["model"])
+    load_state_strict(model, os.path.join(path, WEIGHTS))
+    specs = [InputSpec([None, None], "int64", "input_ids"), InputSpec([None], "int64", "seq_len")]
+    config = {"kind": "student", "labels": meta["labels"], "max_seq_length": meta["args"]["max_seq_length"]}
+    return model, specs, config
+
+
+def teacher_from_checkpoint(path, meta):
+    model_type = meta["args"]["model_type"]
+    model, tokenizer = load_teacher(model_type, path, meta["labels"])
+    specs = [InputSpec([None, None], "int64", "input_ids"), InputSpec([None, None], "int64", "token_type_ids")]
+    config = {"kind": "teacher", "model_type": model_type, "labels": meta["labels"],
+              "max_seq_length": meta["args"]["max_seq_length"]}
+    return model, specs, config, tokenizer
+
+
+def export(model, specs, config, output_dir, save_vocab):
+    """paddle.jit.save the model in eval mode, with its predict config and vocabulary."""
+    model.eval()
+    with atomic_path(output_dir) as tmp:
+        os.makedirs(tmp)
+        static = paddle.jit.to_static(model, input_spec=specs, full_graph=True)
+        paddle.jit.save(static, os.path.join(tmp, PREFIX))
+        save_vocab(tmp)
+        with open(os.path.join(tmp, CONFIG), "w", encoding="utf-8") as f:
+            json.dump(config, f, ensure_ascii=False, indent=1)
+    logger.info("exported the %s to %s", config["kind"], output_dir)
+
+
+def main(argv=None):
+    args = parse_args("export", argv)
+    logger.setLevel(logging.INFO)
+    meta = read_checkpoint_meta(args.checkpoint)
+    with paddle.utils.unique_name.guard():
+        if "vocab" in meta:
+            model, specs, config = student_from_checkpoint(args.checkpoint, meta)
+
+            def save_vocab(directory):
+                with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as f:
+                    f.write("\n".join(meta["vocab"]) + "\n")
+        else:
+            model, specs, config, tokenizer = teacher_from_checkpoint(args.checkpoint, meta)
+            save_vocab = tokenizer.save_pretrained
+        export(model, specs, config, args.output_dir, save_vocab)
+
+
+if __name__ == "__main__":
+    run_main(main)
