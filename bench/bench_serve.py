@@ -1,0 +1,179 @@
+"""Serving speed on this CPU: the distilled Bi-LSTM against the teachers, eager and exported.
+
+    python bench/bench_serve.py [--student_checkpoint DIR] [--sentences 300]
+
+Models: the Bi-LSTM student (a checkpoint, or random weights of the ChnSentiCorp student's shape:
+speed does not depend on the weights), the offline teacher m3e-small, and an ernie-gram-zh-shaped
+teacher (PaddleNLP's registered config, random weights, the bert-base-chinese tokenizer, so its
+vocabulary is 21,128 rows instead of 18,018). For each: batch 1 and 64, 1 and 2 threads, eager
+Paddle and the exported model through paddle.inference, over ChnSentiCorp dev sentences;
+tokenization is included in the timings (it is part of serving). Each configuration runs in its
+own process, so peak memory is its own. The table goes to bench/results/serve.json.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_teacher import SHARED, fetch_offline_teacher  # noqa: E402
+
+MODELS = ["student", "m3e-small", "ernie-gram-zh-shaped"]
+
+
+def build(model_name, student_checkpoint, data_dir):
+    """(eager model, export kwargs) for a model name; everything the exporter needs."""
+    import paddle
+    import paddlenlp.transformers as T
+
+    from data import lean_vocab, load_local_splits, load_vocab, segment
+    from export_model import student_from_checkpoint
+    from student_lstm_small import BiLSTM
+    from teacher_train_glue import load_teacher
+    from utils import read_checkpoint_meta
+
+    labels = ["0", "1"]
+    if model_name == "student":
+        if student_checkpoint:
+            meta = read_checkpoint_meta(student_checkpoint)
+            model, specs, config = student_from_checkpoint(student_checkpoint, meta)
+            vocab = meta["vocab"]
+        else:
+            splits, labels = load_local_splits(data_dir)
+            vocab = lean_vocab(load_vocab(os.path.join(ROOT, "senta_word_dict.txt")),
+                               segment([ex["text"] for ex in splits["train"]]))
+            vocab = vocab.to_tokens(list(range(len(vocab))))
+            model = BiLSTM(len(vocab), len(labels))
+            config = {"kind": "student", "labels": labels, "max_seq_length": 256}
+            specs = [paddle.static.InputSpec([None, None], "int64", "input_ids"),
+                     paddle.static.InputSpec([None], "int64", "seq_len")]
+
+        def save_vocab(directory):
+            with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as f:
+                f.write("\n".join(vocab) + "\n")
+        return model, specs, config, save_vocab
+    offline = fetch_offline_teacher()
+    model, tokenizer = load_teacher("bert", offline, labels)
+    if model_name == "ernie-gram-zh-shaped":
+        shape = dict(T.ErnieGramForSequenceClassification.pretrained_init_configuration["ernie-gram-zh"])
+        shape["vocab_size"] = tokenizer.vocab_size
+        model = T.ErnieGramForSequenceClassification(T.ErnieGramConfig(**shape, num_classes=2))
+    specs = [paddle.static.InputSpec([None, None], "int64", "input_ids"),
+             paddle.static.InputSpec([None, None], "int64", "token_type_ids")]
+    # model_type names the tokenizer predict.py loads: both teachers read text as BERT does
+    config = {"kind": "teacher", "model_type": "bert", "labels": labels, "max_seq_length": 256}
+    return model, specs, config, tokenizer.save_pretrained
+
+
+def one(args):
+    """Time one (model, mode, threads) configuration for batch 1 and 64; print JSON."""
+    import paddle
+
+    from data import load_local_splits
+    from export_model import export
+    from predict import Predictor
+    from utils import is_amd_cpu
+
+    if is_amd_cpu():  # as the scripts do (utils.init_runtime), for eager and exported alike
+        os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
+    paddle.base.core.set_num_threads(args.threads)
+    texts = [ex["text"] for ex in load_local_splits(args.data_dir)[0]["dev"]][:args.sentences]
+    with paddle.utils.unique_name.guard():
+        model, specs, config, save_vocab = build(args.model, args.student_checkpoint, args.data_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        export_dir = os.path.join(tmp, "export")
+        export(model, specs, config, export_dir, save_vocab)
+        size_mb = os.path.getsize(os.path.join(export_dir, "inference.pdiparams")) / 2 ** 20
+        predictor = Predictor(export_dir, "cpu", args.threads)
+        rows = []
+        for batch_size in (1, 64):
+            if args.mode == "exported":
+                run = lambda batch: predictor.probabilities(batch)  # noqa: E731
+            else:
+                def run(batch):
+                    with paddle.no_grad():
+                        inputs = [paddle.to_tensor(a) for a in predictor.inputs(batch)]
+                        return paddle.nn.functional.softmax(model(*inputs)).numpy()
+            rows.append(time_batches(run, texts, batch_size))
+        eager_equal = None
+        if args.mode == "exported":
+            with paddle.no_grad():
+                eager = paddle.nn.functional.softmax(model(*[paddle.to_tensor(a) for a in predictor.inputs(texts[:64])]))
+            exported = predictor.probabilities(texts[:64])
+            eager_equal = {"max_abs_diff": float(np.abs(eager.numpy() - exported).max()),
+                           "same_labels": bool((eager.numpy().argmax(-1) == exported.argmax(-1)).all())}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for row in rows:
+        row.update(model=args.model, mode=args.mode, threads=args.threads, size_mb=size_mb, peak_rss_mib=peak,
+                   eager_vs_exported=eager_equal)
+    print(json.dumps(rows))
+
+
+def time_batches(run, texts, batch_size):
+    """Sentences per second and per-batch latency percentiles, batches in dev order."""
+    run(texts[:batch_size])  # warm-up
+    latencies = []
+    start = time.time()
+    for i in range(0, len(texts), batch_size):
+        tick = time.perf_counter()
+        run(texts[i:i + batch_size])
+        latencies.append(time.perf_counter() - tick)
+    wall = time.time() - start
+    return {"batch_size": batch_size, "sentences_per_second": len(texts) / wall,
+            "p50_ms": 1000 * float(np.percentile(latencies, 50)), "p99_ms": 1000 * float(np.percentile(latencies, 99))}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", nargs="?", default="all", choices=["all", "one"])
+    parser.add_argument("--data_dir", default=os.path.join(SHARED, "data", "chnsenticorp"))
+    parser.add_argument("--student_checkpoint", default=None)
+    parser.add_argument("--sentences", type=int, default=300, help="dev sentences timed per configuration")
+    parser.add_argument("--model", choices=MODELS)
+    parser.add_argument("--mode", choices=["eager", "exported"])
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--results", default=os.path.join(ROOT, "bench", "results", "serve.json"))
+    args = parser.parse_args()
+    if args.what == "one":
+        return one(args)
+    rows = []
+    for model in MODELS:
+        for threads in (1, 2):
+            for mode in ("eager", "exported"):
+                command = [sys.executable, __file__, "one", "--model", model, "--mode", mode, "--threads",
+                           str(threads), "--sentences", str(args.sentences), "--data_dir", args.data_dir]
+                if args.student_checkpoint:
+                    command += ["--student_checkpoint", args.student_checkpoint]
+                out = subprocess.run(command, check=True, capture_output=True, text=True)
+                rows += json.loads(out.stdout.strip().splitlines()[-1])
+                print(f"{model} {mode} {threads} thread(s): "
+                      + ", ".join(f"batch {r['batch_size']} {r['sentences_per_second']:.1f}/s" for r in rows[-2:]),
+                      flush=True)
+    print("\n| model | mode | threads | batch | sentences/s | p50 ms | p99 ms | size MB | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['mode']} | {r['threads']} | {r['batch_size']} | {r['sentences_per_second']:.1f} "
+              f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['size_mb']:.0f} | {r['peak_rss_mib']:.0f} |")
+    speed = {(r["model"], r["mode"], r["threads"], r["batch_size"]): r["sentences_per_second"] for r in rows}
+    print("\n| threads | batch | exported student / exported ernie-gram-zh-shaped |\n|---|---|---|")
+    for threads in (1, 2):
+        for batch in (1, 64):
+            ratio = speed[("student", "exported", threads, batch)] / speed[("ernie-gram-zh-shaped", "exported", threads, batch)]
+            print(f"| {threads} | {batch} | {ratio:.0f}x |")
+    os.makedirs(os.path.dirname(args.results), exist_ok=True)
+    with open(args.results, "w", encoding="utf-8") as f:
+        json.dump({"rows": rows, "sentences": args.sentences, "cpu": platform.processor() or platform.machine()},
+                  f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
