@@ -131,3 +131,35 @@ def test_args_refuse_non_positive_sizes(capsys):
     assert exit_info.value.code == 2 and "--max_epoch/--num_train_epochs: must be at least 1" in capsys.readouterr().err
     args = parse_args("student", ["--vocab_size", "1256608"])  # the original's flag still parses
     assert args.output_dir == "small_models/chnsenticorp" and args.logdir == "small_models/chnsenticorp/vdl"
+
+
+def test_the_original_commands_parse_unchanged():
+    from args import parse_args
+
+    teacher = parse_args("teacher", "--model_type ernie-gram --model_name_or_path ernie-gram-zh --task_name "
+                         "ChnSentiCorp --max_seq_length 128 --batch_size 32 --learning_rate 5e-5 "
+                         "--num_train_epochs 30 --logging_steps 10 --save_steps 100 "
+                         "--output_dir ./teacher/ChnSentiCorp/ --device gpu".split())
+    assert (teacher.lr, teacher.max_epoch, teacher.log_freq, teacher.optimizer) == (5e-5, 30, 10, "adamw")
+    assert (teacher.lr_schedule, teacher.warmup_proportion, teacher.early_stop_patience) == ("linear", 0.1, 10)
+    distill = parse_args("distill", "--task_name chnsenticorp --vocab_size 1256608 --max_epoch 6 --lr 1.0 "
+                         "--dropout_prob 0.1 --batch_size 64 --model_name ernie-gram-zh --teacher_dir "
+                         "./teacher/ChnSentiCorp/best/model_state.pdparams --vocab_path senta_word_dict.txt "
+                         "--output_dir distilled_models --save_steps 10000 --n_iter 1".split())
+    assert (distill.optimizer, distill.alpha, distill.n_iter, distill.distill_loss) == ("adadelta", 0.0, 1, "mse")
+
+
+def test_unlabeled_sentences_skip_blank_lines_and_stop_at_bad_bytes(tmp_path):
+    from data import read_lines
+
+    path = tmp_path / "unlabeled.txt"
+    path.write_bytes("\ufeff第一句\n\n  第二句  \n".encode())
+    assert read_lines(str(path)) == ["第一句", "第二句"]
+    path.write_bytes("第一句\n".encode() + b"\xff\n")
+    with pytest.raises(InputError, match="unlabeled.txt:2: not valid UTF-8"):
+        read_lines(str(path))
+    path.write_text("\n \n", encoding="utf-8")
+    with pytest.raises(InputError, match="no sentences"):
+        read_lines(str(path))
+    with pytest.raises(InputError, match="no such file"):
+        read_lines(str(tmp_path / "missing.txt"))
