@@ -119,6 +119,25 @@ def speed(args):
     return {"steps_timed_per_lever": args.steps, "rows": rows}
 
 
+def run_flops(data_dir, teacher, epochs, max_seq_length=256, batch_size=32, seed=2021):
+    """(FLOPs, examples) of `epochs` whole epochs of the README command: its batches are a
+    function of the seed and the epoch, so they can be rebuilt here."""
+    from paddlenlp.transformers import BertConfig, BertTokenizer
+
+    from data import LengthGroupedBatchSampler, load_local_splits
+    from teacher_train_glue import encode
+
+    texts = [ex["text"] for ex in load_local_splits(data_dir)[0]["train"]]
+    lengths = [len(ids) for ids, _ in encode(BertTokenizer.from_pretrained(teacher), texts, max_seq_length)]
+    config = BertConfig.from_pretrained(teacher)
+    sampler = LengthGroupedBatchSampler(lengths, batch_size, shuffle=True, seed=seed)
+    flops = 0
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        flops += sum(train_flops(config, [lengths[i] for i in batch]) for batch in sampler.batches())
+    return flops, epochs * len(texts)
+
+
 def train(args):
     """Fine-tune the offline teacher with the README's command; print its table."""
     teacher = fetch_offline_teacher()
@@ -132,16 +151,21 @@ def train(args):
     wall = time.time() - start
     with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
         summary = json.load(f)
+    epochs = len(summary["epoch_seconds"])
+    flops, examples = run_flops(args.data_dir, teacher, epochs)
+    gflops = flops / (examples / summary["train_examples_per_second"]) / 1e9
     row = {"dev_acc": summary["best_dev_acc"], "best_step": summary["best_step"],
            "epochs": len(summary["epoch_seconds"]), "wall_minutes": wall / 60,
            "examples_per_second": summary["train_examples_per_second"],
+           "gflops": gflops, "peak_fraction": gflops / PEAK_GFLOPS,
            "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
            "threads": args.num_threads, "teacher": "m3e-small (offline)", "output_dir": output_dir,
            "command": " ".join(command[1:])}
-    print("\n| teacher | dev acc | best step | wall | train examples/s | peak RSS |")
-    print("|---|---|---|---|---|---|")
+    print("\n| teacher | dev acc | best step | wall | train examples/s | GFLOP/s | of fp32 peak | peak RSS |")
+    print("|---|---|---|---|---|---|---|---|")
     print(f"| {row['teacher']} | {row['dev_acc']:.4f} | {row['best_step']} | {row['wall_minutes']:.0f} min "
-          f"| {row['examples_per_second']:.1f} | {row['peak_rss_mib']:.0f} MiB |")
+          f"| {row['examples_per_second']:.1f} | {row['gflops']:.0f} | {row['peak_fraction']:.0%} "
+          f"| {row['peak_rss_mib']:.0f} MiB |")
     return {"result": row, "summary": summary}
 
 
