@@ -19,7 +19,7 @@ from paddlenlp.data import Pad
 from args import parse_args
 from data import segment, vocab_from_words
 from export_model import CONFIG, PREFIX
-from teacher_train_glue import encode, teacher_classes
+from teacher_train_glue import encode, teacher_classes, teacher_pads
 from utils import InputError, convert_example, is_amd_cpu, run_main
 
 logger = logging.getLogger("distill_lstm")
@@ -48,8 +48,8 @@ class Predictor:
                                  for words in segment(texts)))
             return [Pad(pad_val=self.vocab.to_indices("[PAD]"), dtype="int64")(ids), np.array(lengths, "int64")]
         encoded = encode(self.tokenizer, texts, self.max_seq_length, progress=False)
-        return [Pad(pad_val=self.tokenizer.pad_token_id, dtype="int64")([e[0] for e in encoded]),
-                Pad(pad_val=self.tokenizer.pad_token_type_id, dtype="int64")([e[1] for e in encoded])]
+        pad_ids, pad_types = teacher_pads(self.tokenizer)
+        return [pad_ids([e[0] for e in encoded]), pad_types([e[1] for e in encoded])]
 
     def probabilities(self, texts):
         """Class probabilities of one batch of texts."""

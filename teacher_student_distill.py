@@ -24,7 +24,7 @@ from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, 
                   load_splits, read_lines, segment)
 from student_lstm_small import batchify_fn as student_batchify_fn
 from student_lstm_small import student_vocab, to_records, train
-from teacher_train_glue import encode, load_teacher
+from teacher_train_glue import encode, load_teacher, teacher_pads
 from utils import (META, WEIGHTS, atomic_path, check_labels, init_runtime, read_checkpoint_meta,
                    run_main)
 
@@ -65,8 +65,7 @@ class Teacher:
         self.model.eval()
         self.num_classes = len(label_list)
         self.mask_token = self.tokenizer.mask_token or self.tokenizer.unk_token
-        self.pads = (Pad(axis=0, pad_val=self.tokenizer.pad_token_id, dtype="int64"),
-                     Pad(axis=0, pad_val=self.tokenizer.pad_token_type_id, dtype="int64"))
+        self.pads = teacher_pads(self.tokenizer)
 
     def encode(self, sentences):
         texts = [join_words(words, self.mask_token) for words in sentences]

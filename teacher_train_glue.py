@@ -75,10 +75,15 @@ def encode(tokenizer, texts, max_seq_length, chunk=512, progress=True):
     return encoded
 
 
+def teacher_pads(tokenizer):
+    """Padders of the teacher's two inputs, input_ids and token_type_ids."""
+    return (Pad(axis=0, pad_val=tokenizer.pad_token_id, dtype="int64"),
+            Pad(axis=0, pad_val=tokenizer.pad_token_type_id, dtype="int64"))
+
+
 def batchify_fn(tokenizer):
     """(input_ids, token_type_ids) padded per batch, then the targets."""
-    return Tuple(Pad(axis=0, pad_val=tokenizer.pad_token_id, dtype="int64"),
-                 Pad(axis=0, pad_val=tokenizer.pad_token_type_id, dtype="int64"), Stack())
+    return Tuple(*teacher_pads(tokenizer), Stack())
 
 
 def main(argv=None):
