@@ -9,9 +9,11 @@
 # Environment (defaults in brackets, CPU=1 values after the slash):
 #   DATA_DIR   local task files  [download] / ../shared/data/chnsenticorp
 #   TEACHER    teacher to fine-tune  [ernie-gram-zh] / offline m3e-small (get_offline_teacher.sh)
-#   N_ITER     augmented copies per sentence  [20] / 1
+#   N_ITER     augmented copies per sentence  [20] / 2
 #   UNLABELED  unlabelled sentences for the transfer set  [none] / ../shared/data/unlabeled/reviews_unlabeled.txt
-#   OUT        where runs go  [runs]; a teacher already fine-tuned in $OUT/teacher is reused.
+#   OUT        where runs go  [runs]
+#   TEACHER_RUN  a fine-tuned teacher's output dir, reused when its best/ exists  [$OUT/teacher] /
+#              bench/bench_teacher.py's run (~/.cache/distill_lstm/teacher/chnsenticorp) when present
 set -euo pipefail
 cd "$(dirname "$0")"
 PY="${PYTHON:-python}"
@@ -20,7 +22,9 @@ if [ "${CPU:-0}" = 1 ]; then
   DATA_DIR="${DATA_DIR-../shared/data/chnsenticorp}"
   TEACHER="${TEACHER:-$(PYTHON="$PY" bash ../shared/tools/get_offline_teacher.sh | tail -n 1)}"
   MODEL_TYPE="${MODEL_TYPE:-bert}"
-  N_ITER="${N_ITER:-1}"
+  N_ITER="${N_ITER:-2}"
+  BENCH_TEACHER="${DISTILL_LSTM_CACHE:-$HOME/.cache/distill_lstm}/teacher/chnsenticorp"
+  if [ -f "$BENCH_TEACHER/best/model_state.pdparams" ]; then TEACHER_RUN="${TEACHER_RUN:-$BENCH_TEACHER}"; fi
   UNLABELED="${UNLABELED-../shared/data/unlabeled/reviews_unlabeled.txt}"
   COMMON=(--device cpu)
 else
@@ -32,6 +36,7 @@ else
   COMMON=()
 fi
 [ -n "$DATA_DIR" ] && COMMON+=(--data_dir "$DATA_DIR")
+TEACHER_RUN="${TEACHER_RUN:-$OUT/teacher}"
 mkdir -p "$OUT"
 
 timed() {  # timed NAME command...: run it, keep its wall seconds in $OUT/NAME.seconds
@@ -42,12 +47,12 @@ timed() {  # timed NAME command...: run it, keep its wall seconds in $OUT/NAME.s
   echo $(( $(date +%s) - start )) > "$OUT/$name.seconds"
 }
 
-if [ -f "$OUT/teacher/best/model_state.pdparams" ]; then
-  echo "reusing the fine-tuned teacher in $OUT/teacher"
+if [ -f "$TEACHER_RUN/best/model_state.pdparams" ]; then
+  echo "reusing the fine-tuned teacher in $TEACHER_RUN"
 else
   timed teacher "$PY" teacher_train_glue.py --model_type "$MODEL_TYPE" --model_name_or_path "$TEACHER" \
     --task_name chnsenticorp --max_seq_length 256 --batch_size 32 --learning_rate 5e-5 \
-    --num_train_epochs 3 --logging_steps 10 --save_steps 100 --output_dir "$OUT/teacher" "${COMMON[@]}"
+    --num_train_epochs 3 --logging_steps 10 --save_steps 100 --output_dir "$TEACHER_RUN" "${COMMON[@]}"
 fi
 
 timed student "$PY" student_lstm_small.py --task_name chnsenticorp --max_epoch 8 --batch_size 64 \
@@ -57,19 +62,26 @@ timed student "$PY" student_lstm_small.py --task_name chnsenticorp --max_epoch 8
 EXTRA=()
 [ -n "$UNLABELED" ] && EXTRA+=(--unlabeled_path "$UNLABELED")
 timed distilled "$PY" teacher_student_distill.py --task_name chnsenticorp --max_epoch 6 --lr 1.0 \
-  --dropout_prob 0.1 --batch_size 64 --model_name "$TEACHER" --teacher_dir "$OUT/teacher/best/model_state.pdparams" \
-  --vocab_path senta_word_dict.txt --n_iter "$N_ITER" --save_steps 100 --output_dir "$OUT/distilled" \
+  --dropout_prob 0.1 --batch_size 64 --max_seq_length 256 --model_name "$TEACHER" \
+  --teacher_dir "$TEACHER_RUN/best/model_state.pdparams" --vocab_path senta_word_dict.txt --n_iter "$N_ITER" --save_steps 100 --output_dir "$OUT/distilled" \
   "${COMMON[@]}" "${EXTRA[@]}"
 
-"$PY" - "$OUT" <<'EOF'
+"$PY" - "$OUT" "$TEACHER_RUN" <<'EOF'
 import json, os, sys
-out = sys.argv[1]
+out, teacher_run = sys.argv[1:]
+runs = {"teacher": teacher_run, "student": os.path.join(out, "student"), "distilled": os.path.join(out, "distilled")}
+labels = {"teacher": "teacher", "student": "Bi-LSTM alone", "distilled": "Bi-LSTM distilled"}
 reference = {"teacher": "about 0.95", "student": "0.920", "distilled": "0.934"}
+results = {}
 print("\n| model | dev acc | wall | published |\n|---|---|---|---|")
-for name, label in [("teacher", "teacher"), ("student", "Bi-LSTM alone"), ("distilled", "Bi-LSTM distilled")]:
-    with open(os.path.join(out, name, "summary.json"), encoding="utf-8") as f:
+for name, run in runs.items():
+    with open(os.path.join(run, "summary.json"), encoding="utf-8") as f:
         acc = json.load(f)["best_dev_acc"]
     seconds = os.path.join(out, f"{name}.seconds")
-    wall = f"{int(open(seconds).read()) / 60:.0f} min" if os.path.exists(seconds) else "reused"
-    print(f"| {label} | {acc:.4f} | {wall} | {reference[name]} |")
+    wall = int(open(seconds).read()) if os.path.exists(seconds) else None
+    results[name] = {"run": run, "dev_acc": acc, "wall_seconds": wall}
+    print(f"| {labels[name]} | {acc:.4f} | {f'{wall / 60:.0f} min' if wall else 'reused'} | {reference[name]} |")
+with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as f:
+    json.dump(results, f, indent=1)
+print(f"\nresults written to {os.path.join(out, 'results.json')}")
 EOF
