@@ -93,9 +93,12 @@ def main(argv=None):
     train(args, loaders, vocab, label_list)
 
 
-def train(args, loaders, vocab, label_list, compute_loss=ce_loss):
-    """Train a Bi-LSTM on loaders["train"] with compute_loss, checkpointing on dev accuracy."""
+def train(args, loaders, vocab, label_list, compute_loss=ce_loss, summary=None):
+    """Train a Bi-LSTM on loaders["train"] with compute_loss, checkpointing on dev accuracy;
+    `summary` joins summary.json."""
     # Fresh parameter names, so optimizer state saved by one run loads into another.
+    # Seeded here too, so the initialisation does not depend on what ran before (a loaded teacher).
+    paddle.seed(args.seed)
     with paddle.utils.unique_name.guard():
         config = model_config(args, vocab, len(label_list))
         model = BiLSTM(**config)
@@ -107,7 +110,7 @@ def train(args, loaders, vocab, label_list, compute_loss=ce_loss):
         logger.info("Bi-LSTM: %d words, %d classes, %d parameters; output in %s", len(vocab),
                     len(label_list), sum(p.size for p in model.parameters()), args.output_dir)
         state = fit(model, optimizer, loaders["train"], loaders["dev"], compute_loss, args, meta, state)
-        write_summary(model, loaders, args, state)
+        write_summary(model, loaders, args, state, summary)
 
 
 if __name__ == "__main__":

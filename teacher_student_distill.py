@@ -7,6 +7,7 @@
 The transfer set is the training sentences, --n_iter augmented copies of each and, with
 --unlabeled_path, unlabelled sentences; the teacher's logits over it are computed once and cached.
 """
+import functools
 import hashlib
 import json
 import logging
@@ -25,7 +26,7 @@ from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, 
 from student_lstm_small import batchify_fn as student_batchify_fn
 from student_lstm_small import student_vocab, to_records, train
 from teacher_train_glue import encode, load_teacher, teacher_pads
-from utils import (META, WEIGHTS, atomic_path, check_labels, init_runtime, read_checkpoint_meta,
+from utils import (META, WEIGHTS, InputError, atomic_path, check_labels, init_runtime, read_checkpoint_meta,
                    run_main)
 
 logger = logging.getLogger("distill_lstm")
@@ -52,23 +53,41 @@ def texts_sha256(texts):
 
 
 class Teacher:
-    """The fine-tuned teacher, reading word lists (masks become its tokenizer's mask token)."""
+    """The fine-tuned teacher, reading word lists (masks become its tokenizer's mask token).
+
+    Its weights are loaded on first use: a run whose logits are all cached never loads them."""
 
     def __init__(self, args, label_list):
         self.params, meta = teacher_files(args.teacher_dir)
+        if not os.path.isfile(self.params):
+            raise InputError(f"{self.params}: no such checkpoint file")
         fine_tuned = meta.get("args", {})
         self.model_type = args.model_type or fine_tuned.get("model_type", "ernie-gram")
         self.max_seq_length = args.teacher_max_seq_length or fine_tuned.get("max_seq_length", 128)
         if meta:
             check_labels(self.params, meta, label_list)
-        self.model, self.tokenizer = load_teacher(self.model_type, args.model_name, label_list, self.params)
-        self.model.eval()
-        self.num_classes = len(label_list)
-        self.mask_token = self.tokenizer.mask_token or self.tokenizer.unk_token
-        self.pads = teacher_pads(self.tokenizer)
+        self.model_name, self.label_list = args.model_name, label_list
+
+    @functools.cached_property
+    def _loaded(self):
+        model, tokenizer = load_teacher(self.model_type, self.model_name, self.label_list, self.params)
+        model.eval()
+        return model, tokenizer
+
+    @property
+    def model(self):
+        return self._loaded[0]
+
+    @property
+    def tokenizer(self):
+        return self._loaded[1]
+
+    @property
+    def pads(self):
+        return teacher_pads(self.tokenizer)
 
     def encode(self, sentences):
-        texts = [join_words(words, self.mask_token) for words in sentences]
+        texts = [join_words(words, self.tokenizer.mask_token or self.tokenizer.unk_token) for words in sentences]
         return encode(self.tokenizer, texts, self.max_seq_length)
 
     @paddle.no_grad()
@@ -76,7 +95,7 @@ class Teacher:
         """Teacher logits of word lists, batched by length."""
         encoded = self.encode(sentences)
         order = np.argsort([len(ids) for ids, _ in encoded], kind="stable")
-        out = np.zeros((len(encoded), self.num_classes), dtype="float32")
+        out = np.zeros((len(encoded), len(self.label_list)), dtype="float32")
         for start in tqdm(range(0, len(order), batch_size), desc="teacher logits", unit="batch",
                           dynamic_ncols=True):
             rows = order[start:start + batch_size]
@@ -213,7 +232,9 @@ def main(argv=None):
                 student_batchify_fn(pad_id), args.batch_size)
     log_teacher_reference(args, teacher_dev_acc, len(loaders["train"]))
     online = None if args.teacher_logits == "cached" else teacher
-    train(args, loaders, vocab, label_list, make_compute_loss(args, online))
+    sizes = {"sentences": len(records), "gold_labelled": sum(label >= 0 for label in labels)}
+    train(args, loaders, vocab, label_list, make_compute_loss(args, online),
+          summary={"teacher_dev_acc": teacher_dev_acc, "transfer_set": sizes})
 
 
 def log_teacher_reference(args, acc, steps_per_epoch):

@@ -297,12 +297,12 @@ def evaluate_and_save(model, optimizer, dev_loader, writer, args, meta, state, e
     logger.info("step %d: dev accuracy %.4f%s", step, acc, " (best so far, saved)" if improved else "")
 
 
-def write_summary(model, loaders, args, state):
-    """summary.json in output_dir: best dev accuracy, timings and, when test.tsv has labels,
-    the best checkpoint's test accuracy."""
+def write_summary(model, loaders, args, state, extra=None):
+    """summary.json in output_dir: best dev accuracy, timings, `extra` and, when test.tsv has
+    labels, the best checkpoint's test accuracy."""
     summary = {"best_dev_acc": state["best_acc"], "best_step": state["best_step"],
                "epoch_seconds": state["epoch_seconds"],
-               "train_examples_per_second": state["train_examples"] / state["train_seconds"]}
+               "train_examples_per_second": state["train_examples"] / state["train_seconds"], **(extra or {})}
     if "test" in loaders:
         load_state_strict(model, os.path.join(args.output_dir, "best", WEIGHTS))
         summary["test_acc"] = evaluate(model, loaders["test"])

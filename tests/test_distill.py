@@ -74,8 +74,8 @@ def cache_entries(cache):
 def test_distillation_moves_the_student_to_the_teacher_and_caches_its_logits(fine_tuned, tmp_path):
     cache = tmp_path / "cache"
     out = tmp_path / "student"
-    summary = distill(fine_tuned, out, cache, "--n_iter", "2", "--max_epoch", "10", "--optimizer", "adam",
-                      "--lr", "1e-2", "--dropout_prob", "0.0")
+    run_args = ("--n_iter", "2", "--max_epoch", "10", "--optimizer", "adam", "--lr", "1e-2", "--dropout_prob", "0.0")
+    summary = distill(fine_tuned, out, cache, *run_args)
     (entry,) = cache_entries(cache)
     with open(cache / entry / "manifest.json", encoding="utf-8") as f:
         manifest = json.load(f)
@@ -91,9 +91,17 @@ def test_distillation_moves_the_student_to_the_teacher_and_caches_its_logits(fin
     teacher_acc = LogReader(file_path=str(teacher_log / os.listdir(teacher_log)[0])).get_data("scalar", "dev/acc")
     assert len(teacher_acc) == 2 and summary["best_dev_acc"] >= teacher_acc[0].value - 0.15
 
-    # nothing changed: reused; the augmentation, the data or the teacher changed: rebuilt
-    distill(fine_tuned, tmp_path / "again", cache, "--n_iter", "2", "--max_epoch", "1")
+    # nothing changed: reused, without loading the teacher, and the same student comes out;
+    # the augmentation, the data or the teacher changed: rebuilt
+    def no_teacher(*args):
+        raise AssertionError("the teacher was loaded although its logits are cached")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(teacher_student_distill, "load_teacher", no_teacher)
+        distill(fine_tuned, tmp_path / "reused", cache, *run_args)
     assert cache_entries(cache) == [entry]
+    first, reused = (paddle.load(str(d / "best" / "model_state.pdparams")) for d in (out, tmp_path / "reused"))
+    assert all(np.array_equal(first[k].numpy(), reused[k].numpy()) for k in first)
     distill(fine_tuned, tmp_path / "again", cache, "--n_iter", "2", "--max_epoch", "1", "--p_mask", "0.3")
     assert len(cache_entries(cache)) == 2
     data_dir, _, _, best = fine_tuned
