@@ -21,53 +21,49 @@ logger = logging.getLogger("distill_lstm")
 jieba.setLogLevel(logging.WARNING)
 
 
-def read_tsv(path):
-    """Yield {"text", "label", "line"} from a PaddleNLP-style tsv, checking every row."""
+def utf8_lines(path):
+    """Yield (line number, line without its newline) of a UTF-8 file (a BOM is allowed), or an
+    InputError naming the file and the line that is not UTF-8."""
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file")
     with open(path, "rb") as f:
-        columns = None
         for lineno, raw in enumerate(f, start=1):
             try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").rstrip("\r\n")
+                yield lineno, raw.decode("utf-8-sig" if lineno == 1 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError as e:
                 raise InputError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})")
-            fields = line.split("\t")
-            if columns is None:
-                columns = tuple(c.strip() for c in fields)
-                if columns not in LAYOUTS:
-                    raise InputError(f"{path}:{lineno}: header {line!r} is not one of "
-                                     + ", ".join("<TAB>".join(c) for c in LAYOUTS))
-                continue
-            if not line:
-                continue
-            if len(fields) != len(columns):
-                raise InputError(f"{path}:{lineno}: expected {len(columns)} tab-separated fields "
-                                 f"({', '.join(columns)}), found {len(fields)}")
-            row = dict(zip(columns, fields))
-            if not row["text_a"].strip():
-                raise InputError(f"{path}:{lineno}: empty text")
-            label = row.get("label", "").strip() or None
-            if "label" in columns and label is None:
-                raise InputError(f"{path}:{lineno}: empty label")
-            yield {"text": row["text_a"].strip(), "label": label, "line": lineno}
+
+
+def read_tsv(path):
+    """Yield {"text", "label", "line"} from a PaddleNLP-style tsv, checking every row."""
+    columns = None
+    for lineno, line in utf8_lines(path):
+        fields = line.split("\t")
+        if columns is None:
+            columns = tuple(c.strip() for c in fields)
+            if columns not in LAYOUTS:
+                raise InputError(f"{path}:{lineno}: header {line!r} is not one of "
+                                 + ", ".join("<TAB>".join(c) for c in LAYOUTS))
+            continue
+        if not line:
+            continue
+        if len(fields) != len(columns):
+            raise InputError(f"{path}:{lineno}: expected {len(columns)} tab-separated fields "
+                             f"({', '.join(columns)}), found {len(fields)}")
+        row = dict(zip(columns, fields))
+        if not row["text_a"].strip():
+            raise InputError(f"{path}:{lineno}: empty text")
+        label = row.get("label", "").strip() or None
+        if "label" in columns and label is None:
+            raise InputError(f"{path}:{lineno}: empty label")
+        yield {"text": row["text_a"].strip(), "label": label, "line": lineno}
     if columns is None:
         raise InputError(f"{path}: empty file")
 
 
 def read_lines(path):
     """The non-blank lines of a UTF-8 text file of sentences, one per line, stripped."""
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such file")
-    lines = []
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
-            except UnicodeDecodeError as e:
-                raise InputError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})")
-            if line:
-                lines.append(line)
+    lines = [line.strip() for _, line in utf8_lines(path) if line.strip()]
     if not lines:
         raise InputError(f"{path}: no sentences")
     return lines

@@ -23,10 +23,15 @@ logger = logging.getLogger("distill_lstm")
 PREFIX, CONFIG = "inference", "predict_config.json"
 
 
+# The inputs of each kind of model, batch and length left free.
+STUDENT_INPUTS = [InputSpec([None, None], "int64", "input_ids"), InputSpec([None], "int64", "seq_len")]
+TEACHER_INPUTS = [InputSpec([None, None], "int64", "input_ids"), InputSpec([None, None], "int64", "token_type_ids")]
+
+
 def student_from_checkpoint(path, meta):
     model = BiLSTM(**meta["model"])
     load_state_strict(model, os.path.join(path, WEIGHTS))
-    specs = [InputSpec([None, None], "int64", "input_ids"), InputSpec([None], "int64", "seq_len")]
+    specs = STUDENT_INPUTS
     config = {"kind": "student", "labels": meta["labels"], "max_seq_length": meta["args"]["max_seq_length"]}
     return model, specs, config
 
@@ -34,7 +39,7 @@ def student_from_checkpoint(path, meta):
 def teacher_from_checkpoint(path, meta):
     model_type = meta["args"]["model_type"]
     model, tokenizer = load_teacher(model_type, path, meta["labels"])
-    specs = [InputSpec([None, None], "int64", "input_ids"), InputSpec([None, None], "int64", "token_type_ids")]
+    specs = TEACHER_INPUTS
     config = {"kind": "teacher", "model_type": model_type, "labels": meta["labels"],
               "max_seq_length": meta["args"]["max_seq_length"]}
     return model, specs, config, tokenizer

@@ -32,11 +32,10 @@ MODELS = ["student", "m3e-small", "ernie-gram-zh-shaped"]
 
 def build(model_name, student_checkpoint, data_dir):
     """(eager model, export kwargs) for a model name; everything the exporter needs."""
-    import paddle
     import paddlenlp.transformers as T
 
     from data import lean_vocab, load_local_splits, load_vocab, segment
-    from export_model import student_from_checkpoint
+    from export_model import STUDENT_INPUTS, TEACHER_INPUTS, student_from_checkpoint
     from student_lstm_small import BiLSTM
     from teacher_train_glue import load_teacher
     from utils import read_checkpoint_meta
@@ -54,8 +53,7 @@ def build(model_name, student_checkpoint, data_dir):
             vocab = vocab.to_tokens(list(range(len(vocab))))
             model = BiLSTM(len(vocab), len(labels))
             config = {"kind": "student", "labels": labels, "max_seq_length": 256}
-            specs = [paddle.static.InputSpec([None, None], "int64", "input_ids"),
-                     paddle.static.InputSpec([None], "int64", "seq_len")]
+            specs = STUDENT_INPUTS
 
         def save_vocab(directory):
             with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as f:
@@ -67,8 +65,7 @@ def build(model_name, student_checkpoint, data_dir):
         shape = dict(T.ErnieGramForSequenceClassification.pretrained_init_configuration["ernie-gram-zh"])
         shape["vocab_size"] = tokenizer.vocab_size
         model = T.ErnieGramForSequenceClassification(T.ErnieGramConfig(**shape, num_classes=2))
-    specs = [paddle.static.InputSpec([None, None], "int64", "input_ids"),
-             paddle.static.InputSpec([None, None], "int64", "token_type_ids")]
+    specs = TEACHER_INPUTS
     # model_type names the tokenizer predict.py loads: both teachers read text as BERT does
     config = {"kind": "teacher", "model_type": "bert", "labels": labels, "max_seq_length": 256}
     return model, specs, config, tokenizer.save_pretrained
@@ -119,7 +116,10 @@ def one(args):
 
 
 def time_batches(run, texts, batch_size):
-    """Sentences per second and per-batch latency percentiles, batches in dev order."""
+    """Sentences per second and per-batch latency percentiles. Batch 1 takes the sentences in dev
+    order (online serving); larger batches group them by length first, as predict.py does."""
+    if batch_size > 1:
+        texts = sorted(texts, key=len)
     run(texts[:batch_size])  # warm-up
     latencies = []
     start = time.time()
