@@ -107,7 +107,7 @@ def main():
     parser.add_argument("--data_dir", default=os.path.join(SHARED, "data", "chnsenticorp"))
     parser.add_argument("--teacher_run", default=TEACHER_OUTPUT, help="bench_teacher.py train's output")
     parser.add_argument("--num_threads", type=int, default=2)
-    parser.add_argument("--subset", type=int, default=1000, help="timing: training sentences used")
+    parser.add_argument("--subset", type=int, default=500, help="timing: training sentences used")
     args, args.extra = parser.parse_known_args()
     if args.what == "run" and not args.name:
         parser.error("run needs a NAME")
