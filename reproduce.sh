@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the project's table on ChnSentiCorp: fine-tune the teacher, train the Bi-LSTM alone,
-# distill the teacher into the Bi-LSTM, and print dev accuracy and wall time of each.
+# distill the teacher into the Bi-LSTM, and print dev accuracy and wall time of each. A job whose
+# output already holds a summary.json is not run again (delete its directory to redo it).
 #
 #   bash reproduce.sh                 # GPU, online: ernie-gram-zh and ChnSentiCorp from PaddleNLP
 #   CPU=1 bash reproduce.sh           # this project's 2-core CPU machines, offline: the m3e-small
@@ -12,6 +13,7 @@
 #   N_ITER     augmented copies per sentence  [20] / 2
 #   UNLABELED  unlabelled sentences for the transfer set  [none] / ../shared/data/unlabeled/reviews_unlabeled.txt
 #   OUT        where runs go  [runs]
+#   THREADS    CPU threads per job  [all cores]
 #   TEACHER_RUN  a fine-tuned teacher's output dir, reused when its best/ exists  [$OUT/teacher] /
 #              bench/bench_teacher.py's run (~/.cache/distill_lstm/teacher/chnsenticorp) when present
 set -euo pipefail
@@ -36,12 +38,17 @@ else
   COMMON=()
 fi
 [ -n "$DATA_DIR" ] && COMMON+=(--data_dir "$DATA_DIR")
+[ -n "${THREADS:-}" ] && COMMON+=(--num_threads "$THREADS")
 TEACHER_RUN="${TEACHER_RUN:-$OUT/teacher}"
 mkdir -p "$OUT"
 
 timed() {  # timed NAME command...: run it, keep its wall seconds in $OUT/NAME.seconds
   local name=$1 start
   shift
+  if [ -f "$OUT/$name/summary.json" ]; then  # finished by an earlier run: delete $OUT/NAME to redo it
+    echo "reusing $OUT/$name"
+    return
+  fi
   start=$(date +%s)
   "$@"
   echo $(( $(date +%s) - start )) > "$OUT/$name.seconds"
@@ -61,7 +68,7 @@ timed student "$PY" student_lstm_small.py --task_name chnsenticorp --max_epoch 8
 
 EXTRA=()
 [ -n "$UNLABELED" ] && EXTRA+=(--unlabeled_path "$UNLABELED")
-timed distilled "$PY" teacher_student_distill.py --task_name chnsenticorp --max_epoch 6 --lr 1.0 \
+timed distilled "$PY" teacher_student_distill.py --task_name chnsenticorp --max_epoch 6 --optimizer adam --lr 3e-4 \
   --dropout_prob 0.1 --batch_size 64 --max_seq_length 256 --model_name "$TEACHER" \
   --teacher_dir "$TEACHER_RUN/best/model_state.pdparams" --vocab_path senta_word_dict.txt --n_iter "$N_ITER" --save_steps 100 --output_dir "$OUT/distilled" \
   "${COMMON[@]}" "${EXTRA[@]}"
