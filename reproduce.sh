@@ -83,10 +83,11 @@ results = {}
 print("\n| model | dev acc | wall | published |\n|---|---|---|---|")
 for name, run in runs.items():
     with open(os.path.join(run, "summary.json"), encoding="utf-8") as f:
-        acc = json.load(f)["best_dev_acc"]
+        summary = json.load(f)
+    acc = summary["best_dev_acc"]
     seconds = os.path.join(out, f"{name}.seconds")
     wall = int(open(seconds).read()) if os.path.exists(seconds) else None
-    results[name] = {"run": run, "dev_acc": acc, "wall_seconds": wall}
+    results[name] = {"run": run, "dev_acc": acc, "wall_seconds": wall, "summary": summary}
     print(f"| {labels[name]} | {acc:.4f} | {f'{wall / 60:.0f} min' if wall else 'reused'} | {reference[name]} |")
 with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as f:
     json.dump(results, f, indent=1)
