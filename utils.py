@@ -219,7 +219,8 @@ def open_logwriter(logdir, resume):
 
 def new_train_state():
     return {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_acc": -1.0, "best_step": 0,
-            "evals_since_best": 0, "epoch_seconds": [], "train_seconds": 0.0, "train_examples": 0}
+            "evals_since_best": 0, "epoch_seconds": [], "train_seconds": 0.0, "train_examples": 0,
+            "dev_acc": []}
 
 
 def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, state=None, extras=()):
@@ -287,6 +288,7 @@ def evaluate_and_save(model, optimizer, dev_loader, writer, args, meta, state, e
     acc = evaluate(model, dev_loader)
     step = state["global_step"]
     writer.add_scalar("dev/acc", acc, step)
+    state["dev_acc"].append([step, acc])
     improved = acc > state["best_acc"]
     if improved:
         state["best_acc"], state["best_step"], state["evals_since_best"] = acc, step, 0
@@ -298,10 +300,10 @@ def evaluate_and_save(model, optimizer, dev_loader, writer, args, meta, state, e
 
 
 def write_summary(model, loaders, args, state, extra=None):
-    """summary.json in output_dir: best dev accuracy, timings, `extra` and, when test.tsv has
-    labels, the best checkpoint's test accuracy."""
+    """summary.json in output_dir: best dev accuracy, each evaluation's [step, dev accuracy],
+    timings, `extra` and, when test.tsv has labels, the best checkpoint's test accuracy."""
     summary = {"best_dev_acc": state["best_acc"], "best_step": state["best_step"],
-               "epoch_seconds": state["epoch_seconds"],
+               "epoch_seconds": state["epoch_seconds"], "dev_acc": state["dev_acc"],
                "train_examples_per_second": state["train_examples"] / state["train_seconds"], **(extra or {})}
     if "test" in loaders:
         load_state_strict(model, os.path.join(args.output_dir, "best", WEIGHTS))

@@ -54,7 +54,9 @@ def test_learns_a_separable_toy_task_and_logs_to_visualdl(toy_task, tmp_path):
     losses = read_scalars(out / "vdl", "train/loss")
     assert len(losses) == 12 * 6 and losses[-1][1] < losses[0][1]
     assert [v for _, v in read_scalars(out / "vdl", "train/lr")] == pytest.approx([1e-2] * 72)
-    assert max(v for _, v in read_scalars(out / "vdl", "dev/acc")) == pytest.approx(summary["best_dev_acc"])
+    logged = read_scalars(out / "vdl", "dev/acc")
+    assert max(v for _, v in logged) == pytest.approx(summary["best_dev_acc"])
+    assert [step for step, _ in summary["dev_acc"]] == [step for step, _ in logged]
 
 
 def test_linear_schedule_decays_the_learning_rate_to_zero(toy_task, tmp_path):
