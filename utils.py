@@ -232,7 +232,7 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, st
     --init_from_ckpt continues from the step it was saved at. Training stops early after
     args.early_stop_patience evaluations without a better dev accuracy. Returns the train state."""
     resume = state is not None
-    state = state or new_train_state()
+    state = {**new_train_state(), **(state or {})}  # a checkpoint older than a state field gets its default
     sampler = train_loader.batch_sampler
     steps_per_epoch = len(sampler.batches())
     total_steps = total_train_steps(args, steps_per_epoch)

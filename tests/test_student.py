@@ -73,11 +73,19 @@ def test_resume_continues_from_the_saved_step(toy_task, tmp_path):
     with open(out / "last" / "checkpoint.json", encoding="utf-8") as f:
         saved = json.load(f)["state"]
     assert (saved["epoch"], saved["global_step"]) == (1, 6)  # 48 sentences / batch 8
+    assert [step for step, _ in saved["dev_acc"]] == [4, 6]
 
+    # a checkpoint written before the state had a field still resumes, the field at its default
+    with open(out / "last" / "checkpoint.json", encoding="utf-8") as f:
+        meta = json.load(f)
+    del meta["state"]["dev_acc"]
+    with open(out / "last" / "checkpoint.json", "w", encoding="utf-8") as f:
+        json.dump(meta, f)
     train(toy_task, out, "--max_epoch", "3", "--init_from_ckpt", str(out / "last"))
     with open(out / "last" / "checkpoint.json", encoding="utf-8") as f:
         state = json.load(f)["state"]
     assert (state["epoch"], state["global_step"]) == (3, 18)
+    assert [step for step, _ in state["dev_acc"]] == [12, 18]  # default --save_steps: epoch ends only
     steps = [step for step, _ in read_scalars(out / "vdl", "train/loss")]
     assert steps == list(range(1, 19))  # the resumed run appended steps 7..18 to the same log
 
