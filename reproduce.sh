@@ -68,7 +68,7 @@ timed student "$PY" student_lstm_small.py --task_name chnsenticorp --max_epoch 8
 
 EXTRA=()
 [ -n "$UNLABELED" ] && EXTRA+=(--unlabeled_path "$UNLABELED")
-timed distilled "$PY" teacher_student_distill.py --task_name chnsenticorp --max_epoch 6 --optimizer adam --lr 3e-4 \
+timed distilled "$PY" teacher_student_distill.py --task_name chnsenticorp --max_epoch 6 --optimizer adam --lr 1e-3 \
   --dropout_prob 0.1 --batch_size 64 --max_seq_length 256 --model_name "$TEACHER" \
   --teacher_dir "$TEACHER_RUN/best/model_state.pdparams" --vocab_path senta_word_dict.txt --n_iter "$N_ITER" --save_steps 100 --output_dir "$OUT/distilled" \
   "${COMMON[@]}" "${EXTRA[@]}"

@@ -27,7 +27,7 @@ from bench_teacher import TEACHER_OUTPUT, fetch_offline_teacher  # noqa: E402
 SHARED = os.path.join(ROOT, "..", "shared")
 # The README's distillation command (Distillation), offline.
 README_COMMAND = ["teacher_student_distill.py", "--task_name", "chnsenticorp", "--max_epoch", "6",
-                  "--optimizer", "adam", "--lr", "3e-4",
+                  "--optimizer", "adam", "--lr", "1e-3",
                   "--dropout_prob", "0.1", "--batch_size", "64", "--max_seq_length", "256",
                   "--vocab_path", "senta_word_dict.txt", "--save_steps", "100"]
 
