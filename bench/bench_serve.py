@@ -1,10 +1,13 @@
 """Serving speed on this CPU: the distilled Bi-LSTM against the teachers, eager and exported.
 
-    python bench/bench_serve.py [--student_checkpoint DIR] [--sentences 300]
+    python bench/bench_serve.py [--student_checkpoint DIR ...] [--sentences 300]
+    python bench/bench_serve.py --student_checkpoint DIR --teachers ernie-gram-zh-shaped \
+        --modes exported --threads 1 --batch_sizes 1 --sentences 0 --warm_pass   # all of dev, warm
 
-Models: the Bi-LSTM student (a checkpoint, or random weights of the ChnSentiCorp student's shape:
-speed does not depend on the weights), the offline teacher m3e-small, and an ernie-gram-zh-shaped
-teacher (PaddleNLP's registered config, random weights, the bert-base-chinese tokenizer, so its
+Models: each Bi-LSTM student checkpoint given (named by its LSTM size, e.g. student-h300; without
+any, random weights of the ChnSentiCorp student's shape: speed does not depend on the weights),
+the offline teacher m3e-small, and an ernie-gram-zh-shaped teacher (PaddleNLP's registered
+config, random weights, the bert-base-chinese tokenizer, so its
 vocabulary is 21,128 rows instead of 18,018). For each: batch 1 and 64, 1 and 2 threads, eager
 Paddle and the exported model through paddle.inference, over ChnSentiCorp dev sentences;
 tokenization is included in the timings (it is part of serving). Each configuration runs in its
@@ -27,7 +30,12 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_teacher import SHARED, fetch_offline_teacher  # noqa: E402
 
-MODELS = ["student", "m3e-small", "ernie-gram-zh-shaped"]
+TEACHERS = ["m3e-small", "ernie-gram-zh-shaped"]
+
+
+def student_name(checkpoint):
+    from utils import read_checkpoint_meta
+    return f"student-h{read_checkpoint_meta(checkpoint)['model']['hidden_size']}" if checkpoint else "student"
 
 
 def build(model_name, student_checkpoint, data_dir):
@@ -41,7 +49,7 @@ def build(model_name, student_checkpoint, data_dir):
     from utils import read_checkpoint_meta
 
     labels = ["0", "1"]
-    if model_name == "student":
+    if model_name.startswith("student"):
         if student_checkpoint:
             meta = read_checkpoint_meta(student_checkpoint)
             model, specs, config = student_from_checkpoint(student_checkpoint, meta)
@@ -82,27 +90,28 @@ def one(args):
 
     if is_amd_cpu():  # as the scripts do (utils.init_runtime), for eager and exported alike
         os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
-    paddle.base.core.set_num_threads(args.threads)
-    texts = [ex["text"] for ex in load_local_splits(args.data_dir)[0]["dev"]][:args.sentences]
+    threads, mode = args.threads[0], args.modes[0]
+    paddle.base.core.set_num_threads(threads)
+    texts = [ex["text"] for ex in load_local_splits(args.data_dir)[0]["dev"]][:args.sentences or None]
     with paddle.utils.unique_name.guard():
         model, specs, config, save_vocab = build(args.model, args.student_checkpoint, args.data_dir)
     with tempfile.TemporaryDirectory() as tmp:
         export_dir = os.path.join(tmp, "export")
         export(model, specs, config, export_dir, save_vocab)
         size_mb = os.path.getsize(os.path.join(export_dir, "inference.pdiparams")) / 2 ** 20
-        predictor = Predictor(export_dir, "cpu", args.threads)
+        predictor = Predictor(export_dir, "cpu", threads)
         rows = []
-        for batch_size in (1, 64):
-            if args.mode == "exported":
+        for batch_size in args.batch_sizes:
+            if mode == "exported":
                 run = lambda batch: predictor.probabilities(batch)  # noqa: E731
             else:
                 def run(batch):
                     with paddle.no_grad():
                         inputs = [paddle.to_tensor(a) for a in predictor.inputs(batch)]
                         return paddle.nn.functional.softmax(model(*inputs)).numpy()
-            rows.append(time_batches(run, texts, batch_size))
+            rows.append(time_batches(run, texts, batch_size, args.warm_pass))
         eager_equal = None
-        if args.mode == "exported":
+        if mode == "exported":
             with paddle.no_grad():
                 eager = paddle.nn.functional.softmax(model(*[paddle.to_tensor(a) for a in predictor.inputs(texts[:64])]))
             exported = predictor.probabilities(texts[:64])
@@ -110,17 +119,20 @@ def one(args):
                            "same_labels": bool((eager.numpy().argmax(-1) == exported.argmax(-1)).all())}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for row in rows:
-        row.update(model=args.model, mode=args.mode, threads=args.threads, size_mb=size_mb, peak_rss_mib=peak,
+        row.update(model=args.model, mode=mode, threads=threads, size_mb=size_mb, peak_rss_mib=peak,
                    eager_vs_exported=eager_equal)
     print(json.dumps(rows))
 
 
-def time_batches(run, texts, batch_size):
+def time_batches(run, texts, batch_size, warm_pass=False):
     """Sentences per second and per-batch latency percentiles. Batch 1 takes the sentences in dev
-    order (online serving); larger batches group them by length first, as predict.py does."""
+    order (online serving); larger batches group them by length first, as predict.py does. The
+    timed pass follows one warm-up batch, or with warm_pass an untimed pass over all the batches
+    (every input shape seen once: the steady state of a server that has been running)."""
     if batch_size > 1:
         texts = sorted(texts, key=len)
-    run(texts[:batch_size])  # warm-up
+    for i in range(0, len(texts) if warm_pass else 1, batch_size):
+        run(texts[i:i + batch_size])
     latencies = []
     start = time.time()
     for i in range(0, len(texts), batch_size):
@@ -136,27 +148,37 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", nargs="?", default="all", choices=["all", "one"])
     parser.add_argument("--data_dir", default=os.path.join(SHARED, "data", "chnsenticorp"))
-    parser.add_argument("--student_checkpoint", default=None)
-    parser.add_argument("--sentences", type=int, default=300, help="dev sentences timed per configuration")
-    parser.add_argument("--model", choices=MODELS)
-    parser.add_argument("--mode", choices=["eager", "exported"])
-    parser.add_argument("--threads", type=int)
+    parser.add_argument("--student_checkpoint", action="append", default=None,
+                        help="a student checkpoint to time; repeat for several (one: `one` mode)")
+    parser.add_argument("--sentences", type=int, default=300,
+                        help="dev sentences timed per configuration, from the first; 0: all 1,200")
+    parser.add_argument("--teachers", nargs="*", choices=TEACHERS, default=TEACHERS)
+    parser.add_argument("--modes", nargs="+", choices=["eager", "exported"], default=["eager", "exported"])
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--batch_sizes", nargs="+", type=int, default=[1, 64])
+    parser.add_argument("--warm_pass", action="store_true",
+                        help="time a second pass over the sentences, after an untimed first one")
+    parser.add_argument("--model", help="`one` mode: the model timed")
     parser.add_argument("--results", default=os.path.join(ROOT, "bench", "results", "serve.json"))
     args = parser.parse_args()
     if args.what == "one":
+        args.student_checkpoint = (args.student_checkpoint or [None])[0]
         return one(args)
+    students = {student_name(c): c for c in args.student_checkpoint or [None]}
     rows = []
-    for model in MODELS:
-        for threads in (1, 2):
-            for mode in ("eager", "exported"):
-                command = [sys.executable, __file__, "one", "--model", model, "--mode", mode, "--threads",
-                           str(threads), "--sentences", str(args.sentences), "--data_dir", args.data_dir]
-                if args.student_checkpoint:
-                    command += ["--student_checkpoint", args.student_checkpoint]
+    for model in [*students, *args.teachers]:
+        for threads in args.threads:
+            for mode in args.modes:
+                command = [sys.executable, __file__, "one", "--model", model, "--modes", mode, "--threads",
+                           str(threads), "--sentences", str(args.sentences), "--data_dir", args.data_dir,
+                           "--batch_sizes", *map(str, args.batch_sizes)] + ["--warm_pass"] * args.warm_pass
+                if students.get(model):
+                    command += ["--student_checkpoint", students[model]]
                 out = subprocess.run(command, check=True, capture_output=True, text=True)
-                rows += json.loads(out.stdout.strip().splitlines()[-1])
+                configuration = json.loads(out.stdout.strip().splitlines()[-1])
+                rows += configuration
                 print(f"{model} {mode} {threads} thread(s): "
-                      + ", ".join(f"batch {r['batch_size']} {r['sentences_per_second']:.1f}/s" for r in rows[-2:]),
+                      + ", ".join(f"batch {r['batch_size']} {r['sentences_per_second']:.1f}/s" for r in configuration),
                       flush=True)
     print("\n| model | mode | threads | batch | sentences/s | p50 ms | p99 ms | size MB | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -164,15 +186,18 @@ def main():
         print(f"| {r['model']} | {r['mode']} | {r['threads']} | {r['batch_size']} | {r['sentences_per_second']:.1f} "
               f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['size_mb']:.0f} | {r['peak_rss_mib']:.0f} |")
     speed = {(r["model"], r["mode"], r["threads"], r["batch_size"]): r["sentences_per_second"] for r in rows}
-    print("\n| threads | batch | exported student / exported ernie-gram-zh-shaped |\n|---|---|---|")
-    for threads in (1, 2):
-        for batch in (1, 64):
-            ratio = speed[("student", "exported", threads, batch)] / speed[("ernie-gram-zh-shaped", "exported", threads, batch)]
-            print(f"| {threads} | {batch} | {ratio:.0f}x |")
+    teacher = ("ernie-gram-zh-shaped", "exported")
+    if teacher[0] in args.teachers and "exported" in args.modes:
+        print("\n| student | threads | batch | exported student / exported ernie-gram-zh-shaped |\n|---|---|---|---|")
+        for student in students:
+            for threads in args.threads:
+                for batch in args.batch_sizes:
+                    ratio = speed[(student, "exported", threads, batch)] / speed[(*teacher, threads, batch)]
+                    print(f"| {student} | {threads} | {batch} | {ratio:.0f}x |")
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
     with open(args.results, "w", encoding="utf-8") as f:
-        json.dump({"rows": rows, "sentences": args.sentences, "cpu": platform.processor() or platform.machine()},
-                  f, indent=1)
+        json.dump({"rows": rows, "sentences": args.sentences, "warm_pass": args.warm_pass, "students": students,
+                   "cpu": platform.processor() or platform.machine()}, f, indent=1)
 
 
 if __name__ == "__main__":
