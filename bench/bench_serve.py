@@ -29,13 +29,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_teacher import SHARED, fetch_offline_teacher  # noqa: E402
+from utils import InputError, is_amd_cpu, read_checkpoint_meta, run_main  # noqa: E402
 
 TEACHERS = ["m3e-small", "ernie-gram-zh-shaped"]
 
 
 def student_name(checkpoint):
-    from utils import read_checkpoint_meta
-    return f"student-h{read_checkpoint_meta(checkpoint)['model']['hidden_size']}" if checkpoint else "student"
+    """student-h<LSTM size> for a student checkpoint; "student" for random weights (no checkpoint)."""
+    if not checkpoint:
+        return "student"
+    meta = read_checkpoint_meta(checkpoint)
+    if "vocab" not in meta:  # as export_model.py tells the two kinds apart
+        raise InputError(f"{checkpoint}: a teacher checkpoint, not a student's")
+    return f"student-h{meta['model']['hidden_size']}"
 
 
 def build(model_name, student_checkpoint, data_dir):
@@ -46,7 +52,6 @@ def build(model_name, student_checkpoint, data_dir):
     from export_model import STUDENT_INPUTS, TEACHER_INPUTS, student_from_checkpoint
     from student_lstm_small import BiLSTM
     from teacher_train_glue import load_teacher
-    from utils import read_checkpoint_meta
 
     labels = ["0", "1"]
     if model_name.startswith("student"):
@@ -80,13 +85,12 @@ def build(model_name, student_checkpoint, data_dir):
 
 
 def one(args):
-    """Time one (model, mode, threads) configuration for batch 1 and 64; print JSON."""
+    """Time one (model, mode, threads) configuration at each of --batch_sizes; print JSON."""
     import paddle
 
     from data import load_local_splits
     from export_model import export
     from predict import Predictor
-    from utils import is_amd_cpu
 
     if is_amd_cpu():  # as the scripts do (utils.init_runtime), for eager and exported alike
         os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
@@ -165,6 +169,8 @@ def main():
         args.student_checkpoint = (args.student_checkpoint or [None])[0]
         return one(args)
     students = {student_name(c): c for c in args.student_checkpoint or [None]}
+    if len(students) < len(args.student_checkpoint or [None]):
+        raise InputError("two --student_checkpoint of the same LSTM size: their rows would share one name")
     rows = []
     for model in [*students, *args.teachers]:
         for threads in args.threads:
@@ -201,4 +207,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
