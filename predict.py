@@ -51,14 +51,18 @@ class Predictor:
         pad_ids, pad_types = teacher_pads(self.tokenizer)
         return [pad_ids([e[0] for e in encoded]), pad_types([e[1] for e in encoded])]
 
-    def probabilities(self, texts):
-        """Class probabilities of one batch of texts."""
-        for name, array in zip(self.predictor.get_input_names(), self.inputs(texts)):
+    def logits(self, arrays):
+        """The model's logits for the arrays inputs() made."""
+        for name, array in zip(self.predictor.get_input_names(), arrays):
             handle = self.predictor.get_input_handle(name)
             handle.reshape(array.shape)
             handle.copy_from_cpu(array)
         self.predictor.run()
-        logits = self.predictor.get_output_handle(self.predictor.get_output_names()[0]).copy_to_cpu()
+        return self.predictor.get_output_handle(self.predictor.get_output_names()[0]).copy_to_cpu()
+
+    def probabilities(self, texts):
+        """Class probabilities of one batch of texts."""
+        logits = self.logits(self.inputs(texts))
         exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
         return exp / exp.sum(axis=-1, keepdims=True)
 

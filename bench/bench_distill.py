@@ -22,7 +22,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from bench_teacher import TEACHER_OUTPUT, fetch_offline_teacher  # noqa: E402
+from bench_teacher import TEACHER_OUTPUT, fetch_offline_teacher, write_results  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared")
 # The README's distillation command (Distillation), offline.
@@ -116,10 +116,7 @@ def main():
     result["cpu"] = platform.processor() or platform.machine()
     name = "distill_timing.json" if args.what == "timing" else os.path.join("distill", f"{args.name}.json")
     path = os.path.join(ROOT, "bench", "results", name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
-    print(f"\nresult written to {path}")
+    write_results(path, result)
 
 
 if __name__ == "__main__":

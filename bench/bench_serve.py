@@ -2,7 +2,9 @@
 
     python bench/bench_serve.py [--student_checkpoint DIR ...] [--sentences 300]
     python bench/bench_serve.py --student_checkpoint DIR --teachers ernie-gram-zh-shaped \
-        --modes exported --threads 1 --batch_sizes 1 --sentences 0 --warm_pass   # all of dev, warm
+        --modes exported --threads 1 --batch_sizes 1 --sentences 0 --warm_pass --repeats 3  # the headline
+    python bench/bench_serve.py --student_checkpoint DIR --teachers --modes exported --threads 1 \
+        --batch_sizes 1 --sentences 0 --warm_pass --stages   # where a student's time goes
 
 Models: each Bi-LSTM student checkpoint given (named by its LSTM size, e.g. student-h300; without
 any, random weights of the ChnSentiCorp student's shape: speed does not depend on the weights),
@@ -28,7 +30,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_teacher import SHARED, fetch_offline_teacher  # noqa: E402
+from bench_teacher import SHARED, fetch_offline_teacher, write_results  # noqa: E402
 from utils import InputError, is_amd_cpu, read_checkpoint_meta, run_main  # noqa: E402
 
 TEACHERS = ["m3e-small", "ernie-gram-zh-shaped"]
@@ -113,7 +115,9 @@ def one(args):
                     with paddle.no_grad():
                         inputs = [paddle.to_tensor(a) for a in predictor.inputs(batch)]
                         return paddle.nn.functional.softmax(model(*inputs)).numpy()
-            rows.append(time_batches(run, texts, batch_size, args.warm_pass))
+            rows.append(time_batches(run, texts, batch_size, args.warm_pass, args.repeats))
+            if args.stages and mode == "exported" and batch_size == 1:
+                rows[-1]["stages"] = time_stages(predictor, texts)
         eager_equal = None
         if mode == "exported":
             with paddle.no_grad():
@@ -128,24 +132,41 @@ def one(args):
     print(json.dumps(rows))
 
 
-def time_batches(run, texts, batch_size, warm_pass=False):
-    """Sentences per second and per-batch latency percentiles. Batch 1 takes the sentences in dev
-    order (online serving); larger batches group them by length first, as predict.py does. The
-    timed pass follows one warm-up batch, or with warm_pass an untimed pass over all the batches
-    (every input shape seen once: the steady state of a server that has been running)."""
+def time_batches(run, texts, batch_size, warm_pass=False, repeats=1):
+    """Sentences per second (the median of `repeats` timed passes, and each pass's) and per-batch
+    latency percentiles (over all timed passes). Batch 1 takes the sentences in dev order (online
+    serving); larger batches group them by length first, as predict.py does. The timed passes follow
+    one warm-up batch, or with warm_pass an untimed pass over all the batches (every input shape seen
+    once: the steady state of a server that has been running)."""
     if batch_size > 1:
         texts = sorted(texts, key=len)
     for i in range(0, len(texts) if warm_pass else 1, batch_size):
         run(texts[i:i + batch_size])
-    latencies = []
-    start = time.time()
-    for i in range(0, len(texts), batch_size):
-        tick = time.perf_counter()
-        run(texts[i:i + batch_size])
-        latencies.append(time.perf_counter() - tick)
-    wall = time.time() - start
-    return {"batch_size": batch_size, "sentences_per_second": len(texts) / wall,
+    latencies, speeds = [], []
+    for _ in range(repeats):
+        start = time.time()
+        for i in range(0, len(texts), batch_size):
+            tick = time.perf_counter()
+            run(texts[i:i + batch_size])
+            latencies.append(time.perf_counter() - tick)
+        speeds.append(len(texts) / (time.time() - start))
+    return {"batch_size": batch_size, "sentences_per_second": float(np.median(speeds)),
+            "sentences_per_second_passes": speeds,
             "p50_ms": 1000 * float(np.percentile(latencies, 50)), "p99_ms": 1000 * float(np.percentile(latencies, 99))}
+
+
+def time_stages(predictor, texts):
+    """Mean milliseconds per sentence, at batch 1, in making the model's inputs (tokenization, ids)
+    and in the exported model's run (with copying the inputs in and the logits out)."""
+    spent = {"inputs_ms": 0.0, "model_ms": 0.0}
+    for text in texts:
+        tick = time.perf_counter()
+        arrays = predictor.inputs([text])
+        tock = time.perf_counter()
+        predictor.logits(arrays)
+        spent["inputs_ms"] += tock - tick
+        spent["model_ms"] += time.perf_counter() - tock
+    return {stage: 1000 * seconds / len(texts) for stage, seconds in spent.items()}
 
 
 def main():
@@ -162,9 +183,15 @@ def main():
     parser.add_argument("--batch_sizes", nargs="+", type=int, default=[1, 64])
     parser.add_argument("--warm_pass", action="store_true",
                         help="time a second pass over the sentences, after an untimed first one")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="timed passes per configuration; sentences/s is their median")
+    parser.add_argument("--stages", action="store_true",
+                        help="exported, batch 1: one more pass timing input making and the model run apart")
     parser.add_argument("--model", help="`one` mode: the model timed")
     parser.add_argument("--results", default=os.path.join(ROOT, "bench", "results", "serve.json"))
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     if args.what == "one":
         args.student_checkpoint = (args.student_checkpoint or [None])[0]
         return one(args)
@@ -177,7 +204,8 @@ def main():
             for mode in args.modes:
                 command = [sys.executable, __file__, "one", "--model", model, "--modes", mode, "--threads",
                            str(threads), "--sentences", str(args.sentences), "--data_dir", args.data_dir,
-                           "--batch_sizes", *map(str, args.batch_sizes)] + ["--warm_pass"] * args.warm_pass
+                           "--repeats", str(args.repeats), "--batch_sizes", *map(str, args.batch_sizes)]
+                command += ["--warm_pass"] * args.warm_pass + ["--stages"] * args.stages
                 if students.get(model):
                     command += ["--student_checkpoint", students[model]]
                 out = subprocess.run(command, check=True, capture_output=True, text=True)
@@ -191,19 +219,25 @@ def main():
     for r in rows:
         print(f"| {r['model']} | {r['mode']} | {r['threads']} | {r['batch_size']} | {r['sentences_per_second']:.1f} "
               f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['size_mb']:.0f} | {r['peak_rss_mib']:.0f} |")
-    speed = {(r["model"], r["mode"], r["threads"], r["batch_size"]): r["sentences_per_second"] for r in rows}
+    staged = [r for r in rows if "stages" in r]
+    if staged:
+        print("\n| model | threads | inputs (tokenization, ids) ms/sentence | model run ms/sentence |\n|---|---|---|---|")
+        for r in staged:
+            print(f"| {r['model']} | {r['threads']} | {r['stages']['inputs_ms']:.3f} | {r['stages']['model_ms']:.3f} |")
+    passes = {(r["model"], r["mode"], r["threads"], r["batch_size"]): r["sentences_per_second_passes"] for r in rows}
     teacher = ("ernie-gram-zh-shaped", "exported")
     if teacher[0] in args.teachers and "exported" in args.modes:
-        print("\n| student | threads | batch | exported student / exported ernie-gram-zh-shaped |\n|---|---|---|---|")
+        print("\n| student | threads | batch | exported student / exported ernie-gram-zh-shaped (median; "
+              "slowest student pass / fastest teacher pass .. the reverse) |\n|---|---|---|---|")
         for student in students:
             for threads in args.threads:
                 for batch in args.batch_sizes:
-                    ratio = speed[(student, "exported", threads, batch)] / speed[(*teacher, threads, batch)]
-                    print(f"| {student} | {threads} | {batch} | {ratio:.0f}x |")
-    os.makedirs(os.path.dirname(args.results), exist_ok=True)
-    with open(args.results, "w", encoding="utf-8") as f:
-        json.dump({"rows": rows, "sentences": args.sentences, "warm_pass": args.warm_pass, "students": students,
-                   "cpu": platform.processor() or platform.machine()}, f, indent=1)
+                    mine, theirs = passes[(student, "exported", threads, batch)], passes[(*teacher, threads, batch)]
+                    print(f"| {student} | {threads} | {batch} | {np.median(mine) / np.median(theirs):.0f}x "
+                          f"({min(mine) / max(theirs):.0f}x .. {max(mine) / min(theirs):.0f}x) |")
+    write_results(args.results, {"rows": rows, "sentences": args.sentences, "warm_pass": args.warm_pass,
+                                 "repeats": args.repeats, "students": students,
+                                 "cpu": platform.processor() or platform.machine()})
 
 
 if __name__ == "__main__":

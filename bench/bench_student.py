@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+from bench_teacher import write_results
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The README's baseline command (Set-up / "Train the Bi-LSTM alone").
 README_COMMAND = ["student_lstm_small.py", "--task_name", "chnsenticorp", "--max_epoch", "8",
@@ -49,9 +51,7 @@ def main():
     print("|---|---|---|---|---|---|---|")
     print(f"| Bi-LSTM alone | {row['dev_acc']:.4f} | {row['epochs']} | {row['seconds_per_epoch']:.0f} "
           f"| {row['examples_per_second']:.0f} | {row['peak_rss_mib']:.0f} MiB | {row['wall_minutes']:.1f} min |")
-    os.makedirs(os.path.dirname(args.results), exist_ok=True)
-    with open(args.results, "w", encoding="utf-8") as f:
-        json.dump({"result": row, "summary": summary}, f, indent=1)
+    write_results(args.results, {"result": row, "summary": summary})
 
 
 if __name__ == "__main__":

@@ -32,6 +32,21 @@ README_COMMAND = ["teacher_train_glue.py", "--model_type", "bert", "--task_name"
                   "--num_train_epochs", "3", "--logging_steps", "10", "--save_steps", "100"]
 
 
+def write_results(path, result):
+    """Write a benchmark's JSON under a temporary name, then rename: an interrupted run leaves the
+    previous results whole."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=1)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    print(f"results written to {path}")
+
+
 def fetch_offline_teacher():
     if not os.path.isfile(os.path.join(OFFLINE_TEACHER, "config.json")):
         subprocess.run(["bash", os.path.join(SHARED, "tools", "get_offline_teacher.sh"), OFFLINE_TEACHER],
@@ -185,9 +200,7 @@ def main():
     result = speed(args) if args.what == "speed" else train(args)
     result["cpu"] = platform.processor() or platform.machine()
     path = args.results or os.path.join(ROOT, "bench", "results", f"teacher_{args.what}.json")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
+    write_results(path, result)
 
 
 if __name__ == "__main__":
