@@ -33,17 +33,14 @@ README_COMMAND = ["teacher_train_glue.py", "--model_type", "bert", "--task_name"
 
 
 def write_results(path, result):
-    """Write a benchmark's JSON under a temporary name, then rename: an interrupted run leaves the
+    """Write a benchmark's JSON atomically (utils.write_json): an interrupted run leaves the
     previous results whole."""
+    # Imported here, once the timed runs are over: utils imports paddle, which sets
+    # OMP_NUM_THREADS=1 in the environment the benchmark's child processes would inherit.
+    from utils import write_json
+
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_json(path, result)
     print(f"results written to {path}")
 
 

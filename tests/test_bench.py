@@ -1,13 +1,11 @@
 """The benchmarks' own logic: how speeds are timed and how their results are written."""
 import json
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
-from bench_serve import time_batches, time_stages  # noqa: E402
-from bench_teacher import write_results  # noqa: E402
+from bench_serve import time_batches, time_stages
+from bench_teacher import write_results
 
 
 def test_time_batches_warms_every_batch_then_times_each_repeat():
