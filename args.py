@@ -5,6 +5,13 @@ PaddleNLP's original distill_lstm example, so its commands keep working.
 """
 import argparse
 import os
+import warnings
+
+# Every script imports this module before Paddle: hide the two warnings Paddle's import prints on
+# every run (no ccache for compiling C++ extensions, which the project never does; setuptools
+# replacing distutils), which tell a user nothing.
+warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+warnings.filterwarnings("ignore", message="Setuptools is replacing distutils", category=UserWarning)
 
 # Fine-tuned teachers and teacher logits the benchmarks and distillation reuse across runs.
 CACHE_DIR = os.environ.get("DISTILL_LSTM_CACHE", os.path.expanduser("~/.cache/distill_lstm"))
@@ -31,8 +38,45 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_float(text):
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def non_negative_float(text):
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def probability(text):
+    """A rate in [0, 1)."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def weight(text):
+    """A mixing weight in [0, 1]."""
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
 def default_device():
-    import paddle
+    import paddle  # only once the arguments parsed: --help and argument errors answer at once
 
     return "gpu" if paddle.device.is_compiled_with_cuda() else "cpu"
 
@@ -43,8 +87,10 @@ def default_num_threads():
 
 def add_data_args(parser):
     group = parser.add_argument_group("data")
-    group.add_argument("--task_name", default="chnsenticorp",
-                       help="Task name; online, 'chnsenticorp' loads through paddlenlp.datasets.")
+    group.add_argument("--task_name", default=None,
+                       help="Task name: names the default output directory; online, 'chnsenticorp' "
+                            "loads through paddlenlp.datasets (default: --data_dir's folder name, "
+                            "else chnsenticorp).")
     group.add_argument("--data_dir", default=None,
                        help="Local task files train.tsv, dev.tsv [, test.tsv] in PaddleNLP's layouts "
                             "(label<TAB>text_a or qid<TAB>label<TAB>text_a, with a header line). "
@@ -53,7 +99,13 @@ def add_data_args(parser):
 
 def add_vocab_args(parser):
     parser.add_argument("--vocab_path", default="senta_word_dict.txt",
-                        help="Word dictionary, one word per line, [PAD] then [UNK] first.")
+                        help="Word dictionary, one word per line, [PAD] first and [UNK] in it: it "
+                             "orders the student's embedding rows (every training word gets one).")
+
+
+def add_vocab_output_args(parser):
+    parser.add_argument("--vocab_path", required=True,
+                        help="Where the dictionary goes (replaced if it exists: name it yourself).")
 
 
 def add_run_args(parser):
@@ -68,32 +120,38 @@ def add_run_args(parser):
     group.add_argument("--max_steps", type=positive_int, default=None,
                        help="Stop after this many steps, even inside an epoch.")
     group.add_argument("--optimizer", choices=["adam", "adamw", "adadelta"], help="Optimizer.")
-    group.add_argument("--lr", "--learning_rate", dest="lr", type=float, help="Learning rate.")
+    group.add_argument("--lr", "--learning_rate", dest="lr", type=positive_float, help="Learning rate.")
     group.add_argument("--lr_schedule", choices=["constant", "linear"], default="constant",
                        help="Keep the learning rate, or warm it up then decay it linearly to 0.")
-    group.add_argument("--warmup_proportion", type=float, default=0.0,
+    group.add_argument("--warmup_proportion", type=probability, default=0.0,
                        help="Share of the steps spent warming the learning rate up (linear schedule).")
-    group.add_argument("--weight_decay", type=float, default=0.0,
+    group.add_argument("--weight_decay", type=non_negative_float, default=0.0,
                        help="AdamW weight decay (not applied to biases and norms).")
-    group.add_argument("--max_grad_norm", type=float, default=1.0,
+    group.add_argument("--max_grad_norm", type=non_negative_float, default=1.0,
                        help="Clip gradients to this global norm (0 disables).")
     group.add_argument("--seed", type=int, default=2021, help="Random seed.")
-    group.add_argument("--device", default=default_device(), choices=["gpu", "cpu", "xpu"],
+    group.add_argument("--device", default=None, choices=["gpu", "cpu", "xpu"],
                        help="Device; gpu when Paddle was built with CUDA, else cpu.")
     group.add_argument("--num_threads", type=positive_int, default=default_num_threads(),
                        help="CPU threads for Paddle's kernels (Paddle's own default is 1).")
     group.add_argument("--output_dir", help="Where checkpoints and the run summary go "
-                                            "(default: <job dir>/<task_name>).")
+                                            "(default: <job dir>/<task_name>). A directory holding "
+                                            "another run is refused unless --overwrite_output_dir "
+                                            "or --init_from_ckpt.")
+    group.add_argument("--overwrite_output_dir", action="store_true",
+                       help="Replace the run in --output_dir (its best/, last/, summary.json and "
+                            "VisualDL records; other files stay).")
     group.add_argument("--logdir", help="VisualDL log directory (default: <output_dir>/vdl).")
     group.add_argument("--log_freq", "--logging_steps", dest="log_freq", type=positive_int, default=10,
                        help="Log training scalars every N steps.")
     group.add_argument("--save_steps", type=positive_int, default=100,
                        help="Evaluate on dev and checkpoint every N steps (and after every epoch).")
-    group.add_argument("--early_stop_patience", type=int, default=0,
+    group.add_argument("--early_stop_patience", type=non_negative_int, default=0,
                        help="Stop when this many evaluations in a row bring no better dev accuracy "
                             "(0: never).")
     group.add_argument("--init_from_ckpt", default=None,
-                       help="Checkpoint directory to resume from (model, optimizer and step).")
+                       help="Checkpoint directory to resume from (a last/: model, optimizer, "
+                            "random state and step).")
 
 
 def add_student_args(parser):
@@ -101,12 +159,12 @@ def add_student_args(parser):
     group.add_argument("--emb_dim", type=positive_int, default=300, help="Word embedding size.")
     group.add_argument("--hidden_size", type=positive_int, default=300, help="LSTM hidden size per direction.")
     group.add_argument("--num_layers", type=positive_int, default=1, help="LSTM layers.")
-    group.add_argument("--dropout_prob", type=float, help="Dropout on embeddings and sentence vector.")
-    group.add_argument("--word_dropout", type=float, default=0.0,
+    group.add_argument("--dropout_prob", type=probability, help="Dropout on embeddings and sentence vector.")
+    group.add_argument("--word_dropout", type=probability, default=0.0,
                        help="Rate at which training words are replaced by [UNK].")
     group.add_argument("--min_freq", type=positive_int, default=1,
                        help="Words seen fewer times in training get no embedding row: they map to [UNK].")
-    group.add_argument("--init_scale", type=float, default=0.1,
+    group.add_argument("--init_scale", type=positive_float, default=0.1,
                        help="Embedding and dense weights start uniform in [-init_scale, init_scale].")
     # The original example asked for the vocabulary size by hand; it is now read from the data.
     group.add_argument("--vocab_size", type=int, default=None, help=argparse.SUPPRESS)
@@ -137,23 +195,23 @@ def add_distill_args(parser):
                             "teacher on every batch as the original did (online).")
     group.add_argument("--logits_cache", default=os.path.join(CACHE_DIR, "teacher_logits"),
                        help="Where cached teacher logits live, keyed by teacher, data and augmentation.")
-    group.add_argument("--alpha", type=float, default=0.0,
+    group.add_argument("--alpha", type=weight, default=0.0,
                        help="Loss = alpha * CE(gold) + (1 - alpha) * distillation loss.")
     group.add_argument("--distill_loss", choices=["mse", "kl", "hard"], default="mse",
                        help="mse: on logits (the paper); kl: softened by --temperature, scaled by T^2; "
                             "hard: cross-entropy on the teacher's argmax labels.")
-    group.add_argument("--temperature", type=float, default=1.0, help="Softmax temperature of --distill_loss kl.")
+    group.add_argument("--temperature", type=positive_float, default=1.0, help="Softmax temperature of --distill_loss kl.")
     group.add_argument("--unlabeled_path", default=None,
                        help="Unlabelled in-domain sentences, one per line, labelled by the teacher.")
     group.add_argument("--augment_unlabeled", action="store_true",
                        help="Also draw augmented copies of the unlabelled sentences.")
 
     augment = parser.add_argument_group("augmentation (Tang et al., 2019)")
-    augment.add_argument("--n_iter", type=int, default=20, help="Augmented copies drawn per sentence.")
-    augment.add_argument("--p_mask", type=float, default=0.1, help="Probability of masking a word.")
-    augment.add_argument("--p_pos", type=float, default=0.1,
+    augment.add_argument("--n_iter", type=non_negative_int, default=20, help="Augmented copies drawn per sentence.")
+    augment.add_argument("--p_mask", type=probability, default=0.1, help="Probability of masking a word.")
+    augment.add_argument("--p_pos", type=probability, default=0.1,
                          help="Probability of replacing a word by one of the same part of speech.")
-    augment.add_argument("--p_ng", type=float, default=0.25, help="Probability of cutting to an n-gram.")
+    augment.add_argument("--p_ng", type=weight, default=0.25, help="Probability of cutting to an n-gram.")
     augment.add_argument("--ngram_range", type=positive_int, nargs=2, default=[2, 10], metavar=("MIN", "MAX"),
                          help="n-gram lengths in words.")
 
@@ -176,14 +234,15 @@ def add_predict_args(parser):
     parser.add_argument("--batch_size", type=positive_int, default=64, help="Sentences per batch.")
     parser.add_argument("--max_chars", type=positive_int, default=5000,
                         help="Longer lines are reported as errors instead of predicted.")
-    parser.add_argument("--device", default=default_device(), choices=["gpu", "cpu"], help="Device.")
+    parser.add_argument("--device", default=None, choices=["gpu", "cpu"],
+                        help="Device (default: gpu when Paddle was built with CUDA, else cpu).")
     parser.add_argument("--num_threads", type=positive_int, default=default_num_threads(),
                         help="CPU math threads.")
     parser.add_argument("--enable_mkldnn", action="store_true", help="Use oneDNN kernels on CPU.")
 
 
 JOB_ARGS = {
-    "vocab": [add_data_args, add_vocab_args],
+    "vocab": [add_data_args, add_vocab_output_args],
     "student": [add_data_args, add_vocab_args, add_run_args, add_student_args],
     "teacher": [add_data_args, add_run_args, add_teacher_args],
     "distill": [add_data_args, add_vocab_args, add_run_args, add_student_args, add_distill_args],
@@ -192,14 +251,38 @@ JOB_ARGS = {
 }
 
 
-def parse_args(job, argv=None):
-    parser = argparse.ArgumentParser(description=f"distill_lstm: {job}")
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each flag's default, unless it has none or its help already says it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser(job):
+    parser = argparse.ArgumentParser(description=f"distill_lstm: {job}", formatter_class=HelpFormatter)
     for add in JOB_ARGS[job]:
         add(parser)
     parser.set_defaults(**{k: v for k, v in JOB_DEFAULTS.get(job, {}).items() if k != "output_dir"})
+    return parser
+
+
+def parse_args(job, argv=None):
+    """Parse a job's flags, then fill the defaults that depend on others (and on Paddle)."""
+    parser = build_parser(job)
     args = parser.parse_args(argv)
+    if "ngram_range" in args and args.ngram_range[0] > args.ngram_range[1]:
+        parser.error(f"--ngram_range: MIN {args.ngram_range[0]} is above MAX {args.ngram_range[1]}")
+    if "p_mask" in args and args.p_mask + args.p_pos > 1:
+        parser.error(f"--p_mask {args.p_mask} + --p_pos {args.p_pos}: a word's two chances add up to more than 1")
+    if "task_name" in args and args.task_name is None:
+        # A local task is named after its folder, so its runs never land on ChnSentiCorp's.
+        args.task_name = os.path.basename(os.path.normpath(args.data_dir)) if args.data_dir else "chnsenticorp"
     if "output_dir" in JOB_DEFAULTS.get(job, {}) and args.output_dir is None:
         args.output_dir = os.path.join(JOB_DEFAULTS[job]["output_dir"], args.task_name.lower())
     if "logdir" in args and args.logdir is None:
         args.logdir = os.path.join(args.output_dir, "vdl")
+    if "device" in args and args.device is None:
+        args.device = default_device()
     return args

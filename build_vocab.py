@@ -3,10 +3,17 @@ the task's training split, [PAD] and [UNK] first.
 
     python build_vocab.py --task_name chnsenticorp --data_dir ../shared/data/chnsenticorp \
         --vocab_path senta_word_dict.txt
+
+--vocab_path has no default: the file it names is replaced, so the shipped dictionary is only
+rebuilt when asked for by name.
 """
+from args import parse_args
+
+if __name__ == "__main__":
+    parse_args("vocab")  # before Paddle's import (seconds): --help and bad flags answer at once
+
 import logging
 
-from args import parse_args
 from data import build_word_dict, load_splits, segment
 from utils import atomic_path, run_main
 

@@ -1,5 +1,6 @@
 """Datasets, jieba segmentation, the word vocabulary and length-grouped DataLoaders."""
 import collections
+import inspect
 import logging
 import os
 
@@ -53,12 +54,18 @@ def read_tsv(path):
         row = dict(zip(columns, fields))
         if not row["text_a"].strip():
             raise InputError(f"{path}:{lineno}: empty text")
-        label = row.get("label", "").strip() or None
+        label = clean_label(row.get("label", ""))
         if "label" in columns and label is None:
             raise InputError(f"{path}:{lineno}: empty label")
         yield {"text": row["text_a"].strip(), "label": label, "line": lineno}
     if columns is None:
         raise InputError(f"{path}: empty file")
+
+
+def clean_label(field):
+    """A label as written in a tsv, spaces around it dropped (the public ChnSentiCorp test file
+    has a '  1'), or None when empty: the one rule of training and predict.py --eval."""
+    return field.strip() or None
 
 
 def read_lines(path):
@@ -90,6 +97,9 @@ def load_local_splits(data_dir):
         if splits[split][0]["label"] is None:
             raise InputError(f"{paths[split]}:1: the {split} split needs a label column")
     label_list = sorted_labels(ex["label"] for ex in splits["train"])
+    if len(label_list) < 2:
+        raise InputError(f"{paths['train']}: every row has label {label_list[0]!r}; "
+                         "a classifier needs at least two labels")
     label_ids = {label: i for i, label in enumerate(label_list)}
     for split, ds in splits.items():
         for ex in ds:
@@ -106,7 +116,11 @@ def load_online_splits(task_name):
     if task_name.lower() != "chnsenticorp":
         raise InputError(f"task {task_name!r}: online loading knows chnsenticorp; "
                         "give other tasks' files with --data_dir")
-    train, dev = load_dataset("chnsenticorp", splits=["train", "dev"])
+    try:
+        train, dev = load_dataset("chnsenticorp", splits=["train", "dev"])
+    except Exception as e:  # network errors come as many kinds, through PaddleNLP's downloader
+        raise InputError(f"chnsenticorp: download failed ({type(e).__name__}: {e}); "
+                         "offline? give the task's train.tsv and dev.tsv with --data_dir")
     return {"train": train, "dev": dev}, list(train.label_list)
 
 
@@ -127,31 +141,40 @@ def segment(texts):
 
 
 def load_vocab(path):
-    """The word dictionary: [PAD] must be id 0 and [UNK] present."""
+    """A word dictionary: one word per line (Windows line ends and a BOM allowed), [PAD] on the
+    first line, [UNK] on another, no word twice. Errors name the file and line."""
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such vocabulary file (build it with build_vocab.py)")
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        raise InputError(f"{path}:{line}: not valid UTF-8")
-    vocab = vocab_from_words(text.rstrip("\n").split("\n"))  # one word per line, as Vocab.load_vocabulary
-    if vocab.to_indices(PAD) != 0 or UNK not in vocab.token_to_idx:
-        raise InputError(f"{path}:1: the vocabulary must start with {PAD} and hold {UNK}")
-    return vocab
+    lines = [line for _, line in utf8_lines(path)]
+    while lines and not lines[-1].strip():
+        lines.pop()  # blank lines at the end
+    if not lines:
+        raise InputError(f"{path}: empty vocabulary file")
+    if lines[0] != PAD:
+        raise InputError(f"{path}:1: the vocabulary must start with {PAD}, found {lines[0]!r}")
+    first_seen = {}
+    for lineno, word in enumerate(lines, start=1):
+        if not word.strip():
+            raise InputError(f"{path}:{lineno}: empty word")
+        if word in first_seen:
+            raise InputError(f"{path}:{lineno}: {word!r} again (first on line {first_seen[word]})")
+        first_seen[word] = lineno
+    if UNK not in first_seen:
+        raise InputError(f"{path}: no {UNK} line")
+    return vocab_from_words(lines)
 
 
 def lean_vocab(vocab, sentences, min_freq=1):
-    """The dictionary's words that occur at least min_freq times in `sentences`, in dictionary order.
+    """[PAD], [UNK] and every word seen at least min_freq times in `sentences`: the dictionary's
+    words in its order, then the others, most frequent first.
 
-    A word never seen in training would keep its random embedding, so it gets no row and
-    falls back to [UNK]: the table shrinks from the dictionary's size to the corpus's."""
+    The table shrinks from the dictionary's size to the corpus's, and no training word is lost
+    to [UNK] for not being in the dictionary (years, brand names, punctuation of a new task)."""
     counts = collections.Counter(w for words in sentences for w in words)
-    seen = {w for w, n in counts.items() if n >= min_freq}
-    kept = [w for w in vocab_words(vocab) if w in seen and w not in (PAD, UNK)]
-    return vocab_from_words([PAD, UNK] + kept)
+    seen = {w for w, n in counts.items() if n >= min_freq} - {PAD, UNK}
+    known = [w for w in vocab_words(vocab) if w in seen]
+    new = sorted(seen - set(known), key=lambda w: (-counts[w], w))
+    return vocab_from_words([PAD, UNK] + known + new)
 
 
 def vocab_words(vocab):
@@ -262,6 +285,12 @@ class Augmenter:
         for tag, pairs in by_tag.items():
             words, freq = zip(*sorted(pairs))
             self.pool[tag] = (words, np.cumsum(freq) / sum(freq))
+
+    @classmethod
+    def settings(cls, args):
+        """Every rule setting the augmenter takes (its parameters but the corpus), read from args:
+        an option added to the rules is picked up wherever the settings are used (the logits cache key)."""
+        return {name: getattr(args, name) for name in list(inspect.signature(cls).parameters)[1:]}
 
     def same_tag_word(self, word, rng):
         tag = self.tag_of.get(word)

@@ -7,6 +7,11 @@ One output line per input line: the label and each class's probability (text), o
 (--format json). A line that cannot be classified (empty, longer than --max_chars, not UTF-8)
 gets an error line instead; the others are still predicted.
 """
+from args import parse_args
+
+if __name__ == "__main__":
+    parse_args("predict")  # before Paddle's import (seconds): --help and bad flags answer at once
+
 import json
 import logging
 import os
@@ -16,30 +21,60 @@ import numpy as np
 from paddle import inference
 from paddlenlp.data import Pad
 
-from args import parse_args
-from data import segment, vocab_from_words
+from data import clean_label, load_vocab, segment
 from export_model import CONFIG, PREFIX
 from teacher_train_glue import encode, teacher_classes, teacher_pads
-from utils import InputError, convert_example, is_amd_cpu, run_main
+from utils import InputError, convert_example, file_sha256, is_amd_cpu, run_main
 
 logger = logging.getLogger("distill_lstm")
+# Column names of PaddleNLP's task files: a first line made of them is a header, not a sentence.
+HEADER_NAMES = {"qid", "label", "text", "text_a", "text_b"}
+
+
+def read_export_config(model_dir):
+    """predict_config.json, once every file it lists is there with the content export_model.py
+    wrote (a missing, truncated or swapped file is named before anything runs)."""
+    path = os.path.join(model_dir, CONFIG)
+    if not os.path.isfile(path):
+        raise InputError(f"{model_dir}: not an exported model (no {CONFIG}; see export_model.py)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+        files, labels, kind = config["files"], config["labels"], config["kind"]
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: unreadable ({e})")
+    except (KeyError, TypeError) as e:
+        raise InputError(f"{path}: no {e} entry: written by an older or another program; export the model again")
+    for name in [f"{PREFIX}.json", f"{PREFIX}.pdiparams"] + (["vocab.txt"] if kind == "student" else []):
+        if name not in files:
+            raise InputError(f"{path}: lists no {name}; export the model again")
+    for name, sha256 in files.items():
+        file = os.path.join(model_dir, name)
+        if not os.path.isfile(file):
+            raise InputError(f"{file}: missing: the export is incomplete; export the model again")
+        if file_sha256(file) != sha256:
+            raise InputError(f"{file}: not the file this export wrote (truncated, changed, or from another "
+                             "export); export the model again")
+    if not labels:
+        raise InputError(f"{path}: no labels")
+    return config
 
 
 class Predictor:
     """An exported student or teacher, run by a paddle.inference predictor."""
 
     def __init__(self, model_dir, device="cpu", num_threads=1, enable_mkldnn=False):
-        config_path = os.path.join(model_dir, CONFIG)
-        if not os.path.isfile(config_path):
-            raise InputError(f"{model_dir}: not an exported model (no {CONFIG}; see export_model.py)")
-        with open(config_path, encoding="utf-8") as f:
-            self.config = json.load(f)
+        self.model_dir = model_dir
+        self.config = read_export_config(model_dir)
         self.labels, self.max_seq_length = self.config["labels"], self.config["max_seq_length"]
+        self.text_column = self.config.get("text_column", "text_a")
         if self.config["kind"] == "student":
-            with open(os.path.join(model_dir, "vocab.txt"), encoding="utf-8") as f:
-                self.vocab = vocab_from_words(f.read().rstrip("\n").split("\n"))
+            self.vocab = load_vocab(os.path.join(model_dir, "vocab.txt"))
         else:
-            self.tokenizer = teacher_classes(self.config["model_type"])[1].from_pretrained(model_dir)
+            try:
+                self.tokenizer = teacher_classes(self.config["model_type"])[1].from_pretrained(model_dir)
+            except Exception as e:  # PaddleNLP raises many kinds for tokenizer files it cannot use
+                raise InputError(f"{model_dir}: cannot load the tokenizer ({type(e).__name__}: {e})")
         self.predictor = create_predictor(model_dir, device, num_threads, enable_mkldnn)
 
     def inputs(self, texts):
@@ -63,6 +98,8 @@ class Predictor:
     def probabilities(self, texts):
         """Class probabilities of one batch of texts."""
         logits = self.logits(self.inputs(texts))
+        if not np.isfinite(logits).all():
+            raise InputError(f"{self.model_dir}: the model's outputs are not finite numbers (damaged weights?)")
         exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
         return exp / exp.sum(axis=-1, keepdims=True)
 
@@ -91,35 +128,47 @@ def create_predictor(model_dir, device, num_threads, enable_mkldnn):
         else:
             config.disable_mkldnn()
     config.disable_glog_info()
-    return inference.create_predictor(config)
+    try:
+        return inference.create_predictor(config)
+    except Exception as e:  # the checksums passed, so this is a Paddle that cannot run the export
+        raise InputError(f"{model_dir}: Paddle cannot load the exported model ({type(e).__name__}: {e})")
 
 
-def read_inputs(args):
-    """[(line number, text or None, error or None, gold label or None)] of the input."""
+def read_inputs(args, predictor):
+    """[(line number, text or None, error or None, gold label or None)] of the input.
+
+    A line that cannot be classified gets an error of its own. What concerns the whole file ends
+    the run before anything is printed: a tsv header without --text_column, a column the model
+    was not trained on, sentence pairs, and under --eval a missing or unknown gold label."""
     raw = sys.stdin.buffer.read() if args.input == "-" else read_bytes(args.input)
-    rows, column, label_column = [], None, None
     lines = raw.split(b"\n")
     if lines[-1] == b"":
         lines.pop()  # the file's final newline ends the last line, it does not start an empty one
+    rows, columns = [], None
     for lineno, line in enumerate(lines, start=1):
-        if line.endswith(b"\r"):
-            line = line[:-1]
         try:
-            text = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            text = line.removesuffix(b"\r").decode("utf-8-sig" if lineno == 1 else "utf-8")
         except UnicodeDecodeError as e:
+            if lineno == 1 and args.text_column:
+                raise InputError(f"{args.input}:1: the header is not valid UTF-8")
             rows.append((lineno, None, f"not valid UTF-8 ({e.reason} at byte {e.start})", None))
             continue
-        label = None
-        if args.text_column:
-            fields = text.split("\t")
-            if column is None:  # the header
-                column, label_column = header_columns(args, fields)
-                continue
-            if len(fields) <= max(column, label_column or 0):
-                rows.append((lineno, None, f"expected at least {max(column, label_column or 0) + 1} fields", None))
-                continue
-            text, label = fields[column], fields[label_column] if label_column is not None else None
-        rows.append((lineno, text.strip(), None, label))
+        fields = text.split("\t")
+        if lineno == 1 and args.text_column:
+            columns = header_columns(args, predictor, fields)
+            continue
+        if lineno == 1 and len(fields) > 1 and HEADER_NAMES & {f.strip() for f in fields}:
+            raise InputError(f"{args.input}:1: a tsv header ({text.strip()!r}): name the text column "
+                             f"with --text_column {predictor.text_column}")
+        if columns is None:
+            rows.append((lineno, text.strip(), None, None))
+            continue
+        text_at, label_at = columns
+        if len(fields) <= max(text_at, label_at or 0):
+            rows.append((lineno, None, f"expected at least {max(text_at, label_at or 0) + 1} fields", None))
+            continue
+        label = gold_label(args, predictor, lineno, fields[label_at]) if label_at is not None else None
+        rows.append((lineno, fields[text_at].strip(), None, label))
     for i, (lineno, text, error, label) in enumerate(rows):
         if error is None and not text:
             rows[i] = (lineno, None, "empty line", label)
@@ -135,14 +184,29 @@ def read_bytes(path):
         return f.read()
 
 
-def header_columns(args, fields):
+def header_columns(args, predictor, fields):
+    """(text column index, gold label column index or None) from the header's fields."""
     names = [f.strip() for f in fields]
     if args.text_column not in names:
         raise InputError(f"{args.input}:1: no column {args.text_column!r} in the header {names}")
+    if args.text_column != predictor.text_column:
+        raise InputError(f"{args.input}:1: the model was trained on column {predictor.text_column!r}, "
+                         f"not {args.text_column!r}")
+    if "text_b" in names:
+        raise InputError(f"{args.input}:1: sentence pairs (a text_b column): the model classifies one text")
     if args.eval and args.label_column not in names:
         raise InputError(f"{args.input}:1: --eval needs a column {args.label_column!r}")
-    label = names.index(args.label_column) if args.label_column in names else None
-    return names.index(args.text_column), label
+    return names.index(args.text_column), names.index(args.label_column) if args.eval else None
+
+
+def gold_label(args, predictor, lineno, field):
+    """The gold label of a line, by the rule training reads labels with (data.clean_label)."""
+    label = clean_label(field)
+    if label is None:
+        raise InputError(f"{args.input}:{lineno}: empty label")
+    if label not in predictor.labels:
+        raise InputError(f"{args.input}:{lineno}: label {label!r} is not one of the model's {predictor.labels}")
+    return label
 
 
 def format_row(lineno, probs, error, labels, fmt):
@@ -152,14 +216,16 @@ def format_row(lineno, probs, error, labels, fmt):
     if fmt == "json":
         return json.dumps({"line": lineno, "label": label,
                            "probabilities": {lab: round(float(p), 6) for lab, p in zip(labels, probs)}},
-                          ensure_ascii=False)
+                          ensure_ascii=False, allow_nan=False)
     return label + "\t" + " ".join(f"{lab}:{p:.4f}" for lab, p in zip(labels, probs))
 
 
 def main(argv=None):
     args = parse_args("predict", argv)
+    if args.eval and not args.text_column:
+        raise InputError("--eval needs --text_column: a tsv with a header and a label column")
     predictor = Predictor(args.model_dir, args.device, args.num_threads, args.enable_mkldnn)
-    rows = read_inputs(args)
+    rows = read_inputs(args, predictor)
     good = [i for i, row in enumerate(rows) if row[2] is None]
     probs = dict(zip(good, predictor.predict([rows[i][1] for i in good], args.batch_size))) if good else {}
     for i, (lineno, _, error, _) in enumerate(rows):
@@ -167,13 +233,9 @@ def main(argv=None):
     errors = len(rows) - len(good)
     if errors:
         print(f"{errors} of {len(rows)} lines could not be classified", file=sys.stderr)
-    if args.eval:
-        gold = [(rows[i][3], predictor.labels[int(probs[i].argmax())]) for i in good]
-        unknown = {g for g, _ in gold} - set(predictor.labels)
-        if unknown:
-            raise InputError(f"{args.input}: labels {sorted(unknown)} are not the model's {predictor.labels}")
-        accuracy = float(np.mean([g == p for g, p in gold]))
-        print(f"accuracy {accuracy:.4f} on {len(gold)} labelled lines", file=sys.stderr)
+    if args.eval and good:
+        accuracy = float(np.mean([rows[i][3] == predictor.labels[int(probs[i].argmax())] for i in good]))
+        print(f"accuracy {accuracy:.4f} on {len(good)} labelled lines", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -3,17 +3,22 @@
     python student_lstm_small.py --task_name chnsenticorp --vocab_path senta_word_dict.txt \
         --output_dir small_models/chnsenticorp
 """
+from args import parse_args
+
+if __name__ == "__main__":
+    parse_args("student")  # before Paddle's import (seconds): --help and bad flags answer at once
+
 import logging
 
 import paddle
 import paddle.nn as nn
 from paddlenlp.data import Pad, Stack, Tuple
 
-from args import parse_args
 from data import (PAD, UNK, create_dataloader, lean_vocab, load_splits, load_vocab, segment,
                   vocab_from_words, vocab_words)
-from utils import (ce_loss, convert_example, create_optimizer, fit, init_runtime, read_checkpoint_meta,
-                   restore_checkpoint, run_main, total_train_steps, write_summary)
+from utils import (ce_loss, claimed_output_dir, convert_example, create_optimizer, fit, init_runtime,
+                   read_checkpoint_meta, require_kind, restore_checkpoint, run_main, total_train_steps,
+                   write_summary)
 
 logger = logging.getLogger("distill_lstm")
 
@@ -61,7 +66,9 @@ def model_config(args, vocab, num_classes):
 def student_vocab(args, train_words):
     """The vocabulary the student's embedding rows follow: a resumed run keeps its checkpoint's."""
     if args.init_from_ckpt:
-        return vocab_from_words(read_checkpoint_meta(args.init_from_ckpt)["vocab"])
+        meta = read_checkpoint_meta(args.init_from_ckpt)
+        require_kind(args.init_from_ckpt, meta, "student")
+        return vocab_from_words(meta["vocab"])
     vocab = load_vocab(args.vocab_path)
     if args.vocab_size is not None:
         logger.warning("--vocab_size is no longer needed: it is read from %s", args.vocab_path)
@@ -80,6 +87,11 @@ def batchify_fn(pad_id):
 def main(argv=None):
     args = parse_args("student", argv)
     init_runtime(args)
+    with claimed_output_dir(args):
+        run(args)
+
+
+def run(args):
     splits, label_list = load_splits(args)
     words = {split: segment([ex["text"] for ex in ds]) for split, ds in splits.items()}
     vocab = student_vocab(args, words["train"])
@@ -106,7 +118,7 @@ def train(args, loaders, vocab, label_list, compute_loss=ce_loss, summary=None):
         meta = {"args": vars(args), "model": config, "labels": label_list, "vocab": vocab_words(vocab)}
         state = None
         if args.init_from_ckpt:
-            state = restore_checkpoint(args.init_from_ckpt, model, optimizer, label_list)["state"]
+            state = restore_checkpoint(args.init_from_ckpt, model, optimizer, label_list, "student")["state"]
         logger.info("Bi-LSTM: %d words, %d classes, %d parameters; output in %s", len(vocab),
                     len(label_list), sum(p.size for p in model.parameters()), args.output_dir)
         state = fit(model, optimizer, loaders["train"], loaders["dev"], compute_loss, args, meta, state)

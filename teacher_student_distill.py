@@ -7,46 +7,51 @@
 The transfer set is the training sentences, --n_iter augmented copies of each and, with
 --unlabeled_path, unlabelled sentences; the teacher's logits over it are computed once and cached.
 """
+from args import parse_args
+
+if __name__ == "__main__":
+    parse_args("distill")  # before Paddle's import (seconds): --help and bad flags answer at once
+
 import functools
 import hashlib
+import inspect
 import json
 import logging
 import os
 import time
 
+import jieba
 import numpy as np
 import paddle
+import paddlenlp
 import paddle.nn.functional as F
 from paddlenlp.data import Pad, Stack, Tuple
 from tqdm import tqdm
 from visualdl import LogWriter
 
-from args import parse_args
 from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, join_words,
                   load_splits, read_lines, segment)
 from student_lstm_small import batchify_fn as student_batchify_fn
 from student_lstm_small import student_vocab, to_records, train
 from teacher_train_glue import encode, load_teacher, teacher_pads
-from utils import (META, WEIGHTS, InputError, atomic_path, check_labels, init_runtime, read_checkpoint_meta,
-                   run_main)
+from utils import (META, WEIGHTS, InputError, atomic_path, check_labels, claimed_output_dir, file_sha256,
+                   init_runtime, read_checkpoint_meta, require_kind, run_main)
 
 logger = logging.getLogger("distill_lstm")
 
 
 def teacher_files(teacher_dir):
     """(weights file, its checkpoint metadata or {}) for --teacher_dir, a file or a directory."""
-    params = teacher_dir if os.path.isfile(teacher_dir) else os.path.join(teacher_dir, WEIGHTS)
+    if not os.path.exists(teacher_dir):
+        raise InputError(f"{teacher_dir}: no such file or directory (--teacher_dir)")
+    params = os.path.join(teacher_dir, WEIGHTS) if os.path.isdir(teacher_dir) else teacher_dir
+    if not os.path.isfile(params):
+        raise InputError(f"{teacher_dir}: no {WEIGHTS} in it (--teacher_dir)")
     beside = os.path.dirname(params)
     meta = read_checkpoint_meta(beside) if os.path.isfile(os.path.join(beside, META)) else {}
+    if meta:
+        require_kind(beside, meta, "teacher")
     return params, meta
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def texts_sha256(texts):
@@ -60,8 +65,6 @@ class Teacher:
 
     def __init__(self, args, label_list):
         self.params, meta = teacher_files(args.teacher_dir)
-        if not os.path.isfile(self.params):
-            raise InputError(f"{self.params}: no such checkpoint file")
         fine_tuned = meta.get("args", {})
         self.model_type = args.model_type or fine_tuned.get("model_type", "ernie-gram")
         self.max_seq_length = args.teacher_max_seq_length or fine_tuned.get("max_seq_length", 128)
@@ -108,8 +111,7 @@ class Teacher:
 def transfer_set(args, train_words, unlabeled_words):
     """Word lists the student learns the teacher from, with gold labels for originals:
     (sentences, source) where source[i] indexes the training sentence or is -1."""
-    augmenter = Augmenter(train_words + unlabeled_words, args.p_mask, args.p_pos, args.p_ng,
-                          tuple(args.ngram_range))
+    augmenter = Augmenter(train_words + unlabeled_words, **Augmenter.settings(args))
     originals = train_words + unlabeled_words
     to_augment = originals if args.augment_unlabeled else train_words
     augmented = augment_corpus(to_augment, augmenter, args.n_iter, args.seed) if args.n_iter > 0 else []
@@ -120,16 +122,23 @@ def transfer_set(args, train_words, unlabeled_words):
     return sentences, source
 
 
+def code_version():
+    """SHA-256 of the code that turns texts into the transfer set and the teacher's inputs (and of
+    the jieba and PaddleNLP releases it calls): an edit there gives new logits, never stale ones."""
+    sources = [inspect.getsource(code) for code in (segment, join_words, Augmenter, augment_corpus,
+                                                    transfer_set, Teacher, encode)]
+    return texts_sha256(sources + [jieba.__version__, paddlenlp.__version__])
+
+
 def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
     """What the cached logits depend on; any change gives another cache entry."""
     return {"teacher_weights_sha256": file_sha256(teacher.params), "model_name": args.model_name,
             "model_type": teacher.model_type, "teacher_max_seq_length": teacher.max_seq_length,
             "train_sha256": texts_sha256(train_texts), "dev_sha256": texts_sha256(dev_texts),
             "unlabeled_sha256": texts_sha256(unlabeled_texts) if unlabeled_texts else None,
-            "augmentation": {"n_iter": args.n_iter, "p_mask": args.p_mask, "p_pos": args.p_pos,
-                             "p_ng": args.p_ng, "ngram_range": list(args.ngram_range), "seed": args.seed,
+            "augmentation": {**Augmenter.settings(args), "n_iter": args.n_iter, "seed": args.seed,
                              "augment_unlabeled": args.augment_unlabeled},
-            "segmentation": "jieba.lcut, spaces dropped"}
+            "code_sha256": code_version()}
 
 
 def cached_teacher_outputs(args, manifest, compute):
@@ -189,6 +198,11 @@ def make_compute_loss(args, teacher=None):
 def main(argv=None):
     args = parse_args("distill", argv)
     init_runtime(args)
+    with claimed_output_dir(args):
+        run(args)
+
+
+def run(args):
     splits, label_list = load_splits(args)
     texts = {split: [ex["text"] for ex in ds] for split, ds in splits.items()}
     unlabeled_texts = read_lines(args.unlabeled_path) if args.unlabeled_path else []

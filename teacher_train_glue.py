@@ -7,6 +7,11 @@
 The best dev checkpoint, <output_dir>/best/, is a save_pretrained directory (config, tokenizer,
 model_state.pdparams); its model_state.pdparams is the file the distillation's --teacher_dir takes.
 """
+from args import parse_args
+
+if __name__ == "__main__":
+    parse_args("teacher")  # before Paddle's import (seconds): --help and bad flags answer at once
+
 import logging
 import os
 
@@ -15,11 +20,10 @@ import paddlenlp.transformers as transformers
 from paddlenlp.data import Pad, Stack, Tuple
 from tqdm import tqdm
 
-from args import parse_args
 from data import create_dataloader, load_splits
-from utils import (META, WEIGHTS, InputError, ce_loss, check_labels, create_optimizer, fit,
-                   init_runtime, load_state_strict, read_checkpoint_meta, restore_checkpoint,
-                   run_main, total_train_steps, write_summary)
+from utils import (META, WEIGHTS, InputError, ce_loss, check_labels, claimed_output_dir, create_optimizer,
+                   fit, init_runtime, load_state_strict, read_checkpoint_meta, require_kind,
+                   restore_checkpoint, run_main, total_train_steps, write_summary)
 
 logger = logging.getLogger("distill_lstm")
 
@@ -48,7 +52,9 @@ def load_teacher(model_type, name_or_path, label_list, params_path=None):
     of another shape in it starts afresh. With params_path (a fine-tuned model_state.pdparams, as the original's --teacher_dir) those
     weights replace the pretrained ones and must fit the model exactly."""
     if os.path.isfile(os.path.join(name_or_path, META)):  # one of our fine-tuned teachers
-        check_labels(name_or_path, read_checkpoint_meta(name_or_path), label_list)
+        meta = read_checkpoint_meta(name_or_path)
+        require_kind(name_or_path, meta, "teacher")
+        check_labels(name_or_path, meta, label_list)
     model_cls, tokenizer_cls = teacher_classes(model_type)
     try:
         tokenizer = tokenizer_cls.from_pretrained(name_or_path)
@@ -89,6 +95,11 @@ def batchify_fn(tokenizer):
 def main(argv=None):
     args = parse_args("teacher", argv)
     init_runtime(args)
+    with claimed_output_dir(args):
+        run(args)
+
+
+def run(args):
     splits, label_list = load_splits(args)
     # Fresh parameter names, so optimizer state saved by one run loads into another.
     with paddle.utils.unique_name.guard():
@@ -102,7 +113,7 @@ def main(argv=None):
         optimizer = create_optimizer(args, model, total_train_steps(args, len(loaders["train"])))
         state = None
         if args.init_from_ckpt:
-            state = restore_checkpoint(args.init_from_ckpt, model, optimizer, label_list)["state"]
+            state = restore_checkpoint(args.init_from_ckpt, model, optimizer, label_list, "teacher")["state"]
         meta = {"args": vars(args), "labels": label_list}
         logger.info("teacher %s (%s): %d classes, %d parameters; output in %s", args.model_name_or_path,
                     args.model_type, len(label_list), sum(p.size for p in model.parameters()),

@@ -1,15 +1,19 @@
 """Example-to-id conversion and the helpers the three scripts share: runtime set-up,
-atomic checkpoints, evaluation and the training loop."""
+the output directory, atomic checkpoints, evaluation and the training loop."""
 import contextlib
 import glob
+import hashlib
 import json
 import logging
 import os
+import pickle
 import random
+import re
 import shutil
 import sys
 import time
 
+import filelock
 import numpy as np
 import paddle
 from paddlenlp.transformers import LinearDecayWithWarmup
@@ -64,7 +68,11 @@ def convert_example(words, vocab, max_seq_length):
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside `path`; it becomes `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; it becomes `path` only if the block succeeds.
+
+    A directory replaces an existing one in two renames (path -> path.old<pid>, path.tmp<pid> ->
+    path); what a killed process left of that is completed or removed first."""
+    recover_interrupted_swap(path)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         yield tmp
@@ -72,14 +80,55 @@ def atomic_path(path):
             old = f"{path}.old{os.getpid()}"
             os.rename(path, old)
             os.rename(tmp, path)
-            shutil.rmtree(old)
+            remove_path(old)
         else:
             os.replace(tmp, path)
     finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp)
-        elif os.path.exists(tmp):
-            os.remove(tmp)
+        remove_path(tmp)
+
+
+def remove_path(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def recover_interrupted_swap(path):
+    """Finish what atomic_path(path) left when its process was killed: a path.old<pid> means the
+    kill came between the two renames, when path.tmp<pid> was already complete, so that copy
+    becomes path; other leftovers of dead processes are removed. Live processes' are left alone."""
+    parent, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return
+    leftovers = {}  # (kind, pid) -> path
+    for entry in os.listdir(parent):
+        match = re.fullmatch(re.escape(name) + r"\.(tmp|old)(\d+)", entry)
+        if match and not process_alive(int(match[2])):
+            leftovers[match[1], int(match[2])] = os.path.join(parent, entry)
+    for (kind, pid), old in leftovers.items():
+        if kind == "old" and not os.path.lexists(path):
+            os.rename(leftovers.get(("tmp", pid), old), path)
+    for leftover in leftovers.values():
+        remove_path(leftover)
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json(path, obj):
@@ -88,6 +137,89 @@ def write_json(path, obj):
 
 
 WEIGHTS, OPTIMIZER, META = "model_state.pdparams", "model_state.pdopt", "checkpoint.json"
+RNG_STATE = "rng_state.pkl"
+LOCK = ".distill_lstm.lock"
+SUMMARY = "summary.json"
+
+
+@contextlib.contextmanager
+def claimed_output_dir(args):
+    """Hold args.output_dir for one training run.
+
+    A directory that already holds files is another run's: it is refused unless the user says
+    --overwrite_output_dir (the run's own outputs are removed; other files stay) or
+    --init_from_ckpt (the run continues there). A lock file keeps a second run out while this
+    one lives (the kernel drops it when the process dies, even by kill -9). Interrupted
+    checkpoint saves are completed or cleaned. If the run fails, directories it created and
+    left empty are removed, so a bad input leaves nothing behind."""
+    created = absolute_dirs_to_create(args.output_dir, args.logdir)
+    try:
+        make_writable_dir(args.output_dir)
+    except InputError:
+        remove_empty_dirs(created)
+        raise
+    lock = filelock.FileLock(os.path.join(args.output_dir, LOCK), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise InputError(f"{args.output_dir}: another run is writing there (it holds {lock.lock_file}); "
+                         "wait for it to end or choose another --output_dir")
+    try:
+        for name in ("best", "last", SUMMARY):
+            recover_interrupted_swap(os.path.join(args.output_dir, name))
+        previous = sorted(set(os.listdir(args.output_dir)) - {LOCK})
+        if args.overwrite_output_dir:
+            remove_run_outputs(args)
+        elif previous and not args.init_from_ckpt:
+            raise InputError(f"{args.output_dir}: already holds {', '.join(previous[:4])}"
+                             f"{' ...' if len(previous) > 4 else ''}; resume it with --init_from_ckpt "
+                             f"{os.path.join(args.output_dir, 'last')}, replace it with "
+                             "--overwrite_output_dir, or choose another --output_dir")
+        make_writable_dir(args.logdir)
+        yield
+    except BaseException:
+        lock.release()
+        remove_empty_dirs(created)  # the log directory, if it stayed empty
+        if os.path.abspath(args.output_dir) in created and os.listdir(args.output_dir) == [LOCK]:
+            os.remove(lock.lock_file)
+            remove_empty_dirs(created)
+        raise
+    lock.release()
+
+
+def make_writable_dir(directory):
+    try:
+        os.makedirs(directory, exist_ok=True)
+        reason = None if os.access(directory, os.W_OK | os.X_OK) else "Permission denied"
+    except OSError as e:
+        reason = e.strerror or str(e)
+    if reason:
+        raise InputError(f"{directory}: cannot write there ({reason})")
+
+
+def absolute_dirs_to_create(*directories):
+    """The directories os.makedirs would create for each of `directories`, deepest first."""
+    missing = []
+    for directory in directories:
+        directory = os.path.abspath(directory)
+        while directory and not os.path.exists(directory) and directory not in missing:
+            missing.append(directory)
+            directory = os.path.dirname(directory)
+    return sorted(missing, key=len, reverse=True)
+
+
+def remove_empty_dirs(directories):
+    for directory in directories:  # deepest first
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)
+
+
+def remove_run_outputs(args):
+    """--overwrite_output_dir: the previous run's checkpoints, summary and VisualDL records."""
+    for name in ("best", "last", SUMMARY):
+        remove_path(os.path.join(args.output_dir, name))
+    for log in glob.glob(os.path.join(args.logdir, "**", "vdlrecords.*.log"), recursive=True):
+        os.remove(log)
 
 
 def create_optimizer(args, model, total_steps):
@@ -122,9 +254,10 @@ def paddlenlp_quiet():
         paddlenlp_logger.logger.setLevel(previous)
 
 
-def save_checkpoint(path, model, optimizer, meta, extras=()):
+def save_checkpoint(path, model, meta, optimizer=None, extras=()):
     """A checkpoint directory: weights (a save_pretrained directory for PaddleNLP models),
-    optimizer state, checkpoint.json (meta), and whatever `extras` (a tokenizer) save_pretrained."""
+    checkpoint.json (meta), whatever `extras` (a tokenizer) save_pretrained and, for resuming
+    (with an optimizer), the optimizer state and the random generators' states."""
     with atomic_path(path) as tmp:
         os.makedirs(tmp)
         with paddlenlp_quiet():  # it logs every file it writes
@@ -134,12 +267,31 @@ def save_checkpoint(path, model, optimizer, meta, extras=()):
                 paddle.save(model.state_dict(), os.path.join(tmp, WEIGHTS))
             for extra in extras:
                 extra.save_pretrained(tmp)
-        paddle.save(optimizer.state_dict(), os.path.join(tmp, OPTIMIZER))
+        if optimizer is not None:
+            paddle.save(optimizer.state_dict(), os.path.join(tmp, OPTIMIZER))
+            with open(os.path.join(tmp, RNG_STATE), "wb") as f:
+                pickle.dump(rng_state(), f)
         with open(os.path.join(tmp, META), "w", encoding="utf-8") as f:
             json.dump(meta, f, ensure_ascii=False)
 
 
+def rng_state():
+    """Every random generator training draws from (Paddle's dropout and word dropout; numpy's
+    and Python's for completeness), so a resumed run draws what the uninterrupted one would."""
+    devices = {"cpu", paddle.device.get_device().split(":")[0]}
+    return {"paddle": {d: paddle.get_rng_state(d) for d in devices}, "numpy": np.random.get_state(),
+            "python": random.getstate()}
+
+
+def set_rng_state(state):
+    for device, device_state in state["paddle"].items():
+        paddle.set_rng_state(device_state, device)
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
 def read_checkpoint_meta(path):
+    recover_interrupted_swap(path)  # a save killed between its two renames leaves no `path` yet
     meta_path = os.path.join(path, META)
     if not os.path.isfile(meta_path):
         raise InputError(f"{path}: not a checkpoint directory (no checkpoint.json)")
@@ -148,6 +300,16 @@ def read_checkpoint_meta(path):
             return json.load(f)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{meta_path}: unreadable checkpoint metadata ({e})")
+
+
+def checkpoint_kind(meta):
+    """'student' (a Bi-LSTM, trained alone or distilled) or 'teacher', from a checkpoint's metadata."""
+    return "student" if "vocab" in meta else "teacher"
+
+
+def require_kind(path, meta, kind):
+    if checkpoint_kind(meta) != kind:
+        raise InputError(f"{path}: a {checkpoint_kind(meta)} checkpoint, where a {kind} one is needed")
 
 
 def load_paddle_file(path):
@@ -182,12 +344,22 @@ def check_labels(path, meta, label_list):
         raise InputError(f"{path}: trained on labels {meta['labels']}, the data has {label_list}")
 
 
-def restore_checkpoint(path, model, optimizer, label_list):
-    """Load model and optimizer from a checkpoint directory of the same task; return its metadata."""
+def restore_checkpoint(path, model, optimizer, label_list, kind):
+    """Resume from a last/ checkpoint of the same task and kind: model, optimizer and random
+    state; return its metadata."""
     meta = read_checkpoint_meta(path)
+    require_kind(path, meta, kind)
     check_labels(path, meta, label_list)
+    if not os.path.isfile(os.path.join(path, OPTIMIZER)):
+        raise InputError(f"{path}: holds weights only (best/ does); resume from the run's last/")
     load_state_strict(model, os.path.join(path, WEIGHTS))
     optimizer.set_state_dict(load_paddle_file(os.path.join(path, OPTIMIZER)))
+    rng_path = os.path.join(path, RNG_STATE)
+    if os.path.isfile(rng_path):
+        with open(rng_path, "rb") as f:
+            set_rng_state(pickle.load(f))
+    else:  # saved before checkpoints kept it
+        logger.warning("%s: no random state saved; dropout will draw differently from an uninterrupted run", path)
     logger.info("resumed from %s at step %d", path, meta["state"]["global_step"])
     return meta
 
@@ -236,7 +408,6 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, st
     sampler = train_loader.batch_sampler
     steps_per_epoch = len(sampler.batches())
     total_steps = total_train_steps(args, steps_per_epoch)
-    os.makedirs(args.output_dir, exist_ok=True)
     with open_logwriter(args.logdir, resume) as writer:
         for epoch in range(state["epoch"], args.max_epoch):
             if state["global_step"] >= total_steps or stalled(args, state):
@@ -294,8 +465,13 @@ def evaluate_and_save(model, optimizer, dev_loader, writer, args, meta, state, e
         state["best_acc"], state["best_step"], state["evals_since_best"] = acc, step, 0
     else:
         state["evals_since_best"] += 1
-    for name in ("best", "last") if improved else ("last",):
-        save_checkpoint(os.path.join(args.output_dir, name), model, optimizer, {**meta, "state": state}, extras)
+    meta = {**meta, "state": state}
+    if improved:
+        # summary.json describes best/: remove it before best/ changes (write_summary rewrites it),
+        # so the two never disagree, whenever the run is stopped.
+        remove_path(os.path.join(args.output_dir, SUMMARY))
+        save_checkpoint(os.path.join(args.output_dir, "best"), model, meta, extras=extras)
+    save_checkpoint(os.path.join(args.output_dir, "last"), model, meta, optimizer, extras)
     logger.info("step %d: dev accuracy %.4f%s", step, acc, " (best so far, saved)" if improved else "")
 
 
@@ -308,7 +484,7 @@ def write_summary(model, loaders, args, state, extra=None):
     if "test" in loaders:
         load_state_strict(model, os.path.join(args.output_dir, "best", WEIGHTS))
         summary["test_acc"] = evaluate(model, loaders["test"])
-    write_json(os.path.join(args.output_dir, "summary.json"), summary)
+    write_json(os.path.join(args.output_dir, SUMMARY), summary)
     logger.info("best dev accuracy %.4f at step %d%s; checkpoint %s, VisualDL logs %s",
                 state["best_acc"], state["best_step"],
                 f", its test accuracy {summary['test_acc']:.4f}" if "test_acc" in summary else "",

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -48,6 +50,24 @@ def test_bad_rows_name_file_and_line(tmp_path, dev_lines, message):
         load_local_splits(str(tmp_path))
 
 
+def test_a_training_set_of_one_class_is_refused(tmp_path):
+    write_tsv(tmp_path / "train.tsv", [("1", "好"), ("1", "很好")])
+    write_tsv(tmp_path / "dev.tsv", [("1", "好")])
+    with pytest.raises(InputError, match="train.tsv: every row has label '1'; a classifier needs at least two"):
+        load_local_splits(str(tmp_path))
+
+
+def test_a_failed_download_says_to_use_local_files(monkeypatch):
+    import data
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Max retries exceeded with url: https://bj.bcebos.com/...")
+
+    monkeypatch.setattr(data, "load_dataset", offline)
+    with pytest.raises(InputError, match="chnsenticorp: download failed .*offline\\? .*--data_dir"):
+        data.load_online_splits("chnsenticorp")
+
+
 def test_bad_encoding_and_missing_file(tmp_path):
     write_tsv(tmp_path / "train.tsv", [("0", "差"), ("1", "好")])
     with pytest.raises(InputError, match="dev.tsv: no such file"):
@@ -69,24 +89,41 @@ def test_segment_drops_spaces():
     assert "".join(words) == "酒店很好！" and all(w.strip() for w in words)
 
 
-def test_lean_vocab_keeps_only_words_seen_in_training(tmp_path):
+def test_lean_vocab_gives_every_training_word_a_row(tmp_path):
     vocab = load_vocab(str(write_vocab(tmp_path / "v.txt", ["好", "差", "从未见过"])))
-    lean = lean_vocab(vocab, [["差", "好"], ["好", "新词"]])
-    assert vocab_words(lean) == ["[PAD]", "[UNK]", "好", "差"]  # dictionary order, unseen dropped
-    assert lean.to_indices(["从未见过", "新词"]) == [1, 1]  # both fall back to [UNK]
-    assert vocab_words(lean_vocab(vocab, [["差", "好"], ["好"]], min_freq=2)) == ["[PAD]", "[UNK]", "好"]
+    lean = lean_vocab(vocab, [["差", "好", "2021年"], ["好", "新词", "新词", "[UNK]"]])
+    # the dictionary's words in its order, then training words it lacks by count; unseen dropped
+    assert vocab_words(lean) == ["[PAD]", "[UNK]", "好", "差", "新词", "2021年"]
+    assert lean.to_indices(["从未见过", "新词"]) == [1, 4]  # only a word never seen falls back to [UNK]
+    assert vocab_words(lean_vocab(vocab, [["差", "好", "新词"], ["好", "新词"]], min_freq=2)) == [
+        "[PAD]", "[UNK]", "好", "新词"]
 
 
-def test_vocab_must_start_with_pad(tmp_path):
+@pytest.mark.parametrize("content, message", [
+    ("[UNK]\n[PAD]\n好\n", "v.txt:1: the vocabulary must start with \\[PAD\\], found '\\[UNK\\]'"),
+    ("", "v.txt: empty vocabulary file"),
+    ("\n\n", "v.txt: empty vocabulary file"),
+    ("[PAD]\n[UNK]\n好\n差\n好\n", "v.txt:5: '好' again \\(first on line 3\\)"),
+    ("[PAD]\n[UNK]\n好\n[PAD]\n", "v.txt:4: '\\[PAD\\]' again \\(first on line 1\\)"),
+    ("[PAD]\n[UNK]\n\n好\n", "v.txt:3: empty word"),
+    ("[PAD]\n好\n", "v.txt: no \\[UNK\\] line"),
+])
+def test_bad_vocabulary_files_name_file_and_line(tmp_path, content, message):
     path = tmp_path / "v.txt"
-    path.write_text("[UNK]\n[PAD]\n好\n", encoding="utf-8")
-    with pytest.raises(InputError, match="v.txt:1: the vocabulary must start with"):
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=message):
         load_vocab(str(path))
+
+
+def test_vocabulary_errors_and_windows_files(tmp_path):
     with pytest.raises(InputError, match="no such vocabulary file"):
         load_vocab(str(tmp_path / "missing.txt"))
+    path = tmp_path / "v.txt"
     path.write_bytes("[PAD]\n[UNK]\n好\n".encode() + "差".encode("gbk") + b"\n")
     with pytest.raises(InputError, match="v.txt:4: not valid UTF-8"):
         load_vocab(str(path))
+    path.write_bytes("\ufeff[PAD]\r\n[UNK]\r\n好\r\n差\r\n".encode())  # saved by Notepad: BOM, CRLF
+    assert vocab_words(load_vocab(str(path))) == ["[PAD]", "[UNK]", "好", "差"]
 
 
 def test_length_grouped_batches():
@@ -116,21 +153,60 @@ def test_build_vocab_script_writes_the_dictionary_or_nothing(toy_task, tmp_path)
     assert {"很差", "失望", "酒店"} <= set(words[2:40])  # the corpus's words come before jieba's
     assert load_vocab(str(out)).to_indices("失望") == words.index("失望")
 
-    (data_dir / "train.tsv").write_bytes(b"label\ttext_a\n1\t\xff\n")
+    (data_dir / "train.tsv").write_bytes(b"label\ttext_a\n1\t\xff\n0\t\xff\n")
     out.unlink()
     with pytest.raises(InputError, match="train.tsv:2: not valid UTF-8"):
         build_vocab.main(["--data_dir", str(data_dir), "--vocab_path", str(out)])
     assert list(tmp_path.glob("dict.txt*")) == []
 
 
-def test_args_refuse_non_positive_sizes(capsys):
+@pytest.mark.parametrize("job, argv, message", [
+    ("student", ["--max_epoch", "0"], "--max_epoch/--num_train_epochs: must be at least 1"),
+    ("student", ["--lr", "0"], "--lr/--learning_rate: must be above 0, got 0"),
+    ("teacher", ["--learning_rate=-5e-5"], "--lr/--learning_rate: must be above 0"),
+    ("student", ["--dropout_prob", "2"], "--dropout_prob: must be in \\[0, 1\\), got 2"),
+    ("distill", ["--teacher_dir", "t", "--alpha", "1.5"], "--alpha: must be in \\[0, 1\\]"),
+    ("distill", ["--teacher_dir", "t", "--temperature", "0"], "--temperature: must be above 0"),
+    ("distill", ["--teacher_dir", "t", "--ngram_range", "5", "2"], "--ngram_range: MIN 5 is above MAX 2"),
+    ("distill", ["--teacher_dir", "t", "--p_mask", "0.6", "--p_pos", "0.6"], "add up to more than 1"),
+    ("distill", ["--teacher_dir", "t", "--n_iter", "-1"], "--n_iter: must be 0 or more"),
+    ("vocab", ["--data_dir", "d"], "the following arguments are required: --vocab_path"),
+])
+def test_args_refuse_impossible_values(capsys, job, argv, message):
     from args import parse_args
 
     with pytest.raises(SystemExit) as exit_info:
-        parse_args("student", ["--max_epoch", "0"])
-    assert exit_info.value.code == 2 and "--max_epoch/--num_train_epochs: must be at least 1" in capsys.readouterr().err
+        parse_args(job, argv)
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_default_output_dirs_follow_the_task():
+    from args import parse_args
+
     args = parse_args("student", ["--vocab_size", "1256608"])  # the original's flag still parses
     assert args.output_dir == "small_models/chnsenticorp" and args.logdir == "small_models/chnsenticorp/vdl"
+    # a local task is named after its folder, so it never lands on a ChnSentiCorp run
+    assert parse_args("student", ["--data_dir", "data/tnews/"]).output_dir == "small_models/tnews"
+    assert parse_args("distill", ["--data_dir", "x/tnews", "--teacher_dir", "t"]).output_dir == "distilled_models/tnews"
+    assert parse_args("teacher", ["--data_dir", "x", "--task_name", "News"]).output_dir == "teacher/news"
+
+
+@pytest.mark.parametrize("script", ["student_lstm_small.py", "teacher_train_glue.py", "teacher_student_distill.py",
+                                    "export_model.py", "predict.py", "build_vocab.py"])
+def test_help_and_argument_errors_come_before_paddle_is_imported(script):
+    """--help shows the defaults, and neither it nor a bad flag waits for Paddle's import (seconds)."""
+    import subprocess
+    import sys
+
+    probe = ("import runpy, sys; sys.argv = sys.argv[1:]\n"
+             "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+             "finally:\n    print('paddle imported' if 'paddle' in sys.modules else 'no paddle', file=sys.stderr)")
+    for flag, code in (("--help", 0), ("--no_such_flag", 2)):
+        done = subprocess.run([sys.executable, "-c", probe, script, flag], capture_output=True, text=True)
+        assert done.returncode == code and done.stderr.strip().endswith("no paddle"), done.stderr
+    help_text = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True).stdout
+    assert ("(default: " in help_text or script == "export_model.py") and "Warning" not in help_text
 
 
 def test_the_original_commands_parse_unchanged():

@@ -102,18 +102,19 @@ def test_distillation_moves_the_student_to_the_teacher_and_caches_its_logits(fin
     assert cache_entries(cache) == [entry]
     first, reused = (paddle.load(str(d / "best" / "model_state.pdparams")) for d in (out, tmp_path / "reused"))
     assert all(np.array_equal(first[k].numpy(), reused[k].numpy()) for k in first)
-    distill(fine_tuned, tmp_path / "again", cache, "--n_iter", "2", "--max_epoch", "1", "--p_mask", "0.3")
+    again = ("--n_iter", "2", "--max_epoch", "1", "--overwrite_output_dir")
+    distill(fine_tuned, tmp_path / "again", cache, *again, "--p_mask", "0.3")
     assert len(cache_entries(cache)) == 2
     data_dir, _, _, best = fine_tuned
     with open(data_dir / "train.tsv", "a", encoding="utf-8") as f:
         f.write("1\t这个酒店非常满意\n")
-    distill(fine_tuned, tmp_path / "again", cache, "--n_iter", "2", "--max_epoch", "1")
+    distill(fine_tuned, tmp_path / "again", cache, *again)
     assert len(cache_entries(cache)) == 3
     state = paddle.load(str(best / "model_state.pdparams"))
     key = next(k for k in state if k.startswith("classifier"))
     state[key] = state[key] + 0.01
     paddle.save(state, str(best / "model_state.pdparams"))
-    distill(fine_tuned, tmp_path / "again", cache, "--n_iter", "2", "--max_epoch", "1")
+    distill(fine_tuned, tmp_path / "again", cache, *again)
     assert len(cache_entries(cache)) == 4
 
 
@@ -125,7 +126,8 @@ def test_online_teacher_logits_train_the_same_way(fine_tuned, tmp_path):
 
 def test_a_teacher_of_other_labels_or_shape_is_refused(fine_tuned, tmp_path):
     data_dir, vocab, base, best = fine_tuned
-    with pytest.raises(InputError, match="no such checkpoint file"):
+    missing = tmp_path / "missing" / "model_state.pdparams"
+    with pytest.raises(InputError, match=f"^{missing}: no such file or directory"):  # the name once
         distill((data_dir, vocab, base, tmp_path / "missing"), tmp_path / "s", tmp_path / "cache")
     three = tmp_path / "three"
     three.mkdir()
@@ -135,3 +137,34 @@ def test_a_teacher_of_other_labels_or_shape_is_refused(fine_tuned, tmp_path):
     with pytest.raises(InputError, match=r"trained on labels \['0', '1'\], the data has \['0', '1', '2'\]"):
         distill((three, vocab, base, best), tmp_path / "s", tmp_path / "cache")
     assert not (tmp_path / "s").exists()
+
+
+def test_the_cache_key_follows_every_augmentation_setting_and_the_code(fine_tuned, tmp_path, monkeypatch):
+    from args import parse_args
+    from data import Augmenter
+
+    data_dir, vocab, base, best = fine_tuned
+    args = parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(best), "--model_name", str(base)])
+    teacher = teacher_student_distill.Teacher(args, ["0", "1"])
+
+    def key():
+        return json.dumps(teacher_student_distill.cache_manifest(args, teacher, ["t"], [], ["d"]), sort_keys=True)
+
+    plain = key()
+
+    class WithSwaps(Augmenter):  # a new rule, with its own option, as a future change would add
+        def __init__(self, sentences, p_mask=0.1, p_pos=0.1, p_ng=0.25, ngram_range=(2, 10), p_swap=0.0):
+            super().__init__(sentences, p_mask, p_pos, p_ng, ngram_range)
+            self.p_swap = p_swap
+
+    monkeypatch.setattr(teacher_student_distill, "Augmenter", WithSwaps)
+    args.p_swap = 0.0
+    with_option = key()
+    args.p_swap = 0.2
+    assert len({plain, with_option, key()}) == 3  # the option joined the key, and its value counts
+    assert json.loads(key())["augmentation"]["p_swap"] == 0.2
+
+    monkeypatch.setattr(teacher_student_distill, "Augmenter", Augmenter)
+    assert key() == plain
+    monkeypatch.setattr(teacher_student_distill, "join_words", lambda words, mask_token="[MASK]": " ".join(words))
+    assert key() != plain  # an edit to the code that makes the teacher's text

@@ -12,7 +12,7 @@ import student_lstm_small
 import teacher_train_glue
 from predict import Predictor
 from student_lstm_small import BiLSTM
-from utils import WEIGHTS, InputError, load_state_strict, read_checkpoint_meta
+from utils import WEIGHTS, InputError, load_state_strict, read_checkpoint_meta, run_main
 
 STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "8", "--device", "cpu",
            "--num_threads", "2", "--max_epoch", "6", "--lr", "1e-2", "--dropout_prob", "0.0"]
@@ -81,6 +81,7 @@ def test_stdin_and_missing_model(exported_student, tmp_path):
     done = subprocess.run([sys.executable, "predict.py", "--model_dir", str(export_dir), "--device", "cpu"],
                           input="推荐\n很差\n".encode(), capture_output=True, check=True)
     assert len(done.stdout.decode().splitlines()) == 2
+    assert b"Warning" not in done.stderr  # Paddle's ccache and distutils warnings are silenced
     with pytest.raises(InputError, match="not an exported model"):
         Predictor(str(tmp_path))
 
@@ -99,3 +100,101 @@ def test_exported_teacher_gives_the_eager_probabilities(toy_task, tiny_teacher, 
     ids, type_ids = predictor.inputs(texts)
     eager = paddle.nn.functional.softmax(model(paddle.to_tensor(ids), paddle.to_tensor(type_ids))).numpy()
     np.testing.assert_allclose(predictor.predict(texts), eager, rtol=1e-5, atol=1e-6)
+
+    (tmp_path / "export" / "tokenizer_config.json").unlink()
+    with pytest.raises(InputError, match="export/tokenizer_config.json: missing"):
+        Predictor(str(tmp_path / "export"))
+
+
+def test_export_never_deletes_what_it_did_not_write(exported_student, tmp_path):
+    checkpoint, export_dir = exported_student
+    run_dir = checkpoint.parent
+    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+    with pytest.raises(InputError, match="holds .*best.*which an export did not write"):
+        export_model.main(["--checkpoint", str(checkpoint), "--output_dir", str(run_dir)])
+    assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
+
+    export_model.main(["--checkpoint", str(checkpoint), "--output_dir", str(export_dir)])  # a previous export
+    (export_dir / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(InputError, match="holds notes.txt, which an export did not write"):
+        export_model.main(["--checkpoint", str(checkpoint), "--output_dir", str(export_dir)])
+    assert (export_dir / "notes.txt").exists() and (export_dir / "inference.pdiparams").exists()
+
+
+def damage_missing(export_dir, other):
+    (export_dir / "inference.pdiparams").unlink()
+
+
+def damage_truncated(export_dir, other):
+    data = (export_dir / "inference.pdiparams").read_bytes()
+    (export_dir / "inference.pdiparams").write_bytes(data[:len(data) // 2])
+
+
+def damage_swapped(export_dir, other):
+    (export_dir / "inference.pdiparams").write_bytes((other / "inference.pdiparams").read_bytes())
+
+
+def damage_vocab(export_dir, other):
+    (export_dir / "vocab.txt").unlink()
+
+
+@pytest.mark.parametrize("damage, file", [(damage_missing, "inference.pdiparams: missing"),
+                                          (damage_truncated, "inference.pdiparams: not the file this export wrote"),
+                                          (damage_swapped, "inference.pdiparams: not the file this export wrote"),
+                                          (damage_vocab, "vocab.txt: missing")])
+def test_a_damaged_export_is_named_before_anything_is_printed(exported_student, tmp_path, capsys, damage, file):
+    checkpoint, export_dir = exported_student
+    other = tmp_path / "other_export"
+    student_lstm_small.main(["--data_dir", str(tmp_path / "data"), "--vocab_path", str(tmp_path / "vocab.txt"),
+                             "--output_dir", str(tmp_path / "other_run"), *STUDENT, "--seed", "5"])
+    export_model.main(["--checkpoint", str(tmp_path / "other_run" / "best"), "--output_dir", str(other)])
+    damage(export_dir, other)
+    capsys.readouterr()
+    argv = ["--model_dir", str(export_dir), "--input", str(tmp_path / "data" / "dev.tsv"), "--text_column",
+            "text_a", "--eval", "--device", "cpu"]
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(lambda: predict.main(argv))
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2 and captured.out == ""
+    assert captured.err.startswith(f"error: {export_dir / file.split(':')[0]}:") and file in captured.err
+
+
+def test_outputs_are_finite_and_json_is_always_valid(exported_student, tmp_path, capsys, monkeypatch):
+    _, export_dir = exported_student
+    path = tmp_path / "input.txt"
+    path.write_text("推荐\n很差\n", encoding="utf-8")
+    monkeypatch.setattr(Predictor, "logits", lambda self, arrays: np.full((len(arrays[1]), 2), np.nan, "float32"))
+    with pytest.raises(InputError, match="outputs are not finite"):
+        run_predict(capsys, "--model_dir", str(export_dir), "--input", str(path), "--format", "json", "--device", "cpu")
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError):  # and were one to slip through, it would not print bare NaN
+        predict.format_row(1, np.array([np.nan, np.nan]), None, ["0", "1"], "json")
+
+
+def test_eval_reads_labels_by_the_training_rule_and_checks_them_first(exported_student, tmp_path, capsys):
+    _, export_dir = exported_student
+    path = tmp_path / "test.tsv"
+    path.write_text("label\ttext_a\n  1\t推荐\n0 \t很差\n", encoding="utf-8")  # as the public test file has
+    out, err = run_predict(capsys, "--model_dir", str(export_dir), "--input", str(path), "--text_column", "text_a",
+                           "--eval", "--device", "cpu")
+    assert len(out) == 2 and "on 2 labelled lines" in err
+    path.write_text("label\ttext_a\n1\t推荐\n2\t很差\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"test.tsv:3: label '2' is not one of the model's \['0', '1'\]"):
+        run_predict(capsys, "--model_dir", str(export_dir), "--input", str(path), "--text_column", "text_a",
+                    "--eval", "--device", "cpu")
+    assert capsys.readouterr().out == ""  # found before any prediction was printed
+
+
+@pytest.mark.parametrize("lines, argv, message", [
+    (["label\ttext_a", "1\t推荐"], [], r"input.tsv:1: a tsv header .*--text_column text_a"),
+    (["text_a\ttext_b\tlabel", "推荐\t很好\t1"], ["--text_column", "text_a"], "sentence pairs"),
+    (["label\treview", "1\t推荐"], ["--text_column", "review"], "trained on column 'text_a', not 'review'"),
+    (["label\ttext_a", "1\t推荐"], ["--eval"], "--eval needs --text_column"),
+])
+def test_predict_refuses_to_guess_what_a_file_holds(exported_student, tmp_path, capsys, lines, argv, message):
+    _, export_dir = exported_student
+    path = tmp_path / "input.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        run_predict(capsys, "--model_dir", str(export_dir), "--input", str(path), "--device", "cpu", *argv)
+    assert capsys.readouterr().out == ""

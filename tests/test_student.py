@@ -49,7 +49,10 @@ def test_learns_a_separable_toy_task_and_logs_to_visualdl(toy_task, tmp_path):
     assert meta["labels"] == ["0", "1"] and meta["vocab"][:2] == ["[PAD]", "[UNK]"]
     assert "从未见过" not in meta["vocab"]  # in the dictionary, never in training: no row
     assert meta["model"]["vocab_size"] == len(meta["vocab"]) and meta["args"]["hidden_size"] == 16
-    assert {"model_state.pdparams", "model_state.pdopt"} <= set(os.listdir(out / "best"))
+    # best/ is what export and predict need; last/ adds what resuming needs
+    assert set(os.listdir(out / "best")) == {"model_state.pdparams", "checkpoint.json"}
+    assert set(os.listdir(out / "last")) == {"model_state.pdparams", "model_state.pdopt", "rng_state.pkl",
+                                             "checkpoint.json"}
 
     losses = read_scalars(out / "vdl", "train/loss")
     assert len(losses) == 12 * 6 and losses[-1][1] < losses[0][1]
@@ -95,12 +98,91 @@ def test_resume_refuses_a_checkpoint_of_another_shape(toy_task, tmp_path):
     train(toy_task, out, "--max_epoch", "1")
     with pytest.raises(InputError, match="does not fit the model: .*shape"):
         train(toy_task, tmp_path / "other", "--max_epoch", "2", "--hidden_size", "8",
-              "--init_from_ckpt", str(out / "best"))
+              "--init_from_ckpt", str(out / "last"))
+    with pytest.raises(InputError, match="best: holds weights only .* resume from the run's last/"):
+        train(toy_task, tmp_path / "other", "--init_from_ckpt", str(out / "best"))
     with pytest.raises(InputError, match="not a checkpoint directory"):
         train(toy_task, tmp_path / "other", "--init_from_ckpt", str(tmp_path))
-    (out / "best" / "model_state.pdparams").write_bytes(b"not a checkpoint")
+    (out / "last" / "model_state.pdparams").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="model_state.pdparams: not a Paddle checkpoint"):
-        train(toy_task, tmp_path / "other", "--init_from_ckpt", str(out / "best"))
+        train(toy_task, tmp_path / "other", "--init_from_ckpt", str(out / "last"))
+    assert not (tmp_path / "other").exists()  # none of the refused runs left a directory
+
+
+def test_a_used_output_dir_is_refused_unless_resumed_or_overwritten(toy_task, tmp_path):
+    out = tmp_path / "run"
+    train(toy_task, out, "--max_epoch", "1")
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    with pytest.raises(InputError, match="run: already holds best, last, notes.txt, summary.json .*"
+                                         "--init_from_ckpt .*--overwrite_output_dir"):
+        train(toy_task, out, "--max_epoch", "1")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before  # nothing touched
+
+    # --overwrite_output_dir replaces the run (checkpoints, summary, VisualDL records), not the user's file
+    summary = train(toy_task, out, "--max_epoch", "2", "--overwrite_output_dir")
+    assert [step for step, _ in summary["dev_acc"]] == [6, 12]
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert len(list((out / "vdl").glob("vdlrecords.*.log"))) == 1
+
+
+def test_summary_never_outlives_the_best_checkpoint_it_describes(toy_task, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    train(toy_task, out, "--max_epoch", "1")
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(student_lstm_small, "write_summary", crash)  # killed before the summary
+    with pytest.raises(KeyboardInterrupt):
+        train(toy_task, out, "--max_epoch", "1", "--seed", "3", "--overwrite_output_dir")
+    assert not (out / "summary.json").exists()  # the old one described a best/ that is gone
+
+
+def test_a_second_run_is_kept_out_while_the_first_holds_the_directory(toy_task, tmp_path):
+    import filelock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with filelock.FileLock(str(out / ".distill_lstm.lock")):
+        with pytest.raises(InputError, match="another run is writing there"):
+            train(toy_task, out, "--max_epoch", "1")
+    train(toy_task, out, "--max_epoch", "1")  # the lock file alone does not make the directory used
+
+
+def test_unwritable_output_or_log_dir_is_one_error_and_leaves_nothing(toy_task, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("", encoding="utf-8")
+    with pytest.raises(InputError, match="a_file/run: cannot write there"):
+        train(toy_task, blocker / "run", "--max_epoch", "1")
+    with pytest.raises(InputError, match="a_file/vdl: cannot write there"):
+        train(toy_task, tmp_path / "new" / "run", "--max_epoch", "1", "--logdir", str(blocker / "vdl"))
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "data", "vocab.txt"]
+
+
+def test_resume_after_a_crash_gives_the_uninterrupted_run_with_dropout(toy_task, tmp_path, monkeypatch):
+    """A crash in-process (the kill -9 test in test_kill_resume.py does it for real): the random
+    state saved in last/ makes dropout draw what the uninterrupted run drew."""
+    import utils
+
+    run = ("--max_epoch", "3", "--save_steps", "4", "--dropout_prob", "0.3", "--word_dropout", "0.2",
+           "--lr", "1e-2", "--num_threads", "1")
+    whole = train(toy_task, tmp_path / "whole", *run)
+    save = utils.evaluate_and_save
+
+    def save_then_crash(*args, **kwargs):
+        save(*args, **kwargs)
+        if args[-2]["global_step"] == 8:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(utils, "evaluate_and_save", save_then_crash)
+        with pytest.raises(KeyboardInterrupt):
+            train(toy_task, tmp_path / "crashed", *run)
+    resumed = train(toy_task, tmp_path / "crashed", *run, "--init_from_ckpt", str(tmp_path / "crashed" / "last"))
+    assert resumed["dev_acc"] == whole["dev_acc"]
+    a, b = (paddle.load(str(tmp_path / d / "last" / "model_state.pdparams")) for d in ("whole", "crashed"))
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
 
 
 def test_bad_data_exits_with_one_error_and_writes_nothing(toy_task, tmp_path, capsys):

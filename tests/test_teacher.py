@@ -98,3 +98,46 @@ def test_wrong_checkpoints_and_class_counts_stop_with_a_clear_error(toy_task, ti
     assert capsys.readouterr().err.splitlines()[-1].startswith(f"error: {tmp_path / 'nowhere'}: cannot load a ernie-gram model")
     assert not (tmp_path / "other").exists()
 
+
+
+def test_resume_after_a_crash_gives_the_uninterrupted_run_with_dropout(toy_task, tiny_teacher, tmp_path, monkeypatch):
+    import utils
+
+    config = json.loads((tiny_teacher / "config.json").read_text(encoding="utf-8"))
+    config["hidden_dropout_prob"] = config["attention_probs_dropout_prob"] = 0.2
+    (tiny_teacher / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    data_dir, _ = toy_task
+    run = ("--num_train_epochs", "2", "--save_steps", "4", "--learning_rate", "1e-3", "--num_threads", "1")
+    whole = fine_tune(data_dir, tiny_teacher, tmp_path / "whole", *run)
+    save = utils.evaluate_and_save
+
+    def save_then_crash(*args, **kwargs):
+        save(*args, **kwargs)
+        if args[-2]["global_step"] == 4:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(utils, "evaluate_and_save", save_then_crash)
+        with pytest.raises(KeyboardInterrupt):
+            fine_tune(data_dir, tiny_teacher, tmp_path / "crashed", *run)
+    resumed = fine_tune(data_dir, tiny_teacher, tmp_path / "crashed", *run,
+                        "--init_from_ckpt", str(tmp_path / "crashed" / "last"))
+    assert resumed["dev_acc"] == whole["dev_acc"]
+    a, b = (paddle.load(str(tmp_path / d / "last" / "model_state.pdparams")) for d in ("whole", "crashed"))
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def test_student_and_teacher_checkpoints_are_not_taken_for_each_other(toy_task, tiny_teacher, tmp_path):
+    import student_lstm_small
+
+    data_dir, vocab = toy_task
+    fine_tune(data_dir, tiny_teacher, tmp_path / "teacher", "--max_steps", "1")
+    student_argv = ["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--max_steps", "1", "--device", "cpu",
+                    "--emb_dim", "8", "--hidden_size", "8"]
+    with pytest.raises(InputError, match="teacher/last: a teacher checkpoint, where a student one is needed"):
+        student_lstm_small.main([*student_argv, "--output_dir", str(tmp_path / "s2"),
+                                 "--init_from_ckpt", str(tmp_path / "teacher" / "last")])
+    student_lstm_small.main([*student_argv, "--output_dir", str(tmp_path / "student")])
+    with pytest.raises(InputError, match="student/last: a student checkpoint, where a teacher one is needed"):
+        fine_tune(data_dir, tiny_teacher, tmp_path / "t2", "--init_from_ckpt", str(tmp_path / "student" / "last"))
+    assert not (tmp_path / "s2").exists() and not (tmp_path / "t2").exists()
