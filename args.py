@@ -129,7 +129,7 @@ def add_run_args(parser):
                        help="AdamW weight decay (not applied to biases and norms).")
     group.add_argument("--max_grad_norm", type=non_negative_float, default=1.0,
                        help="Clip gradients to this global norm (0 disables).")
-    group.add_argument("--seed", type=int, default=2021, help="Random seed.")
+    group.add_argument("--seed", type=non_negative_int, default=2021, help="Random seed.")
     group.add_argument("--device", default=None, choices=["gpu", "cpu", "xpu"],
                        help="Device; gpu when Paddle was built with CUDA, else cpu.")
     group.add_argument("--num_threads", type=positive_int, default=default_num_threads(),

@@ -13,9 +13,10 @@ if __name__ == "__main__":
     parse_args("vocab")  # before Paddle's import (seconds): --help and bad flags answer at once
 
 import logging
+import os
 
 from data import build_word_dict, load_splits, segment
-from utils import atomic_path, run_main
+from utils import atomic_path, make_writable_dir, run_main
 
 logger = logging.getLogger("distill_lstm")
 
@@ -23,6 +24,7 @@ logger = logging.getLogger("distill_lstm")
 def main(argv=None):
     args = parse_args("vocab", argv)
     logger.setLevel(logging.INFO)
+    make_writable_dir(os.path.dirname(os.path.abspath(args.vocab_path)))
     splits, _ = load_splits(args)
     words = build_word_dict(segment([ex["text"] for ex in splits["train"]]))
     with atomic_path(args.vocab_path) as tmp, open(tmp, "w", encoding="utf-8") as f:

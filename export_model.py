@@ -24,7 +24,7 @@ from paddle.static import InputSpec
 from student_lstm_small import BiLSTM
 from teacher_train_glue import load_teacher
 from utils import (WEIGHTS, InputError, atomic_path, checkpoint_kind, file_sha256, load_state_strict,
-                   read_checkpoint_meta, run_main)
+                   make_writable_dir, read_checkpoint_meta, run_main)
 
 logger = logging.getLogger("distill_lstm")
 PREFIX, CONFIG = "inference", "predict_config.json"
@@ -77,6 +77,7 @@ def export(model, specs, config, output_dir, save_vocab):
     """paddle.jit.save the model in eval mode, with its vocabulary and predict config (which
     lists every other file with its SHA-256)."""
     check_replaceable(output_dir)
+    make_writable_dir(os.path.dirname(os.path.abspath(output_dir)))  # where its temporary copy goes
     model.eval()
     with atomic_path(output_dir) as tmp:
         os.makedirs(tmp)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the project's table on ChnSentiCorp: fine-tune the teacher, train the Bi-LSTM alone,
 # distill the teacher into the Bi-LSTM, and print dev accuracy and wall time of each. A job whose
-# output already holds a summary.json is not run again (delete its directory to redo it).
+# output already holds a summary.json is not run again (delete its directory to redo it); a job
+# stopped before its end (killed, machine restarted) continues from its last/ checkpoint.
 #
 #   bash reproduce.sh                 # GPU, online: ernie-gram-zh and ChnSentiCorp from PaddleNLP
 #   CPU=1 bash reproduce.sh           # this project's 2-core CPU machines, offline: the m3e-small
@@ -42,36 +43,40 @@ fi
 TEACHER_RUN="${TEACHER_RUN:-$OUT/teacher}"
 mkdir -p "$OUT"
 
-timed() {  # timed NAME command...: run it, keep its wall seconds in $OUT/NAME.seconds
-  local name=$1 start
-  shift
-  if [ -f "$OUT/$name/summary.json" ]; then  # finished by an earlier run: delete $OUT/NAME to redo it
-    echo "reusing $OUT/$name"
+timed() {  # timed NAME DIR command...: run it into DIR, keep its wall seconds in $OUT/NAME.seconds
+  local name=$1 dir=$2 start resume=()
+  shift 2
+  if [ -f "$dir/summary.json" ]; then  # finished by an earlier run: delete DIR to redo it
+    echo "reusing $dir"
     return
   fi
+  if [ -f "$dir/last/checkpoint.json" ]; then
+    echo "continuing $dir from its last checkpoint"
+    resume=(--init_from_ckpt "$dir/last")
+  fi
   start=$(date +%s)
-  "$@"
+  "$@" --output_dir "$dir" "${resume[@]}"
   echo $(( $(date +%s) - start )) > "$OUT/$name.seconds"
 }
 
 if [ -f "$TEACHER_RUN/best/model_state.pdparams" ]; then
   echo "reusing the fine-tuned teacher in $TEACHER_RUN"
 else
-  timed teacher "$PY" teacher_train_glue.py --model_type "$MODEL_TYPE" --model_name_or_path "$TEACHER" \
+  timed teacher "$TEACHER_RUN" "$PY" teacher_train_glue.py --model_type "$MODEL_TYPE" --model_name_or_path "$TEACHER" \
     --task_name chnsenticorp --max_seq_length 256 --batch_size 32 --learning_rate 5e-5 \
-    --num_train_epochs 3 --logging_steps 10 --save_steps 100 --output_dir "$TEACHER_RUN" "${COMMON[@]}"
+    --num_train_epochs 3 --logging_steps 10 --save_steps 100 "${COMMON[@]}"
 fi
 
-timed student "$PY" student_lstm_small.py --task_name chnsenticorp --max_epoch 8 --batch_size 64 \
+timed student "$OUT/student" "$PY" student_lstm_small.py --task_name chnsenticorp --max_epoch 8 --batch_size 64 \
   --optimizer adam --lr 3e-4 --dropout_prob 0.5 --max_seq_length 256 --vocab_path senta_word_dict.txt \
-  --save_steps 20 --output_dir "$OUT/student" "${COMMON[@]}"
+  --save_steps 20 "${COMMON[@]}"
 
 EXTRA=()
 [ -n "$UNLABELED" ] && EXTRA+=(--unlabeled_path "$UNLABELED")
-timed distilled "$PY" teacher_student_distill.py --task_name chnsenticorp --max_epoch 6 --optimizer adam --lr 1e-3 \
-  --dropout_prob 0.1 --batch_size 64 --max_seq_length 256 --model_name "$TEACHER" \
-  --teacher_dir "$TEACHER_RUN/best/model_state.pdparams" --vocab_path senta_word_dict.txt --n_iter "$N_ITER" --save_steps 100 --output_dir "$OUT/distilled" \
-  "${COMMON[@]}" "${EXTRA[@]}"
+timed distilled "$OUT/distilled" "$PY" teacher_student_distill.py --task_name chnsenticorp --max_epoch 6 \
+  --optimizer adam --lr 1e-3 --dropout_prob 0.1 --batch_size 64 --max_seq_length 256 --model_name "$TEACHER" \
+  --teacher_dir "$TEACHER_RUN/best/model_state.pdparams" --vocab_path senta_word_dict.txt --n_iter "$N_ITER" \
+  --save_steps 100 "${COMMON[@]}" "${EXTRA[@]}"
 
 "$PY" - "$OUT" "$TEACHER_RUN" <<'EOF'
 import json, os, sys

@@ -35,7 +35,7 @@ from student_lstm_small import batchify_fn as student_batchify_fn
 from student_lstm_small import student_vocab, to_records, train
 from teacher_train_glue import encode, load_teacher, teacher_pads
 from utils import (META, WEIGHTS, InputError, atomic_path, check_labels, claimed_output_dir, file_sha256,
-                   init_runtime, read_checkpoint_meta, require_kind, run_main)
+                   init_runtime, make_writable_dir, read_checkpoint_meta, require_kind, run_main)
 
 logger = logging.getLogger("distill_lstm")
 
@@ -105,6 +105,8 @@ class Teacher:
             rows = order[start:start + batch_size]
             ids, type_ids = Tuple(*self.pads)([encoded[i] for i in rows])
             out[rows] = self.model(paddle.to_tensor(ids), paddle.to_tensor(type_ids)).numpy()
+        if not np.isfinite(out).all():  # never cache, nor train on, what a damaged teacher gives
+            raise InputError(f"{self.params}: the teacher's logits are not finite numbers (damaged weights?)")
         return out
 
 
@@ -147,10 +149,13 @@ def cached_teacher_outputs(args, manifest, compute):
     path = os.path.join(args.logits_cache, key)
     if os.path.isfile(os.path.join(path, "manifest.json")):
         logger.info("teacher logits: reusing %s", path)
-        with np.load(os.path.join(path, "outputs.npz"), allow_pickle=True) as stored:
-            return {name: stored[name] for name in stored.files}
+        try:
+            with np.load(os.path.join(path, "outputs.npz"), allow_pickle=True) as stored:
+                return {name: stored[name] for name in stored.files}
+        except Exception as e:  # numpy raises several kinds for a damaged archive
+            raise InputError(f"{path}: damaged cache entry ({type(e).__name__}: {e}); delete it and the "
+                             "logits are computed again")
     outputs = compute()
-    os.makedirs(args.logits_cache, exist_ok=True)
     with atomic_path(path) as tmp:
         os.makedirs(tmp)
         np.savez(os.path.join(tmp, "outputs.npz"), **outputs)
@@ -203,6 +208,7 @@ def main(argv=None):
 
 
 def run(args):
+    make_writable_dir(args.logits_cache)  # now, not after the teacher's logits took minutes
     splits, label_list = load_splits(args)
     texts = {split: [ex["text"] for ex in ds] for split, ds in splits.items()}
     unlabeled_texts = read_lines(args.unlabeled_path) if args.unlabeled_path else []

@@ -38,7 +38,7 @@ def distill_command(args, data_dir, output_dir, extra):
         sys.exit(f"{teacher}: no fine-tuned teacher; run `python bench/bench_teacher.py train` first")
     return [sys.executable, *README_COMMAND, "--model_name", fetch_offline_teacher(), "--teacher_dir", teacher,
             "--data_dir", os.path.abspath(data_dir), "--device", "cpu", "--num_threads", str(args.num_threads),
-            "--output_dir", output_dir, *extra]
+            "--output_dir", output_dir, "--overwrite_output_dir", *extra]  # a scratch directory of the bench
 
 
 def timed_run(command):

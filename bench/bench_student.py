@@ -33,7 +33,7 @@ def main():
 
     command = [sys.executable, *README_COMMAND, "--data_dir", os.path.abspath(args.data_dir),
                "--device", "cpu", "--num_threads", str(args.num_threads),
-               "--output_dir", args.output_dir, *extra]
+               "--output_dir", args.output_dir, "--overwrite_output_dir", *extra]  # the bench's scratch directory
     print("running:", " ".join(command), flush=True)
     start = time.time()
     subprocess.run(command, cwd=ROOT, check=True)

@@ -156,7 +156,8 @@ def train(args):
     output_dir = args.output_dir or TEACHER_OUTPUT
     command = [sys.executable, *README_COMMAND, "--model_name_or_path", teacher,
                "--data_dir", os.path.abspath(args.data_dir), "--device", "cpu",
-               "--num_threads", str(args.num_threads), "--output_dir", output_dir, *args.extra]
+               "--num_threads", str(args.num_threads), "--output_dir", output_dir, "--overwrite_output_dir",
+               *args.extra]  # train (again): replaces the cached teacher
     print("running:", " ".join(command), flush=True)
     start = time.time()
     subprocess.run(command, cwd=ROOT, check=True)

@@ -164,6 +164,7 @@ def test_build_vocab_script_writes_the_dictionary_or_nothing(toy_task, tmp_path)
     ("student", ["--max_epoch", "0"], "--max_epoch/--num_train_epochs: must be at least 1"),
     ("student", ["--lr", "0"], "--lr/--learning_rate: must be above 0, got 0"),
     ("teacher", ["--learning_rate=-5e-5"], "--lr/--learning_rate: must be above 0"),
+    ("student", ["--seed", "-1"], "--seed: must be 0 or more"),
     ("student", ["--dropout_prob", "2"], "--dropout_prob: must be in \\[0, 1\\), got 2"),
     ("distill", ["--teacher_dir", "t", "--alpha", "1.5"], "--alpha: must be in \\[0, 1\\]"),
     ("distill", ["--teacher_dir", "t", "--temperature", "0"], "--temperature: must be above 0"),

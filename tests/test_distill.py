@@ -117,6 +117,12 @@ def test_distillation_moves_the_student_to_the_teacher_and_caches_its_logits(fin
     distill(fine_tuned, tmp_path / "again", cache, *again)
     assert len(cache_entries(cache)) == 4
 
+    for damaged in cache.glob("*/outputs.npz"):
+        damaged.write_bytes(b"truncated")
+    with pytest.raises(InputError, match="damaged cache entry .*delete it"):
+        distill(fine_tuned, tmp_path / "damaged", cache, *run_args)
+    assert not (tmp_path / "damaged").exists()
+
 
 def test_online_teacher_logits_train_the_same_way(fine_tuned, tmp_path):
     summary = distill(fine_tuned, tmp_path / "online", tmp_path / "cache", "--n_iter", "1", "--max_epoch", "2",

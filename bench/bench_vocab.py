@@ -1,0 +1,109 @@
+"""What the student's vocabulary rule costs or buys on ChnSentiCorp (issue 13).
+
+Before, the student gave an embedding row only to training words that were also in the
+dictionary (--vocab_path); the others became [UNK]. Now every training word gets a row. With this
+repository's senta_word_dict.txt, built from the training split, the two rules give the same
+table; with a dictionary that was not (jieba's bundled one alone, as the hub's Senta dictionary or
+a new task would be), they differ.
+
+    python bench/bench_vocab.py dictionary   # writes jieba's bundled dictionary as a vocabulary file
+    python bench/bench_vocab.py coverage     # training words and tokens each rule sends to [UNK]
+    python bench/bench_vocab.py table        # dev accuracy of the seed runs (mean, std)
+
+The seed runs are the baseline command on that dictionary, before (commit 89ba612, in a git
+worktree) and after the change:
+
+    python bench/bench_student.py --seed S --vocab_path /tmp/distill_lstm_bench/jieba_dict.txt \
+        --output_dir /tmp/distill_lstm_bench/vocab_{before,after}_seedS \
+        --results bench/results/vocab/jieba_dict_{before,after}_seedS.json
+"""
+import argparse
+import collections
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+RESULTS = os.path.join(ROOT, "bench", "results", "vocab")
+JIEBA_DICT = "/tmp/distill_lstm_bench/jieba_dict.txt"
+
+
+def write_jieba_dictionary(path):
+    from data import build_word_dict
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(build_word_dict([])) + "\n")  # [PAD], [UNK], jieba's words by frequency
+    print(f"wrote {path}")
+
+
+def coverage(data_dir, dictionaries):
+    """For each dictionary: training word types and tokens that get no row under the old rule."""
+    from data import load_local_splits, load_vocab, segment
+
+    splits, _ = load_local_splits(data_dir)
+    counts = collections.Counter(w for words in segment([ex["text"] for ex in splits["train"]]) for w in words)
+    tokens = sum(counts.values())
+    rows = {}
+    for name, path in dictionaries.items():
+        known = load_vocab(path).token_to_idx
+        lost = [w for w in counts if w not in known]
+        rows[name] = {"dictionary": os.path.relpath(path, ROOT) if path.startswith(ROOT) else path,
+                      "training_word_types": len(counts), "training_tokens": tokens,
+                      "types_unk_before": len(lost), "tokens_unk_before": sum(counts[w] for w in lost),
+                      "share_of_tokens_unk_before": sum(counts[w] for w in lost) / tokens,
+                      "types_unk_after": 0, "most_frequent_lost": sorted(lost, key=lambda w: -counts[w])[:20]}
+    return rows
+
+
+def seed_table():
+    """{rule: {"seeds": {seed: dev acc}, "mean", "std"}} from the committed seed results."""
+    table = collections.defaultdict(dict)
+    for path in sorted(glob.glob(os.path.join(RESULTS, "jieba_dict_*_seed*.json"))):
+        rule, seed = re.fullmatch(r"jieba_dict_(\w+)_seed(\d+)\.json", os.path.basename(path)).groups()
+        with open(path, encoding="utf-8") as f:
+            result = json.load(f)["result"]
+        table[rule][int(seed)] = {"dev_acc": result["dev_acc"], "best_step": result["best_step"]}
+    return {rule: {"seeds": seeds, "mean": statistics.mean(r["dev_acc"] for r in seeds.values()),
+                   "std": statistics.stdev(r["dev_acc"] for r in seeds.values()) if len(seeds) > 1 else None}
+            for rule, seeds in table.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["dictionary", "coverage", "table"])
+    parser.add_argument("--data_dir", default=os.path.join(ROOT, "..", "shared", "data", "chnsenticorp"))
+    parser.add_argument("--jieba_dict", default=JIEBA_DICT)
+    args = parser.parse_args()
+    from utils import write_json
+
+    if args.what == "dictionary":
+        write_jieba_dictionary(args.jieba_dict)
+        return
+    if args.what == "coverage":
+        if not os.path.isfile(args.jieba_dict):
+            write_jieba_dictionary(args.jieba_dict)
+        rows = coverage(args.data_dir, {"senta_word_dict.txt": os.path.join(ROOT, "senta_word_dict.txt"),
+                                        "jieba bundled dictionary": args.jieba_dict})
+        print("| dictionary | training word types | of them [UNK] before | share of training tokens [UNK] before |")
+        print("|---|---|---|---|")
+        for name, row in rows.items():
+            print(f"| {name} | {row['training_word_types']:,} | {row['types_unk_before']:,} "
+                  f"| {row['share_of_tokens_unk_before']:.1%} |")
+        write_json(os.path.join(RESULTS, "coverage.json"), rows)
+        return
+    table = seed_table()
+    print("| rule | " + " | ".join(f"seed {s}" for s in next(iter(table.values()))["seeds"]) + " | mean | std |")
+    for rule, row in table.items():
+        cells = " | ".join(f"{r['dev_acc']:.4f} ({r['best_step']})" for r in row["seeds"].values())
+        std = f"{row['std']:.4f}" if row["std"] is not None else "-"
+        print(f"| {rule} | {cells} | {row['mean']:.4f} | {std} |")
+    write_json(os.path.join(RESULTS, "accuracy.json"), table)
+
+
+if __name__ == "__main__":
+    main()
