@@ -1,6 +1,9 @@
 """Small data the tests make: a toy sentiment task whose label is decided by one word."""
+import contextlib
+import os
 import random
 
+import numpy as np
 import pytest
 
 POSITIVE = ["很好", "喜欢", "满意", "推荐", "不错"]
@@ -62,3 +65,32 @@ def tiny_teacher(tmp_path):
     ErnieGramForSequenceClassification(config).save_pretrained(str(model_dir))
     ErnieGramTokenizer(str(vocab_file)).save_pretrained(str(model_dir))
     return model_dir
+
+
+@contextlib.contextmanager
+def crash_after_saving(step):
+    """Within the block, training raises KeyboardInterrupt right after saving the checkpoint of
+    `step`: a crash in-process (tests/test_kill_resume.py kills a process for real)."""
+    import utils
+
+    save = utils.evaluate_and_save
+
+    def save_then_crash(*args, **kwargs):
+        save(*args, **kwargs)
+        if args[-2]["global_step"] == step:  # evaluate_and_save(..., args, meta, state, extras)
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(utils, "evaluate_and_save", save_then_crash)
+        with pytest.raises(KeyboardInterrupt):
+            yield
+
+
+def assert_same_weights(*checkpoints):
+    """The checkpoints' model_state.pdparams hold the same tensors, bit for bit."""
+    import paddle
+
+    first, *others = (paddle.load(os.path.join(c, "model_state.pdparams")) for c in checkpoints)
+    for other in others:
+        assert first.keys() == other.keys()
+        assert all(np.array_equal(first[k].numpy(), other[k].numpy()) for k in first)

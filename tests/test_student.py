@@ -7,6 +7,7 @@ import pytest
 from visualdl import LogReader
 
 import student_lstm_small
+from conftest import assert_same_weights, crash_after_saving
 from student_lstm_small import BiLSTM
 from utils import InputError, run_main
 
@@ -160,29 +161,16 @@ def test_unwritable_output_or_log_dir_is_one_error_and_leaves_nothing(toy_task, 
     assert sorted(os.listdir(tmp_path)) == ["a_file", "data", "vocab.txt"]
 
 
-def test_resume_after_a_crash_gives_the_uninterrupted_run_with_dropout(toy_task, tmp_path, monkeypatch):
-    """A crash in-process (the kill -9 test in test_kill_resume.py does it for real): the random
-    state saved in last/ makes dropout draw what the uninterrupted run drew."""
-    import utils
-
+def test_resume_after_a_crash_gives_the_uninterrupted_run_with_dropout(toy_task, tmp_path):
+    """The random state saved in last/ makes dropout draw what the uninterrupted run drew."""
     run = ("--max_epoch", "3", "--save_steps", "4", "--dropout_prob", "0.3", "--word_dropout", "0.2",
            "--lr", "1e-2", "--num_threads", "1")
     whole = train(toy_task, tmp_path / "whole", *run)
-    save = utils.evaluate_and_save
-
-    def save_then_crash(*args, **kwargs):
-        save(*args, **kwargs)
-        if args[-2]["global_step"] == 8:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        patch.setattr(utils, "evaluate_and_save", save_then_crash)
-        with pytest.raises(KeyboardInterrupt):
-            train(toy_task, tmp_path / "crashed", *run)
+    with crash_after_saving(step=8):
+        train(toy_task, tmp_path / "crashed", *run)
     resumed = train(toy_task, tmp_path / "crashed", *run, "--init_from_ckpt", str(tmp_path / "crashed" / "last"))
     assert resumed["dev_acc"] == whole["dev_acc"]
-    a, b = (paddle.load(str(tmp_path / d / "last" / "model_state.pdparams")) for d in ("whole", "crashed"))
-    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert_same_weights(tmp_path / "whole" / "last", tmp_path / "crashed" / "last")
 
 
 def test_bad_data_exits_with_one_error_and_writes_nothing(toy_task, tmp_path, capsys):

@@ -7,7 +7,7 @@ import pytest
 from visualdl import LogReader
 
 import teacher_train_glue
-from conftest import toy_sentences, write_tsv
+from conftest import assert_same_weights, crash_after_saving, toy_sentences, write_tsv
 from teacher_train_glue import batchify_fn, encode, load_teacher
 from utils import InputError, run_main
 
@@ -100,31 +100,19 @@ def test_wrong_checkpoints_and_class_counts_stop_with_a_clear_error(toy_task, ti
 
 
 
-def test_resume_after_a_crash_gives_the_uninterrupted_run_with_dropout(toy_task, tiny_teacher, tmp_path, monkeypatch):
-    import utils
-
+def test_resume_after_a_crash_gives_the_uninterrupted_run_with_dropout(toy_task, tiny_teacher, tmp_path):
     config = json.loads((tiny_teacher / "config.json").read_text(encoding="utf-8"))
     config["hidden_dropout_prob"] = config["attention_probs_dropout_prob"] = 0.2
     (tiny_teacher / "config.json").write_text(json.dumps(config), encoding="utf-8")
     data_dir, _ = toy_task
     run = ("--num_train_epochs", "2", "--save_steps", "4", "--learning_rate", "1e-3", "--num_threads", "1")
     whole = fine_tune(data_dir, tiny_teacher, tmp_path / "whole", *run)
-    save = utils.evaluate_and_save
-
-    def save_then_crash(*args, **kwargs):
-        save(*args, **kwargs)
-        if args[-2]["global_step"] == 4:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        patch.setattr(utils, "evaluate_and_save", save_then_crash)
-        with pytest.raises(KeyboardInterrupt):
-            fine_tune(data_dir, tiny_teacher, tmp_path / "crashed", *run)
+    with crash_after_saving(step=4):
+        fine_tune(data_dir, tiny_teacher, tmp_path / "crashed", *run)
     resumed = fine_tune(data_dir, tiny_teacher, tmp_path / "crashed", *run,
                         "--init_from_ckpt", str(tmp_path / "crashed" / "last"))
     assert resumed["dev_acc"] == whole["dev_acc"]
-    a, b = (paddle.load(str(tmp_path / d / "last" / "model_state.pdparams")) for d in ("whole", "crashed"))
-    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert_same_weights(tmp_path / "whole" / "last", tmp_path / "crashed" / "last")
 
 
 def test_student_and_teacher_checkpoints_are_not_taken_for_each_other(toy_task, tiny_teacher, tmp_path):
