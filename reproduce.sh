@@ -15,7 +15,7 @@
 #   UNLABELED  unlabelled sentences for the transfer set  [none] / ../shared/data/unlabeled/reviews_unlabeled.txt
 #   OUT        where runs go  [runs]
 #   THREADS    CPU threads per job  [all cores]
-#   TEACHER_RUN  a fine-tuned teacher's output dir, reused when its best/ exists  [$OUT/teacher] /
+#   TEACHER_RUN  a fine-tuned teacher's output dir, reused when finished (its summary.json)  [$OUT/teacher] /
 #              bench/bench_teacher.py's run (~/.cache/distill_lstm/teacher/chnsenticorp) when present
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,7 +27,7 @@ if [ "${CPU:-0}" = 1 ]; then
   MODEL_TYPE="${MODEL_TYPE:-bert}"
   N_ITER="${N_ITER:-2}"
   BENCH_TEACHER="${DISTILL_LSTM_CACHE:-$HOME/.cache/distill_lstm}/teacher/chnsenticorp"
-  if [ -f "$BENCH_TEACHER/best/model_state.pdparams" ]; then TEACHER_RUN="${TEACHER_RUN:-$BENCH_TEACHER}"; fi
+  if [ -f "$BENCH_TEACHER/summary.json" ]; then TEACHER_RUN="${TEACHER_RUN:-$BENCH_TEACHER}"; fi
   UNLABELED="${UNLABELED-../shared/data/unlabeled/reviews_unlabeled.txt}"
   COMMON=(--device cpu)
 else
@@ -59,13 +59,9 @@ timed() {  # timed NAME DIR command...: run it into DIR, keep its wall seconds i
   echo $(( $(date +%s) - start )) > "$OUT/$name.seconds"
 }
 
-if [ -f "$TEACHER_RUN/best/model_state.pdparams" ]; then
-  echo "reusing the fine-tuned teacher in $TEACHER_RUN"
-else
-  timed teacher "$TEACHER_RUN" "$PY" teacher_train_glue.py --model_type "$MODEL_TYPE" --model_name_or_path "$TEACHER" \
-    --task_name chnsenticorp --max_seq_length 256 --batch_size 32 --learning_rate 5e-5 \
-    --num_train_epochs 3 --logging_steps 10 --save_steps 100 "${COMMON[@]}"
-fi
+timed teacher "$TEACHER_RUN" "$PY" teacher_train_glue.py --model_type "$MODEL_TYPE" --model_name_or_path "$TEACHER" \
+  --task_name chnsenticorp --max_seq_length 256 --batch_size 32 --learning_rate 5e-5 \
+  --num_train_epochs 3 --logging_steps 10 --save_steps 100 "${COMMON[@]}"
 
 timed student "$OUT/student" "$PY" student_lstm_small.py --task_name chnsenticorp --max_epoch 8 --batch_size 64 \
   --optimizer adam --lr 3e-4 --dropout_prob 0.5 --max_seq_length 256 --vocab_path senta_word_dict.txt \

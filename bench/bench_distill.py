@@ -34,8 +34,8 @@ README_COMMAND = ["teacher_student_distill.py", "--task_name", "chnsenticorp", "
 
 def distill_command(args, data_dir, output_dir, extra):
     teacher = os.path.join(args.teacher_run, "best", "model_state.pdparams")
-    if not os.path.isfile(teacher):
-        sys.exit(f"{teacher}: no fine-tuned teacher; run `python bench/bench_teacher.py train` first")
+    if not os.path.isfile(os.path.join(args.teacher_run, "summary.json")):  # best/ alone: still training
+        sys.exit(f"{args.teacher_run}: no finished teacher; run `python bench/bench_teacher.py train` first")
     return [sys.executable, *README_COMMAND, "--model_name", fetch_offline_teacher(), "--teacher_dir", teacher,
             "--data_dir", os.path.abspath(data_dir), "--device", "cpu", "--num_threads", str(args.num_threads),
             "--output_dir", output_dir, "--overwrite_output_dir", *extra]  # a scratch directory of the bench
