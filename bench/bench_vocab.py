@@ -60,14 +60,32 @@ def coverage(data_dir, dictionaries):
     return rows
 
 
+def directory_bytes(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def checkpoint_bytes(run_dir, dev_acc):
+    """Sizes of a run's best/ and last/, and the bytes its checkpoints wrote: last/ at every
+    evaluation, best/ at every improvement."""
+    best, last = directory_bytes(os.path.join(run_dir, "best")), directory_bytes(os.path.join(run_dir, "last"))
+    improvements = sum(acc > max([a for _, a in dev_acc[:i]], default=-1) for i, (_, acc) in enumerate(dev_acc))
+    return {"best_bytes": best, "last_bytes": last, "evaluations": len(dev_acc),
+            "written_bytes": len(dev_acc) * last + improvements * best}
+
+
 def seed_table():
-    """{rule: {"seeds": {seed: dev acc}, "mean", "std"}} from the committed seed results."""
+    """{rule: {"seeds": {seed: dev acc, checkpoint sizes}, "mean", "std"}} from the seed results
+    (and, where the runs' directories are still there, their checkpoints' sizes)."""
     table = collections.defaultdict(dict)
     for path in sorted(glob.glob(os.path.join(RESULTS, "jieba_dict_*_seed*.json"))):
         rule, seed = re.fullmatch(r"jieba_dict_(\w+)_seed(\d+)\.json", os.path.basename(path)).groups()
         with open(path, encoding="utf-8") as f:
-            result = json.load(f)["result"]
-        table[rule][int(seed)] = {"dev_acc": result["dev_acc"], "best_step": result["best_step"]}
+            result = json.load(f)
+        row = {"dev_acc": result["result"]["dev_acc"], "best_step": result["result"]["best_step"]}
+        run_dir = result["result"]["command"].split("--output_dir ")[1].split()[0]
+        if os.path.isdir(os.path.join(run_dir, "last")):
+            row.update(checkpoint_bytes(run_dir, result["summary"]["dev_acc"]))
+        table[rule][int(seed)] = row
     return {rule: {"seeds": seeds, "mean": statistics.mean(r["dev_acc"] for r in seeds.values()),
                    "std": statistics.stdev(r["dev_acc"] for r in seeds.values()) if len(seeds) > 1 else None}
             for rule, seeds in table.items()}
@@ -102,6 +120,10 @@ def main():
         cells = " | ".join(f"{r['dev_acc']:.4f} ({r['best_step']})" for r in row["seeds"].values())
         std = f"{row['std']:.4f}" if row["std"] is not None else "-"
         print(f"| {rule} | {cells} | {row['mean']:.4f} | {std} |")
+        for seed, r in row["seeds"].items():
+            if "best_bytes" in r:
+                print(f"  {rule} seed {seed}: best/ {r['best_bytes'] / 1e6:.1f} MB, last/ {r['last_bytes'] / 1e6:.1f} MB, "
+                      f"{r['written_bytes'] / 1e9:.2f} GB written by {r['evaluations']} evaluations")
     write_json(os.path.join(RESULTS, "accuracy.json"), table)
 
 
