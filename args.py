@@ -13,6 +13,9 @@ import warnings
 warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
 warnings.filterwarnings("ignore", message="Setuptools is replacing distutils", category=UserWarning)
 
+# The recommended commands' flags, one file each (recipes/<name>.txt), the one copy the README,
+# reproduce.sh and the benches share: `python student_lstm_small.py @recipes/student.txt ...`.
+RECIPES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
 # Fine-tuned teachers and teacher logits the benchmarks and distillation reuse across runs.
 CACHE_DIR = os.environ.get("DISTILL_LSTM_CACHE", os.path.expanduser("~/.cache/distill_lstm"))
 
@@ -142,6 +145,8 @@ def add_run_args(parser):
                        help="Replace the run in --output_dir (its best/, last/, summary.json and "
                             "VisualDL records; other files stay).")
     group.add_argument("--logdir", help="VisualDL log directory (default: <output_dir>/vdl).")
+    group.add_argument("--run_name", help="The run's name in VisualDL (default: the output directory's "
+                                          "name and the job, e.g. 'distilled · distilled h300').")
     group.add_argument("--log_freq", "--logging_steps", dest="log_freq", type=positive_int, default=10,
                        help="Log training scalars every N steps.")
     group.add_argument("--save_steps", type=positive_int, default=100,
@@ -251,6 +256,24 @@ JOB_ARGS = {
 }
 
 
+def recipe_line_words(line):
+    """The flags on one line of a recipe file: words, several to a line; # starts a comment."""
+    return line.split("#", 1)[0].split()
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reads an @file argument (a recipe) line by line with recipe_line_words."""
+
+    def convert_arg_line_to_args(self, line):
+        return recipe_line_words(line)
+
+
+def recipe(name):
+    """The flags of recipes/<name>.txt, for the benches' commands."""
+    with open(os.path.join(RECIPES, f"{name}.txt"), encoding="utf-8") as f:
+        return [word for line in f for word in recipe_line_words(line)]
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """--help shows each flag's default, unless it has none or its help already says it."""
 
@@ -260,8 +283,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def job_label(job, args):
+    """What a run is, for its VisualDL name: readable and short (the sidebar cuts at ~28 characters)."""
+    if job == "teacher":
+        return f"fine-tuned {args.model_type}"
+    return f"{'alone' if job == 'student' else 'distilled'} h{args.hidden_size}"
+
+
 def build_parser(job):
-    parser = argparse.ArgumentParser(description=f"distill_lstm: {job}", formatter_class=HelpFormatter)
+    parser = ArgumentParser(description=f"distill_lstm: {job}", formatter_class=HelpFormatter,
+                            fromfile_prefix_chars="@")
     for add in JOB_ARGS[job]:
         add(parser)
     parser.set_defaults(**{k: v for k, v in JOB_DEFAULTS.get(job, {}).items() if k != "output_dir"})
@@ -283,6 +314,8 @@ def parse_args(job, argv=None):
         args.output_dir = os.path.join(JOB_DEFAULTS[job]["output_dir"], args.task_name.lower())
     if "logdir" in args and args.logdir is None:
         args.logdir = os.path.join(args.output_dir, "vdl")
+    if "run_name" in args and args.run_name is None:
+        args.run_name = f"{os.path.basename(os.path.normpath(args.output_dir))} · {job_label(job, args)}"
     if "device" in args and args.device is None:
         args.device = default_device()
     return args

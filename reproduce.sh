@@ -59,20 +59,18 @@ timed() {  # timed NAME DIR command...: run it into DIR, keep its wall seconds i
   echo $(( $(date +%s) - start )) > "$OUT/$name.seconds"
 }
 
-timed teacher "$TEACHER_RUN" "$PY" teacher_train_glue.py --model_type "$MODEL_TYPE" --model_name_or_path "$TEACHER" \
-  --task_name chnsenticorp --max_seq_length 256 --batch_size 32 --learning_rate 5e-5 \
-  --num_train_epochs 3 --logging_steps 10 --save_steps 100 "${COMMON[@]}"
+# The recommended commands' flags live in recipes/*.txt, shared with the README and the benches.
+timed teacher "$TEACHER_RUN" "$PY" teacher_train_glue.py @recipes/teacher.txt --task_name chnsenticorp \
+  --model_type "$MODEL_TYPE" --model_name_or_path "$TEACHER" "${COMMON[@]}"
 
-timed student "$OUT/student" "$PY" student_lstm_small.py --task_name chnsenticorp --max_epoch 8 --batch_size 64 \
-  --optimizer adam --lr 3e-4 --dropout_prob 0.5 --max_seq_length 256 --vocab_path senta_word_dict.txt \
-  --save_steps 20 "${COMMON[@]}"
+timed student "$OUT/student" "$PY" student_lstm_small.py @recipes/student.txt --task_name chnsenticorp \
+  "${COMMON[@]}"
 
 EXTRA=()
 [ -n "$UNLABELED" ] && EXTRA+=(--unlabeled_path "$UNLABELED")
-timed distilled "$OUT/distilled" "$PY" teacher_student_distill.py --task_name chnsenticorp --max_epoch 6 \
-  --optimizer adam --lr 1e-3 --dropout_prob 0.1 --batch_size 64 --max_seq_length 256 --model_name "$TEACHER" \
-  --teacher_dir "$TEACHER_RUN/best/model_state.pdparams" --vocab_path senta_word_dict.txt --n_iter "$N_ITER" \
-  --save_steps 100 "${COMMON[@]}" "${EXTRA[@]}"
+timed distilled "$OUT/distilled" "$PY" teacher_student_distill.py @recipes/distill.txt --task_name chnsenticorp \
+  --model_name "$TEACHER" --teacher_dir "$TEACHER_RUN/best/model_state.pdparams" --n_iter "$N_ITER" \
+  "${COMMON[@]}" "${EXTRA[@]}"
 
 "$PY" - "$OUT" "$TEACHER_RUN" <<'EOF'
 import json, os, sys

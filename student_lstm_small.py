@@ -107,7 +107,7 @@ def run(args):
 
 def train(args, loaders, vocab, label_list, compute_loss=ce_loss, summary=None):
     """Train a Bi-LSTM on loaders["train"] with compute_loss, checkpointing on dev accuracy;
-    `summary` joins summary.json."""
+    `summary` joins summary.json. Returns the train state."""
     # Fresh parameter names, so optimizer state saved by one run loads into another.
     # Seeded here too, so the initialisation does not depend on what ran before (a loaded teacher).
     paddle.seed(args.seed)
@@ -123,6 +123,7 @@ def train(args, loaders, vocab, label_list, compute_loss=ce_loss, summary=None):
                     len(label_list), sum(p.size for p in model.parameters()), args.output_dir)
         state = fit(model, optimizer, loaders["train"], loaders["dev"], compute_loss, args, meta, state)
         write_summary(model, loaders, args, state, summary)
+    return state
 
 
 if __name__ == "__main__":

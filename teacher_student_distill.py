@@ -13,6 +13,7 @@ if __name__ == "__main__":
     parse_args("distill")  # before Paddle's import (seconds): --help and bad flags answer at once
 
 import functools
+import glob
 import hashlib
 import inspect
 import json
@@ -253,18 +254,24 @@ def run(args):
             loaders[split] = create_dataloader(
                 to_records(words[split], [ex["label"] for ex in splits[split]], vocab, args.max_seq_length),
                 student_batchify_fn(pad_id), args.batch_size)
-    log_teacher_reference(args, teacher_dev_acc, len(loaders["train"]))
     online = None if args.teacher_logits == "cached" else teacher
     sizes = {"sentences": len(records), "gold_labelled": sum(label >= 0 for label in labels)}
-    train(args, loaders, vocab, label_list, make_compute_loss(args, online),
-          summary={"teacher_dev_acc": teacher_dev_acc, "transfer_set": sizes, "teacher_logits_seconds": logits_seconds})
+    state = train(args, loaders, vocab, label_list, make_compute_loss(args, online),
+                  summary={"teacher_dev_acc": teacher_dev_acc, "transfer_set": sizes,
+                           "teacher_logits_seconds": logits_seconds})
+    log_teacher_reference(args, teacher_dev_acc, state["global_step"])
 
 
-def log_teacher_reference(args, acc, steps_per_epoch):
-    """The teacher's dev accuracy as a second run under the same tag as the student's, so
-    VisualDL draws both in one chart."""
-    with LogWriter(logdir=os.path.join(args.logdir, "teacher")) as writer:
-        for step in (0, steps_per_epoch * args.max_epoch):
+def log_teacher_reference(args, acc, last_step):
+    """The teacher's dev accuracy as a second run under the same tag as the student's, drawn from
+    step 0 to the student's last step (early stop and --max_steps included), so VisualDL shows
+    both in one chart."""
+    logdir = os.path.join(args.logdir, "teacher")
+    for old in glob.glob(os.path.join(logdir, "vdlrecords.*.log")):  # a resumed run's earlier line
+        os.remove(old)
+    name = f"{os.path.basename(os.path.normpath(args.output_dir))} · teacher"
+    with LogWriter(logdir=logdir, display_name=name) as writer:
+        for step in (0, last_step):
             writer.add_scalar("dev/acc", acc, step)
 
 

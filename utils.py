@@ -367,7 +367,8 @@ def restore_checkpoint(path, model, optimizer, label_list, kind):
 def ce_loss(model, batch):
     """Cross-entropy of model(*inputs) against the batch's last field, the gold labels."""
     *inputs, labels = batch
-    return paddle.nn.functional.cross_entropy(model(*inputs), labels), {}
+    loss = paddle.nn.functional.cross_entropy(model(*inputs), labels)
+    return loss, {"ce": loss}
 
 
 @paddle.no_grad()
@@ -381,12 +382,23 @@ def evaluate(model, loader):
     return float(metric.accumulate())
 
 
-def open_logwriter(logdir, resume):
-    """A VisualDL writer; a resumed run appends to the newest log in logdir."""
-    logs = sorted(glob.glob(os.path.join(logdir, "vdlrecords.*.log")), key=os.path.getmtime)
+# Arguments that say where things go or how fast, not what is trained: left out of the
+# hyper-parameters VisualDL compares runs by.
+NOT_HPARAMS = {"data_dir", "vocab_path", "output_dir", "overwrite_output_dir", "logdir", "run_name", "log_freq",
+               "init_from_ckpt", "device", "num_threads", "logits_cache", "teacher_dir", "vocab_size"}
+
+
+def open_logwriter(args, resume):
+    """A VisualDL writer named args.run_name, with the run's hyper-parameters (VisualDL's
+    HParams tab compares runs by them); a resumed run appends to the newest log in args.logdir."""
+    logs = sorted(glob.glob(os.path.join(args.logdir, "vdlrecords.*.log")), key=os.path.getmtime)
     if resume and logs:
-        return LogWriter(logdir=logdir, file_name=os.path.basename(logs[-1]))
-    return LogWriter(logdir=logdir)
+        return LogWriter(logdir=args.logdir, file_name=os.path.basename(logs[-1]), display_name=args.run_name)
+    writer = LogWriter(logdir=args.logdir, display_name=args.run_name)
+    hparams = {k: v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(v)
+               for k, v in sorted(vars(args).items()) if k not in NOT_HPARAMS}
+    writer.add_hparams(hparams, ["dev/acc"])
+    return writer
 
 
 def new_train_state():
@@ -398,7 +410,8 @@ def new_train_state():
 def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, state=None, extras=()):
     """Train for args.max_epoch epochs (or args.max_steps steps).
 
-    compute_loss(model, batch) returns (loss, {name: term}); each term is logged to VisualDL.
+    compute_loss(model, batch) returns (loss, {name: term}); each term is logged to VisualDL as
+    train/<name> (the loss itself only through its terms, so one tag is one quantity in every job).
     Dev accuracy is measured every args.save_steps steps and after every epoch; the
     checkpoints `last` and `best` in args.output_dir carry `meta` and the train state, so
     --init_from_ckpt continues from the step it was saved at. Training stops early after
@@ -408,7 +421,7 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, st
     sampler = train_loader.batch_sampler
     steps_per_epoch = len(sampler.batches())
     total_steps = total_train_steps(args, steps_per_epoch)
-    with open_logwriter(args.logdir, resume) as writer:
+    with open_logwriter(args, resume) as writer:
         for epoch in range(state["epoch"], args.max_epoch):
             if state["global_step"] >= total_steps or stalled(args, state):
                 break
@@ -431,8 +444,7 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, st
                 step = state["global_step"]
                 if step % args.log_freq == 0:
                     bar.set_postfix(loss=f"{float(loss):.4f}")
-                    writer.add_scalar("train/loss", float(loss), step)
-                    for name, value in terms.items():
+                    for name, value in terms.items():  # one tag per quantity, never a job's mix
                         writer.add_scalar(f"train/{name}", float(value), step)
                     writer.add_scalar("train/lr", optimizer.get_lr(), step)
                 end_of_epoch = state["step_in_epoch"] == steps_per_epoch

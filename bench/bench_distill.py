@@ -22,14 +22,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from args import recipe  # noqa: E402
 from bench_teacher import TEACHER_OUTPUT, fetch_offline_teacher, write_results  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared")
-# The README's distillation command (Distillation), offline.
-README_COMMAND = ["teacher_student_distill.py", "--task_name", "chnsenticorp", "--max_epoch", "6",
-                  "--optimizer", "adam", "--lr", "1e-3",
-                  "--dropout_prob", "0.1", "--batch_size", "64", "--max_seq_length", "256",
-                  "--vocab_path", "senta_word_dict.txt", "--save_steps", "100"]
+# The README's distillation command (recipes/distill.txt), offline.
+README_COMMAND = ["teacher_student_distill.py", "--task_name", "chnsenticorp", *recipe("distill")]
 
 
 def distill_command(args, data_dir, output_dir, extra):

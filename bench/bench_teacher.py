@@ -22,14 +22,13 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 SHARED = os.path.join(ROOT, "..", "shared")
-from args import CACHE_DIR as CACHE  # noqa: E402
+from args import CACHE_DIR as CACHE, recipe  # noqa: E402
 OFFLINE_TEACHER = os.path.expanduser("~/.cache/distill_offline/m3e-small")
 TEACHER_OUTPUT = os.path.join(CACHE, "teacher", "chnsenticorp")
 PEAK_GFLOPS = 157.0  # 2 AVX2 cores x 2.45 GHz x 32 fp32 FLOP per cycle (two FMA units)
-# The README's teacher command, offline (Teacher / "Fine-tune the teacher").
+# The README's teacher command (recipes/teacher.txt), offline.
 README_COMMAND = ["teacher_train_glue.py", "--model_type", "bert", "--task_name", "chnsenticorp",
-                  "--max_seq_length", "256", "--batch_size", "32", "--learning_rate", "5e-5",
-                  "--num_train_epochs", "3", "--logging_steps", "10", "--save_steps", "100"]
+                  *recipe("teacher")]
 
 
 def write_results(path, result):

@@ -87,6 +87,7 @@ def test_distillation_moves_the_student_to_the_teacher_and_caches_its_logits(fin
     reader = LogReader(file_path=str(logdir / [f for f in os.listdir(logdir) if f.startswith("vdlrecords")][0]))
     mse = [r.value for r in reader.get_data("scalar", "train/mse")]
     assert np.mean(mse[-5:]) < 0.3 * np.mean(mse[:5])
+    assert "train/ce" not in reader.get_tags()["scalar"]  # alpha 0: the loss is the MSE, charted once
     teacher_log = logdir / "teacher"
     teacher_acc = LogReader(file_path=str(teacher_log / os.listdir(teacher_log)[0])).get_data("scalar", "dev/acc")
     assert len(teacher_acc) == 2 and summary["best_dev_acc"] >= teacher_acc[0].value - 0.15
@@ -125,9 +126,13 @@ def test_distillation_moves_the_student_to_the_teacher_and_caches_its_logits(fin
 
 
 def test_online_teacher_logits_train_the_same_way(fine_tuned, tmp_path):
-    summary = distill(fine_tuned, tmp_path / "online", tmp_path / "cache", "--n_iter", "1", "--max_epoch", "2",
-                      "--teacher_logits", "online", "--alpha", "0.5")
+    out = tmp_path / "online"
+    summary = distill(fine_tuned, out, tmp_path / "cache", "--n_iter", "1", "--max_epoch", "2",
+                      "--teacher_logits", "online", "--alpha", "0.5", "--max_steps", "5")
     assert 0 <= summary["best_dev_acc"] <= 1
+    teacher_log = out / "vdl" / "teacher"
+    reader = LogReader(file_path=str(next(teacher_log.glob("vdlrecords.*.log"))))
+    assert [r.id for r in reader.get_data("scalar", "dev/acc")] == [0, 5]  # to the run's real end
 
 
 def test_a_teacher_of_other_labels_or_shape_is_refused(fine_tuned, tmp_path):

@@ -55,7 +55,7 @@ def test_learns_a_separable_toy_task_and_logs_to_visualdl(toy_task, tmp_path):
     assert set(os.listdir(out / "last")) == {"model_state.pdparams", "model_state.pdopt", "rng_state.pkl",
                                              "checkpoint.json"}
 
-    losses = read_scalars(out / "vdl", "train/loss")
+    losses = read_scalars(out / "vdl", "train/ce")
     assert len(losses) == 12 * 6 and losses[-1][1] < losses[0][1]
     assert [v for _, v in read_scalars(out / "vdl", "train/lr")] == pytest.approx([1e-2] * 72)
     logged = read_scalars(out / "vdl", "dev/acc")
@@ -90,7 +90,7 @@ def test_resume_continues_from_the_saved_step(toy_task, tmp_path):
         state = json.load(f)["state"]
     assert (state["epoch"], state["global_step"]) == (3, 18)
     assert [step for step, _ in state["dev_acc"]] == [12, 18]  # default --save_steps: epoch ends only
-    steps = [step for step, _ in read_scalars(out / "vdl", "train/loss")]
+    steps = [step for step, _ in read_scalars(out / "vdl", "train/ce")]
     assert steps == list(range(1, 19))  # the resumed run appended steps 7..18 to the same log
 
 

@@ -35,7 +35,7 @@ def test_fine_tuning_lowers_the_loss_and_logs_to_visualdl(toy_task, tiny_teacher
                         "--warmup_proportion", "0.1", "--save_steps", "12")
     logdir = out / "vdl"
     reader = LogReader(file_path=str(logdir / os.listdir(logdir)[0]))
-    losses = [r.value for r in reader.get_data("scalar", "train/loss")]
+    losses = [r.value for r in reader.get_data("scalar", "train/ce")]
     assert len(losses) == 15 * 6 and np.mean(losses[-6:]) < 0.5 * np.mean(losses[:6])
     lrs = [r.value for r in reader.get_data("scalar", "train/lr")]
     assert max(lrs) == pytest.approx(5e-3, rel=0.05) and lrs[0] < lrs[3] and lrs[-1] < 5e-4  # warm up, decay

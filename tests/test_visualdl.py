@@ -1,0 +1,44 @@
+"""What a user sees in VisualDL: the README's command over a baseline and a distilled run opens on
+the scalars, each run under its own readable name, one quantity per tag, hyper-parameters listed."""
+import pytest
+
+import student_lstm_small
+import teacher_student_distill
+import teacher_train_glue
+from check_visualdl import api, check, find_browser, screenshot, start_visualdl, stop_visualdl
+
+TINY = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "16", "--device", "cpu", "--num_threads", "2",
+        "--max_epoch", "2", "--optimizer", "adam", "--lr", "1e-2", "--log_freq", "1"]
+
+
+@pytest.fixture
+def runs(toy_task, tiny_teacher, tmp_path):
+    """runs/student (alone), runs/distilled (with its teacher's reference line), as reproduce.sh lays them out."""
+    data_dir, vocab = toy_task
+    runs = tmp_path / "runs"
+    teacher_train_glue.main(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher),
+                             "--model_type", "ernie-gram", "--output_dir", str(runs / "teacher"), "--max_steps", "2",
+                             "--batch_size", "8", "--max_seq_length", "32", "--device", "cpu"])
+    common = ["--data_dir", str(data_dir), "--vocab_path", str(vocab), *TINY]
+    student_lstm_small.main([*common, "--output_dir", str(runs / "student")])
+    teacher_student_distill.main([*common, "--output_dir", str(runs / "distilled"), "--n_iter", "1",
+                                  "--model_name", str(tiny_teacher), "--teacher_dir", str(runs / "teacher" / "best"),
+                                  "--logits_cache", str(tmp_path / "cache")])
+    return runs
+
+
+def test_the_board_opens_on_named_curves(runs, tmp_path):
+    logdirs = [str(runs / name / "vdl") for name in ("student", "distilled")]
+    proc, url = start_visualdl(logdirs)
+    try:
+        names = check(url, proc.names)
+        assert sorted(names) == ["distilled · distilled h16", "distilled · teacher", "student · alone h16"]
+        by_name = dict(zip(api(url, "scalar/tags")["runs"], api(url, "scalar/tags")["tags"]))
+        assert set(by_name["student · alone h16"]) == {"train/ce", "train/lr", "dev/acc"}
+        assert set(by_name["distilled · distilled h16"]) == {"train/mse", "train/lr", "dev/acc"}
+        hparams = {run["name"]: run["hparams"] for run in api(url, "hparams/list")}
+        assert hparams["student/vdl"]["lr"] == 0.01 and hparams["distilled/vdl"]["distill_loss"] == "mse"
+        if find_browser():
+            assert screenshot(url + "/app/scalar", str(tmp_path / "board.png"), runs=3)
+    finally:
+        stop_visualdl(proc)
