@@ -7,7 +7,7 @@ table; with a dictionary that was not (jieba's bundled one alone, as the hub's S
 a new task would be), they differ.
 
     python bench/bench_vocab.py dictionary   # writes jieba's bundled dictionary as a vocabulary file
-    python bench/bench_vocab.py coverage     # training words and tokens each rule sends to [UNK]
+    python bench/bench_vocab.py coverage     # words and tokens the old rule sent to [UNK]
     python bench/bench_vocab.py table        # dev accuracy of the seed runs (mean, std)
 
 The seed runs are the baseline command on that dictionary, before (commit 89ba612, in a git
@@ -41,19 +41,18 @@ def write_jieba_dictionary(path):
     print(f"wrote {path}")
 
 
-def coverage(data_dir, dictionaries):
-    """For each dictionary: training word types and tokens that get no row under the old rule."""
-    from data import load_local_splits, load_vocab, segment
+def coverage(texts, dictionaries):
+    """For each dictionary: word types and tokens of `texts` that get no row under the old rule."""
+    from data import load_vocab, segment
 
-    splits, _ = load_local_splits(data_dir)
-    counts = collections.Counter(w for words in segment([ex["text"] for ex in splits["train"]]) for w in words)
+    counts = collections.Counter(w for words in segment(texts) for w in words)
     tokens = sum(counts.values())
     rows = {}
     for name, path in dictionaries.items():
         known = load_vocab(path).token_to_idx
         lost = [w for w in counts if w not in known]
         rows[name] = {"dictionary": os.path.relpath(path, ROOT) if path.startswith(ROOT) else path,
-                      "training_word_types": len(counts), "training_tokens": tokens,
+                      "word_types": len(counts), "tokens": tokens,
                       "types_unk_before": len(lost), "tokens_unk_before": sum(counts[w] for w in lost),
                       "share_of_tokens_unk_before": sum(counts[w] for w in lost) / tokens,
                       "types_unk_after": 0, "most_frequent_lost": sorted(lost, key=lambda w: -counts[w])[:20]}
@@ -96,6 +95,8 @@ def main():
     parser.add_argument("what", choices=["dictionary", "coverage", "table"])
     parser.add_argument("--data_dir", default=os.path.join(ROOT, "..", "shared", "data", "chnsenticorp"))
     parser.add_argument("--jieba_dict", default=JIEBA_DICT)
+    parser.add_argument("--unlabeled", default=os.path.join(ROOT, "..", "shared", "data", "unlabeled",
+                                                            "reviews_unlabeled.txt"))
     args = parser.parse_args()
     from utils import write_json
 
@@ -105,24 +106,35 @@ def main():
     if args.what == "coverage":
         if not os.path.isfile(args.jieba_dict):
             write_jieba_dictionary(args.jieba_dict)
-        rows = coverage(args.data_dir, {"senta_word_dict.txt": os.path.join(ROOT, "senta_word_dict.txt"),
-                                        "jieba bundled dictionary": args.jieba_dict})
-        print("| dictionary | training word types | of them [UNK] before | share of training tokens [UNK] before |")
-        print("|---|---|---|---|")
-        for name, row in rows.items():
-            print(f"| {name} | {row['training_word_types']:,} | {row['types_unk_before']:,} "
-                  f"| {row['share_of_tokens_unk_before']:.1%} |")
+        from data import load_local_splits, read_lines
+
+        senta = os.path.join(ROOT, "senta_word_dict.txt")
+        train = [ex["text"] for ex in load_local_splits(args.data_dir)[0]["train"]]
+        rows = {"training split": coverage(train, {"senta_word_dict.txt": senta,
+                                                   "jieba bundled dictionary": args.jieba_dict}),
+                # the distillation's transfer set adds these (its augmented copies bring no new words)
+                "unlabelled reviews": coverage(read_lines(args.unlabeled), {"senta_word_dict.txt": senta})}
+        print("| sentences | dictionary | word types | of them [UNK] before | share of tokens [UNK] before |")
+        print("|---|---|---|---|---|")
+        for texts, by_dictionary in rows.items():
+            for name, row in by_dictionary.items():
+                print(f"| {texts} | {name} | {row['word_types']:,} | {row['types_unk_before']:,} "
+                      f"| {row['share_of_tokens_unk_before']:.1%} |")
         write_json(os.path.join(RESULTS, "coverage.json"), rows)
         return
     table = seed_table()
-    print("| rule | " + " | ".join(f"seed {s}" for s in next(iter(table.values()))["seeds"]) + " | mean | std |")
-    for rule, row in table.items():
-        cells = " | ".join(f"{r['dev_acc']:.4f} ({r['best_step']})" for r in row["seeds"].values())
+    seeds = sorted({seed for row in table.values() for seed in row["seeds"]})
+    print("| rule | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | std |")
+    print("|---" * (len(seeds) + 3) + "|")
+    for rule, row in sorted(table.items(), reverse=True):  # before, then after
+        cells = " | ".join(f"{row['seeds'][s]['dev_acc']:.4f} ({row['seeds'][s]['best_step']})"
+                           if s in row["seeds"] else "-" for s in seeds)
         std = f"{row['std']:.4f}" if row["std"] is not None else "-"
         print(f"| {rule} | {cells} | {row['mean']:.4f} | {std} |")
-        for seed, r in row["seeds"].items():
+    for rule, row in sorted(table.items(), reverse=True):
+        for seed, r in sorted(row["seeds"].items()):
             if "best_bytes" in r:
-                print(f"  {rule} seed {seed}: best/ {r['best_bytes'] / 1e6:.1f} MB, last/ {r['last_bytes'] / 1e6:.1f} MB, "
+                print(f"{rule}, seed {seed}: best/ {r['best_bytes'] / 1e6:.1f} MB, last/ {r['last_bytes'] / 1e6:.1f} MB, "
                       f"{r['written_bytes'] / 1e9:.2f} GB written by {r['evaluations']} evaluations")
     write_json(os.path.join(RESULTS, "accuracy.json"), table)
 
