@@ -145,8 +145,8 @@ def add_run_args(parser):
                        help="Replace the run in --output_dir (its best/, last/, summary.json and "
                             "VisualDL records; other files stay).")
     group.add_argument("--logdir", help="VisualDL log directory (default: <output_dir>/vdl).")
-    group.add_argument("--run_name", help="The run's name in VisualDL (default: the output directory's "
-                                          "name and the job, e.g. 'distilled · distilled h300').")
+    group.add_argument("--run_name", help="The run's name in VisualDL (default: the job, then the output "
+                                          "directory's name, e.g. 'distilled h300 · chnsenticorp').")
     group.add_argument("--log_freq", "--logging_steps", dest="log_freq", type=positive_int, default=10,
                        help="Log training scalars every N steps.")
     group.add_argument("--save_steps", type=positive_int, default=100,
@@ -315,7 +315,8 @@ def parse_args(job, argv=None):
     if "logdir" in args and args.logdir is None:
         args.logdir = os.path.join(args.output_dir, "vdl")
     if "run_name" in args and args.run_name is None:
-        args.run_name = f"{os.path.basename(os.path.normpath(args.output_dir))} · {job_label(job, args)}"
+        # the job first: VisualDL's sidebar cuts names at ~28 characters
+        args.run_name = f"{job_label(job, args)} · {os.path.basename(os.path.normpath(args.output_dir))}"
     if "device" in args and args.device is None:
         args.device = default_device()
     return args

@@ -269,7 +269,7 @@ def log_teacher_reference(args, acc, last_step):
     logdir = os.path.join(args.logdir, "teacher")
     for old in glob.glob(os.path.join(logdir, "vdlrecords.*.log")):  # a resumed run's earlier line
         os.remove(old)
-    name = f"{os.path.basename(os.path.normpath(args.output_dir))} · teacher"
+    name = f"teacher · {os.path.basename(os.path.normpath(args.output_dir))}"
     with LogWriter(logdir=logdir, display_name=name) as writer:
         for step in (0, last_step):
             writer.add_scalar("dev/acc", acc, step)

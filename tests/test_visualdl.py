@@ -32,10 +32,10 @@ def test_the_board_opens_on_named_curves(runs, tmp_path):
     proc, url = start_visualdl(logdirs)
     try:
         names = check(url, proc.names)
-        assert sorted(names) == ["distilled · distilled h16", "distilled · teacher", "student · alone h16"]
+        assert sorted(names) == ["alone h16 · student", "distilled h16 · distilled", "teacher · distilled"]
         by_name = dict(zip(api(url, "scalar/tags")["runs"], api(url, "scalar/tags")["tags"]))
-        assert set(by_name["student · alone h16"]) == {"train/ce", "train/lr", "dev/acc"}
-        assert set(by_name["distilled · distilled h16"]) == {"train/mse", "train/lr", "dev/acc"}
+        assert set(by_name["alone h16 · student"]) == {"train/ce", "train/lr", "dev/acc"}
+        assert set(by_name["distilled h16 · distilled"]) == {"train/mse", "train/lr", "dev/acc"}
         hparams = {run["name"]: run["hparams"] for run in api(url, "hparams/list")}
         assert hparams["student/vdl"]["lr"] == 0.01 and hparams["distilled/vdl"]["distill_loss"] == "mse"
         if find_browser():
