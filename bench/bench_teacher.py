@@ -31,15 +31,30 @@ README_COMMAND = ["teacher_train_glue.py", "--model_type", "bert", "--task_name"
                   *recipe("teacher")]
 
 
+def portable(obj):
+    """`obj` with this machine's paths written as a user would type them on theirs: the
+    repository root as relative paths, its parent (where ../shared lives) as .., home as ~."""
+    if isinstance(obj, dict):
+        return {k: portable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [portable(v) for v in obj]
+    if not isinstance(obj, str):
+        return obj
+    for path, short in ((ROOT + os.sep, ""), (os.path.dirname(ROOT) + os.sep, ".." + os.sep),
+                        (os.path.expanduser("~") + os.sep, "~" + os.sep)):
+        obj = obj.replace(path, short)
+    return obj
+
+
 def write_results(path, result):
-    """Write a benchmark's JSON atomically (utils.write_json): an interrupted run leaves the
-    previous results whole."""
+    """Write a benchmark's JSON atomically (utils.write_json), with portable paths: an
+    interrupted run leaves the previous results whole."""
     # Imported here, once the timed runs are over: utils imports paddle, which sets
     # OMP_NUM_THREADS=1 in the environment the benchmark's child processes would inherit.
     from utils import write_json
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_json(path, result)
+    write_json(path, portable(result))
     print(f"results written to {path}")
 
 

@@ -47,3 +47,15 @@ def test_write_results_keeps_the_previous_file_when_writing_fails(tmp_path):
         write_results(str(path), {"rows": [object()]})  # not JSON: fails halfway through the dump
     assert json.loads(path.read_text()) == {"rows": [1]}
     assert os.listdir(path.parent) == ["serve.json"]
+
+
+def test_results_hold_no_machine_paths():
+    import os
+
+    from bench_teacher import ROOT, portable
+
+    home, parent = os.path.expanduser("~"), os.path.dirname(ROOT)
+    result = {"command": f"x.py --data_dir {parent}/shared/data --teacher {home}/.cache/t --vocab {ROOT}/v.txt",
+              "rows": [f"{home}/.cache/distill_lstm/teacher", 3]}
+    assert portable(result) == {"command": "x.py --data_dir ../shared/data --teacher ~/.cache/t --vocab v.txt",
+                                "rows": ["~/.cache/distill_lstm/teacher", 3]}
