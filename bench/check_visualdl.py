@@ -15,8 +15,9 @@ a random pick from a set, sometimes the empty "Upload Model" graph page); `-L en
 language (otherwise a browser asking for neither en nor zh gets HTTP 500); `--disable-telemetry`
 stops the startup POST to paddlepaddle.org.cn and the page's hm.baidu.com script.
 Then it checks, through the API the page itself uses, that every directory shows up with the tag
-(dev/acc by default), fetches /app/scalar, and with --screenshot takes a headless Chromium
-screenshot of it (`apt-get install -y chromium fonts-noto-cjk`). The server is always stopped.
+(dev/acc by default), fetches /app/scalar, renders it in headless Chromium and checks the run list
+is drawn, and with --screenshot saves a picture of it (`apt-get install -y chromium
+fonts-noto-cjk`; without a browser those two steps say "skipped"). The server is always stopped.
 Any failure exits 1 with one line.
 """
 import argparse
@@ -150,24 +151,47 @@ def find_browser():
     return next((p for p in map(shutil.which, BROWSERS) if p), None)
 
 
+def browser_command(browser, profile, url, wait_ms, *extra):
+    """Headless Chromium on `url` (a JS app: --virtual-time-budget lets it fetch and draw; without
+    it only the header is there). Other hosts are made unresolvable, so what it shows is what an
+    offline user sees."""
+    return [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+            f"--user-data-dir={profile}", f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {HOST}",
+            f"--virtual-time-budget={wait_ms}", *extra, url]
+
+
+def rendered_text(url, browser=None, wait_ms=10000):
+    """The page as the browser rendered it (its DOM after the scripts ran), or None without a browser."""
+    browser = browser or find_browser()
+    if not browser:
+        return None
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(browser_command(browser, profile, url, wait_ms, "--dump-dom"),
+                              capture_output=True, text=True, timeout=180)
+    if done.returncode != 0 or "<body" not in done.stdout:
+        raise CheckError(f"{browser} rendered nothing (exit {done.returncode})")
+    return done.stdout
+
+
+def rendered_must_show(names, tag):
+    """What the rendered scalars page's text holds: the run list, and the group of the tag's chart
+    (the chart itself, title included, is drawn on a canvas)."""
+    return [*names, f">{tag.split('/')[0]}<"]
+
+
 def screenshot(url, path, runs=1, browser=None, wait_ms=10000):
-    """Headless screenshot of `url` (a JS app: --virtual-time-budget lets it fetch and draw;
-    without it the PNG shows only the header). Other hosts are made unresolvable, so the
-    picture is what an offline user sees. Returns False when no browser is installed."""
+    """Headless screenshot of `url`; returns False when no browser is installed."""
     browser = browser or find_browser()
     if not browser:
         return False
     height = max(900, 700 + 40 * runs)  # the run list on the right starts ~620 px down
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if os.path.exists(path):
+        os.remove(path)
     with tempfile.TemporaryDirectory() as profile:
-        cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-               "--no-first-run", f"--user-data-dir={profile}",
-               f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {HOST}",
-               f"--window-size=1400,{height}", f"--virtual-time-budget={wait_ms}",
-               f"--screenshot={os.path.abspath(path)}", url]
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        if os.path.exists(path):
-            os.remove(path)
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+        done = subprocess.run(browser_command(browser, profile, url, wait_ms, f"--window-size=1400,{height}",
+                                              f"--screenshot={os.path.abspath(path)}"),
+                              capture_output=True, text=True, timeout=180)
     if done.returncode != 0 or not os.path.exists(path) or not os.path.getsize(path):
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise CheckError(f"{browser} wrote no screenshot (exit {done.returncode}): {last}")
@@ -185,7 +209,15 @@ def main(argv=None):
     try:
         proc, url = start_visualdl(a.logdir, a.port)
         names = check(url, proc.names, a.tag)
-        print(f"ok: {url}/app/scalar (cwd {proc.root}) shows {len(names)} runs: {', '.join(names)}")
+        print(f"ok: {url}/app/scalar (cwd {proc.root}) serves {len(names)} runs: {', '.join(names)}")
+        page = rendered_text(url + "/app/scalar")
+        if page is None:
+            print("skipped: no chromium to render the page")
+        else:
+            missing = [text for text in rendered_must_show(names, a.tag) if text not in page]
+            if missing:
+                raise CheckError(f"the rendered scalars page does not show {missing}")
+            print(f"ok: the rendered page lists every run and the {a.tag} chart's group")
         if a.screenshot:
             if screenshot(url + "/app/scalar", a.screenshot, runs=len(names)):
                 print(f"screenshot: {a.screenshot}")

@@ -5,7 +5,8 @@ import pytest
 import student_lstm_small
 import teacher_student_distill
 import teacher_train_glue
-from check_visualdl import api, check, find_browser, screenshot, start_visualdl, stop_visualdl
+from check_visualdl import (api, check, find_browser, rendered_must_show, rendered_text, screenshot,
+                            start_visualdl, stop_visualdl)
 
 TINY = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "16", "--device", "cpu", "--num_threads", "2",
         "--max_epoch", "2", "--optimizer", "adam", "--lr", "1e-2", "--log_freq", "1"]
@@ -38,7 +39,9 @@ def test_the_board_opens_on_named_curves(runs, tmp_path):
         assert set(by_name["distilled h16 · distilled"]) == {"train/mse", "train/lr", "dev/acc"}
         hparams = {run["name"]: run["hparams"] for run in api(url, "hparams/list")}
         assert hparams["student/vdl"]["lr"] == 0.01 and hparams["distilled/vdl"]["distill_loss"] == "mse"
-        if find_browser():
+        if find_browser():  # the page as a browser draws it (apt-get install chromium fonts-noto-cjk)
+            page = rendered_text(url + "/app/scalar")
+            assert all(text in page for text in rendered_must_show(names, "dev/acc"))
             assert screenshot(url + "/app/scalar", str(tmp_path / "board.png"), runs=3)
     finally:
         stop_visualdl(proc)
