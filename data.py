@@ -17,6 +17,7 @@ from utils import InputError
 PAD, UNK = "[PAD]", "[UNK]"
 # Column layouts PaddleNLP's task files use; a header line names them.
 LAYOUTS = (("label", "text_a"), ("qid", "label", "text_a"), ("qid", "text_a"), ("text_a",))
+TEXT_COLUMN = "text_a"  # the column every layout's text is in: what the models are trained on
 
 logger = logging.getLogger("distill_lstm")
 jieba.setLogLevel(logging.WARNING)
@@ -52,12 +53,12 @@ def read_tsv(path):
             raise InputError(f"{path}:{lineno}: expected {len(columns)} tab-separated fields "
                              f"({', '.join(columns)}), found {len(fields)}")
         row = dict(zip(columns, fields))
-        if not row["text_a"].strip():
+        if not row[TEXT_COLUMN].strip():
             raise InputError(f"{path}:{lineno}: empty text")
         label = clean_label(row.get("label", ""))
         if "label" in columns and label is None:
             raise InputError(f"{path}:{lineno}: empty label")
-        yield {"text": row["text_a"].strip(), "label": label, "line": lineno}
+        yield {"text": row[TEXT_COLUMN].strip(), "label": label, "line": lineno}
     if columns is None:
         raise InputError(f"{path}: empty file")
 

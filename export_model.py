@@ -21,6 +21,7 @@ import os
 import paddle
 from paddle.static import InputSpec
 
+from data import TEXT_COLUMN
 from student_lstm_small import BiLSTM
 from teacher_train_glue import load_teacher
 from utils import (WEIGHTS, InputError, atomic_path, checkpoint_kind, file_sha256, load_state_strict,
@@ -39,8 +40,7 @@ def student_from_checkpoint(path, meta):
     model = BiLSTM(**meta["model"])
     load_state_strict(model, os.path.join(path, WEIGHTS))
     specs = STUDENT_INPUTS
-    config = {"kind": "student", "labels": meta["labels"], "max_seq_length": meta["args"]["max_seq_length"],
-              "text_column": "text_a"}
+    config = {"kind": "student", "labels": meta["labels"], "max_seq_length": meta["args"]["max_seq_length"]}
     return model, specs, config
 
 
@@ -49,7 +49,7 @@ def teacher_from_checkpoint(path, meta):
     model, tokenizer = load_teacher(model_type, path, meta["labels"])
     specs = TEACHER_INPUTS
     config = {"kind": "teacher", "model_type": model_type, "labels": meta["labels"],
-              "max_seq_length": meta["args"]["max_seq_length"], "text_column": "text_a"}
+              "max_seq_length": meta["args"]["max_seq_length"]}
     return model, specs, config, tokenizer
 
 
@@ -74,8 +74,8 @@ def check_replaceable(output_dir):
 
 
 def export(model, specs, config, output_dir, save_vocab):
-    """paddle.jit.save the model in eval mode, with its vocabulary and predict config (which
-    lists every other file with its SHA-256)."""
+    """paddle.jit.save the model in eval mode, with its vocabulary and predict config (which adds
+    the column every job trains on and lists every other file with its SHA-256)."""
     check_replaceable(output_dir)
     make_writable_dir(os.path.dirname(os.path.abspath(output_dir)))  # where its temporary copy goes
     model.eval()
@@ -84,7 +84,8 @@ def export(model, specs, config, output_dir, save_vocab):
         static = paddle.jit.to_static(model, input_spec=specs, full_graph=True)
         paddle.jit.save(static, os.path.join(tmp, PREFIX))
         save_vocab(tmp)
-        config["files"] = {name: file_sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))}
+        config = {**config, "text_column": TEXT_COLUMN,
+                  "files": {name: file_sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))}}
         with open(os.path.join(tmp, CONFIG), "w", encoding="utf-8") as f:
             json.dump(config, f, ensure_ascii=False, indent=1)
     logger.info("exported the %s to %s", config["kind"], output_dir)

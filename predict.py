@@ -21,14 +21,16 @@ import numpy as np
 from paddle import inference
 from paddlenlp.data import Pad
 
-from data import clean_label, load_vocab, segment
+from data import LAYOUTS, clean_label, load_vocab, segment
 from export_model import CONFIG, PREFIX
 from teacher_train_glue import encode, teacher_classes, teacher_pads
 from utils import InputError, convert_example, file_sha256, is_amd_cpu, run_main
 
 logger = logging.getLogger("distill_lstm")
-# Column names of PaddleNLP's task files: a first line made of them is a header, not a sentence.
-HEADER_NAMES = {"qid", "label", "text", "text_a", "text_b"}
+# Column names of PaddleNLP's task files (pair tasks add text_b): a first line with them is a
+# header, not a sentence.
+HEADER_NAMES = {name for layout in LAYOUTS for name in layout} | {"text", "text_b"}
+EXPORT_CONFIG_KEYS = {"kind", "labels", "max_seq_length", "text_column", "files"}
 
 
 def read_export_config(model_dir):
@@ -40,11 +42,13 @@ def read_export_config(model_dir):
     try:
         with open(path, encoding="utf-8") as f:
             config = json.load(f)
-        files, labels, kind = config["files"], config["labels"], config["kind"]
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{path}: unreadable ({e})")
-    except (KeyError, TypeError) as e:
-        raise InputError(f"{path}: no {e} entry: written by an older or another program; export the model again")
+    missing = sorted(EXPORT_CONFIG_KEYS - set(config)) if isinstance(config, dict) else ["entries"]
+    if missing:
+        raise InputError(f"{path}: no {', '.join(missing)}: written by an older or another program; "
+                         "export the model again")
+    files, labels, kind = config["files"], config["labels"], config["kind"]
     for name in [f"{PREFIX}.json", f"{PREFIX}.pdiparams"] + (["vocab.txt"] if kind == "student" else []):
         if name not in files:
             raise InputError(f"{path}: lists no {name}; export the model again")
@@ -67,7 +71,7 @@ class Predictor:
         self.model_dir = model_dir
         self.config = read_export_config(model_dir)
         self.labels, self.max_seq_length = self.config["labels"], self.config["max_seq_length"]
-        self.text_column = self.config.get("text_column", "text_a")
+        self.text_column = self.config["text_column"]
         if self.config["kind"] == "student":
             self.vocab = load_vocab(os.path.join(model_dir, "vocab.txt"))
         else:

@@ -138,10 +138,17 @@ def damage_vocab(export_dir, other):
     (export_dir / "vocab.txt").unlink()
 
 
+def damage_old_config(export_dir, other):  # as export_model.py wrote it before it listed the files
+    config = json.loads((export_dir / "predict_config.json").read_text(encoding="utf-8"))
+    del config["files"], config["text_column"]
+    (export_dir / "predict_config.json").write_text(json.dumps(config), encoding="utf-8")
+
+
 @pytest.mark.parametrize("damage, file", [(damage_missing, "inference.pdiparams: missing"),
                                           (damage_truncated, "inference.pdiparams: not the file this export wrote"),
                                           (damage_swapped, "inference.pdiparams: not the file this export wrote"),
-                                          (damage_vocab, "vocab.txt: missing")])
+                                          (damage_vocab, "vocab.txt: missing"),
+                                          (damage_old_config, "predict_config.json: no files, text_column")])
 def test_a_damaged_export_is_named_before_anything_is_printed(exported_student, tmp_path, capsys, damage, file):
     checkpoint, export_dir = exported_student
     other = tmp_path / "other_export"
