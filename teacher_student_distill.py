@@ -13,7 +13,6 @@ if __name__ == "__main__":
     parse_args("distill")  # before Paddle's import (seconds): --help and bad flags answer at once
 
 import functools
-import glob
 import hashlib
 import inspect
 import json
@@ -36,7 +35,7 @@ from student_lstm_small import batchify_fn as student_batchify_fn
 from student_lstm_small import student_vocab, to_records, train
 from teacher_train_glue import encode, load_teacher, teacher_pads
 from utils import (META, WEIGHTS, InputError, atomic_path, check_labels, claimed_output_dir, file_sha256,
-                   init_runtime, make_writable_dir, read_checkpoint_meta, require_kind, run_main)
+                   init_runtime, make_writable_dir, read_checkpoint_meta, remove_path, require_kind, run_main)
 
 logger = logging.getLogger("distill_lstm")
 
@@ -267,10 +266,11 @@ def log_teacher_reference(args, acc, last_step):
     step 0 to the student's last step (early stop and --max_steps included), so VisualDL shows
     both in one chart."""
     logdir = os.path.join(args.logdir, "teacher")
-    for old in glob.glob(os.path.join(logdir, "vdlrecords.*.log")):  # a resumed run's earlier line
-        os.remove(old)
+    # One file per run, replaced when the run is resumed; other runs' lines in a shared --logdir stay.
+    file_name = f"vdlrecords.teacher.{hashlib.sha256(os.path.abspath(args.output_dir).encode()).hexdigest()[:12]}.log"
+    remove_path(os.path.join(logdir, file_name))
     name = f"teacher · {os.path.basename(os.path.normpath(args.output_dir))}"
-    with LogWriter(logdir=logdir, display_name=name) as writer:
+    with LogWriter(logdir=logdir, file_name=file_name, display_name=name) as writer:
         for step in (0, last_step):
             writer.add_scalar("dev/acc", acc, step)
 

@@ -126,13 +126,17 @@ def test_distillation_moves_the_student_to_the_teacher_and_caches_its_logits(fin
 
 
 def test_online_teacher_logits_train_the_same_way(fine_tuned, tmp_path):
-    out = tmp_path / "online"
+    out, shared_logdir = tmp_path / "online", tmp_path / "shared_vdl"
+    other_run = shared_logdir / "teacher" / "vdlrecords.other_run.log"  # another run's teacher line
+    other_run.parent.mkdir(parents=True)
+    other_run.write_bytes(b"")
     summary = distill(fine_tuned, out, tmp_path / "cache", "--n_iter", "1", "--max_epoch", "2",
-                      "--teacher_logits", "online", "--alpha", "0.5", "--max_steps", "5")
+                      "--teacher_logits", "online", "--alpha", "0.5", "--max_steps", "5", "--logdir", str(shared_logdir))
     assert 0 <= summary["best_dev_acc"] <= 1
-    teacher_log = out / "vdl" / "teacher"
-    reader = LogReader(file_path=str(next(teacher_log.glob("vdlrecords.*.log"))))
+    (line,) = set((shared_logdir / "teacher").glob("vdlrecords.*.log")) - {other_run}
+    reader = LogReader(file_path=str(line))
     assert [r.id for r in reader.get_data("scalar", "dev/acc")] == [0, 5]  # to the run's real end
+    assert other_run.exists()
 
 
 def test_a_teacher_of_other_labels_or_shape_is_refused(fine_tuned, tmp_path):
