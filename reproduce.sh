@@ -2,7 +2,8 @@
 # Reproduce the project's table on ChnSentiCorp: fine-tune the teacher, train the Bi-LSTM alone,
 # distill the teacher into the Bi-LSTM, and print dev accuracy and wall time of each. A job whose
 # output already holds a summary.json is not run again (delete its directory to redo it); a job
-# stopped before its end (killed, machine restarted) continues from its last/ checkpoint.
+# stopped before its end (killed, machine restarted) continues from its last/ checkpoint, or starts
+# again if it had none yet.
 #
 #   bash reproduce.sh                 # GPU, online: ernie-gram-zh and ChnSentiCorp from PaddleNLP
 #   CPU=1 bash reproduce.sh           # this project's 2-core CPU machines, offline: the m3e-small
@@ -53,6 +54,9 @@ timed() {  # timed NAME DIR command...: run it into DIR, keep its wall seconds i
   if [ -f "$dir/last/checkpoint.json" ]; then
     echo "continuing $dir from its last checkpoint"
     resume=(--init_from_ckpt "$dir/last")
+  elif [ -d "$dir" ]; then  # stopped before its first checkpoint: nothing to continue from
+    echo "starting $dir again"
+    resume=(--overwrite_output_dir)
   fi
   start=$(date +%s)
   "$@" --output_dir "$dir" "${resume[@]}"

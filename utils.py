@@ -171,9 +171,10 @@ def claimed_output_dir(args):
         if args.overwrite_output_dir:
             remove_run_outputs(args)
         elif previous and not args.init_from_ckpt:
+            last = os.path.join(args.output_dir, "last")
+            resume = f"resume it with --init_from_ckpt {last}, " if os.path.isdir(last) else "it has no checkpoint; "
             raise InputError(f"{args.output_dir}: already holds {', '.join(previous[:4])}"
-                             f"{' ...' if len(previous) > 4 else ''}; resume it with --init_from_ckpt "
-                             f"{os.path.join(args.output_dir, 'last')}, replace it with "
+                             f"{' ...' if len(previous) > 4 else ''}; {resume}replace it with "
                              "--overwrite_output_dir, or choose another --output_dir")
         make_writable_dir(args.logdir)
         yield

@@ -140,6 +140,14 @@ def test_summary_never_outlives_the_best_checkpoint_it_describes(toy_task, tmp_p
     assert not (out / "summary.json").exists()  # the old one described a best/ that is gone
 
 
+def test_a_run_stopped_before_its_first_checkpoint_is_not_offered_for_resuming(toy_task, tmp_path):
+    out = tmp_path / "run"
+    (out / "vdl").mkdir(parents=True)
+    with pytest.raises(InputError, match="run: already holds vdl; it has no checkpoint; replace it with "
+                                         "--overwrite_output_dir"):
+        train(toy_task, out, "--max_epoch", "1")
+
+
 def test_a_second_run_is_kept_out_while_the_first_holds_the_directory(toy_task, tmp_path):
     import filelock
 
