@@ -100,6 +100,24 @@ def add_data_args(parser):
                             "Without it the task is downloaded.")
 
 
+def eval_set(text):
+    """NAME=FILE of --eval_sets."""
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=FILE, got {text!r}")
+    if not name.replace("_", "").replace("-", "").isalnum():
+        raise argparse.ArgumentTypeError(f"{name!r}: a name of letters, digits, - and _ (it names VisualDL tags)")
+    if name in ("train", "dev", "test"):
+        raise argparse.ArgumentTypeError(f"{name!r} is a split of the task; give the set another name")
+    return name, path
+
+
+def add_eval_args(parser):
+    parser.add_argument("--eval_sets", type=eval_set, nargs="+", default=[], metavar="NAME=FILE",
+                        help="Labelled sets beside dev (a tsv as train.tsv, e.g. other domains), scored with "
+                             "the best checkpoint at the end into summary.json; never used to choose it.")
+
+
 def add_vocab_args(parser):
     parser.add_argument("--vocab_path", default="senta_word_dict.txt",
                         help="Word dictionary, one word per line, [PAD] first and [UNK] in it: it "
@@ -212,6 +230,9 @@ def add_distill_args(parser):
                        help="Also draw augmented copies of the unlabelled sentences.")
 
     augment = parser.add_argument_group("augmentation (Tang et al., 2019)")
+    augment.add_argument("--data_seed", type=non_negative_int, default=2021,
+                         help="Seed of the augmented copies. --seed is the student's training alone, so "
+                              "runs of several --seed share one transfer set and its cached logits.")
     augment.add_argument("--n_iter", type=non_negative_int, default=20, help="Augmented copies drawn per sentence.")
     augment.add_argument("--p_mask", type=probability, default=0.1, help="Probability of masking a word.")
     augment.add_argument("--p_pos", type=probability, default=0.1,
@@ -248,9 +269,9 @@ def add_predict_args(parser):
 
 JOB_ARGS = {
     "vocab": [add_data_args, add_vocab_output_args],
-    "student": [add_data_args, add_vocab_args, add_run_args, add_student_args],
-    "teacher": [add_data_args, add_run_args, add_teacher_args],
-    "distill": [add_data_args, add_vocab_args, add_run_args, add_student_args, add_distill_args],
+    "student": [add_data_args, add_eval_args, add_vocab_args, add_run_args, add_student_args],
+    "teacher": [add_data_args, add_eval_args, add_run_args, add_teacher_args],
+    "distill": [add_data_args, add_eval_args, add_vocab_args, add_run_args, add_student_args, add_distill_args],
     "export": [add_export_args],
     "predict": [add_predict_args],
 }
@@ -307,6 +328,9 @@ def parse_args(job, argv=None):
         parser.error(f"--ngram_range: MIN {args.ngram_range[0]} is above MAX {args.ngram_range[1]}")
     if "p_mask" in args and args.p_mask + args.p_pos > 1:
         parser.error(f"--p_mask {args.p_mask} + --p_pos {args.p_pos}: a word's two chances add up to more than 1")
+    names = [name for name, _ in getattr(args, "eval_sets", [])]
+    if len(set(names)) < len(names):
+        parser.error(f"--eval_sets: a name given twice ({', '.join(names)})")
     if "task_name" in args and args.task_name is None:
         # A local task is named after its folder, so its runs never land on ChnSentiCorp's.
         args.task_name = os.path.basename(os.path.normpath(args.data_dir)) if args.data_dir else "chnsenticorp"

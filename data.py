@@ -101,16 +101,35 @@ def load_local_splits(data_dir):
     if len(label_list) < 2:
         raise InputError(f"{paths['train']}: every row has label {label_list[0]!r}; "
                          "a classifier needs at least two labels")
-    label_ids = {label: i for i, label in enumerate(label_list)}
     for split, ds in splits.items():
-        for ex in ds:
-            if ex["label"] is None:
-                continue
-            if ex["label"] not in label_ids:
-                raise InputError(f"{paths[split]}:{ex['line']}: unknown label {ex['label']!r} "
-                                f"(train has {', '.join(label_list)})")
-            ex["label"] = label_ids[ex["label"]]
+        to_label_ids(ds, paths[split], label_list)
     return splits, label_list
+
+
+def to_label_ids(ds, path, label_list):
+    """Replace each example's label by its index in label_list (train's labels)."""
+    label_ids = {label: i for i, label in enumerate(label_list)}
+    for ex in ds:
+        if ex["label"] is None:
+            continue
+        if ex["label"] not in label_ids:
+            raise InputError(f"{path}:{ex['line']}: unknown label {ex['label']!r} "
+                             f"(train has {', '.join(label_list)})")
+        ex["label"] = label_ids[ex["label"]]
+
+
+def load_eval_sets(eval_sets, label_list):
+    """{name: dataset} of --eval_sets, read and checked as dev is, labels mapped to train's."""
+    sets = {}
+    for name, path in eval_sets:
+        ds = load_dataset(read_tsv, path=path, lazy=False)
+        if len(ds) == 0:
+            raise InputError(f"{path}: no rows after the header")
+        if ds[0]["label"] is None:
+            raise InputError(f"{path}:1: --eval_sets {name} needs a label column")
+        to_label_ids(ds, path, label_list)
+        sets[name] = ds
+    return sets
 
 
 def load_online_splits(task_name):
@@ -126,11 +145,13 @@ def load_online_splits(task_name):
 
 
 def load_splits(args):
-    """({split: MapDataset of {"text", "label"}}, label_list) for the task."""
+    """({split: MapDataset of {"text", "label"}}, label_list) for the task: train, dev, test when
+    there is one, then each of --eval_sets under its name."""
     if args.data_dir:
         splits, label_list = load_local_splits(args.data_dir)
     else:
         splits, label_list = load_online_splits(args.task_name)
+    splits.update(load_eval_sets(getattr(args, "eval_sets", []), label_list))
     logger.info("data %s: %s; labels %s", args.data_dir or args.task_name,
                 ", ".join(f"{s} {len(ds)}" for s, ds in splits.items()), label_list)
     return splits, label_list

@@ -20,6 +20,7 @@ import logging
 import os
 import time
 
+import filelock
 import jieba
 import numpy as np
 import paddle
@@ -116,7 +117,7 @@ def transfer_set(args, train_words, unlabeled_words):
     augmenter = Augmenter(train_words + unlabeled_words, **Augmenter.settings(args))
     originals = train_words + unlabeled_words
     to_augment = originals if args.augment_unlabeled else train_words
-    augmented = augment_corpus(to_augment, augmenter, args.n_iter, args.seed) if args.n_iter > 0 else []
+    augmented = augment_corpus(to_augment, augmenter, args.n_iter, args.data_seed) if args.n_iter > 0 else []
     sentences = originals + [words for _, words in augmented]
     source = list(range(len(train_words))) + [-1] * (len(sentences) - len(train_words))
     logger.info("transfer set: %d training, %d unlabelled, %d augmented sentences",
@@ -138,7 +139,7 @@ def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
             "model_type": teacher.model_type, "teacher_max_seq_length": teacher.max_seq_length,
             "train_sha256": texts_sha256(train_texts), "dev_sha256": texts_sha256(dev_texts),
             "unlabeled_sha256": texts_sha256(unlabeled_texts) if unlabeled_texts else None,
-            "augmentation": {**Augmenter.settings(args), "n_iter": args.n_iter, "seed": args.seed,
+            "augmentation": {**Augmenter.settings(args), "n_iter": args.n_iter, "data_seed": args.data_seed,
                              "augment_unlabeled": args.augment_unlabeled},
             "code_sha256": code_version()}
 
@@ -147,6 +148,13 @@ def cached_teacher_outputs(args, manifest, compute):
     """compute() -> {name: array} stored under a key of the manifest, reused while it matches."""
     key = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode("utf-8")).hexdigest()[:20]
     path = os.path.join(args.logits_cache, key)
+    # Runs that need the same entry at once (several training seeds) compute it once: the others wait.
+    with filelock.FileLock(os.path.join(args.logits_cache, f".{key}.lock")):
+        return read_or_compute(path, compute, manifest)
+
+
+def read_or_compute(path, compute, manifest):
+    """The outputs stored in cache entry `path`, or compute() stored there atomically."""
     if os.path.isfile(os.path.join(path, "manifest.json")):
         logger.info("teacher logits: reusing %s", path)
         try:
@@ -248,8 +256,8 @@ def run(args):
         batchify = Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"),
                          *teacher.pads, Stack(dtype="int64"))
     loaders = {"train": create_dataloader(records, batchify, args.batch_size, shuffle=True, seed=args.seed)}
-    for split in ("dev", "test"):
-        if split in splits and splits[split][0]["label"] is not None:
+    for split in [s for s in splits if s != "train"]:  # dev, test, --eval_sets
+        if splits[split][0]["label"] is not None:
             loaders[split] = create_dataloader(
                 to_records(words[split], [ex["label"] for ex in splits[split]], vocab, args.max_seq_length),
                 student_batchify_fn(pad_id), args.batch_size)

@@ -386,7 +386,7 @@ def evaluate(model, loader):
 # Arguments that say where things go or how fast, not what is trained: left out of the
 # hyper-parameters VisualDL compares runs by.
 NOT_HPARAMS = {"data_dir", "vocab_path", "output_dir", "overwrite_output_dir", "logdir", "run_name", "log_freq",
-               "init_from_ckpt", "device", "num_threads", "logits_cache", "teacher_dir", "vocab_size"}
+               "init_from_ckpt", "eval_sets", "device", "num_threads", "logits_cache", "teacher_dir", "vocab_size"}
 
 
 def open_logwriter(args, resume):
@@ -398,7 +398,8 @@ def open_logwriter(args, resume):
     writer = LogWriter(logdir=args.logdir, display_name=args.run_name)
     hparams = {k: v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(v)
                for k, v in sorted(vars(args).items()) if k not in NOT_HPARAMS}
-    writer.add_hparams(hparams, ["dev/acc"])
+    # the metrics its table shows per run: dev and every --eval_sets accuracy
+    writer.add_hparams(hparams, ["dev/acc", *(f"{name}/acc" for name, _ in args.eval_sets)])
     return writer
 
 
@@ -490,15 +491,34 @@ def evaluate_and_save(model, optimizer, dev_loader, writer, args, meta, state, e
 
 def write_summary(model, loaders, args, state, extra=None):
     """summary.json in output_dir: best dev accuracy, each evaluation's [step, dev accuracy],
-    timings, `extra` and, when test.tsv has labels, the best checkpoint's test accuracy."""
+    timings, `extra` and the best checkpoint's accuracy on every other labelled set: test.tsv
+    (test_acc) and each of --eval_sets (eval_sets: {name: {file, examples, acc}}), also logged
+    to VisualDL as <name>/acc at the best step. Those sets never choose the checkpoint."""
     summary = {"best_dev_acc": state["best_acc"], "best_step": state["best_step"],
                "epoch_seconds": state["epoch_seconds"], "dev_acc": state["dev_acc"],
                "train_examples_per_second": state["train_examples"] / state["train_seconds"], **(extra or {})}
-    if "test" in loaders:
-        load_state_strict(model, os.path.join(args.output_dir, "best", WEIGHTS))
-        summary["test_acc"] = evaluate(model, loaders["test"])
+    held_out = held_out_accuracies(model, loaders, args, state["best_step"])
+    if "test" in held_out:
+        summary["test_acc"] = held_out["test"]
+    files = dict(args.eval_sets)
+    if files:
+        summary["eval_sets"] = {name: {"file": files[name], "examples": len(loaders[name].dataset),
+                                       "acc": held_out[name]} for name in files}
     write_json(os.path.join(args.output_dir, SUMMARY), summary)
-    logger.info("best dev accuracy %.4f at step %d%s; checkpoint %s, VisualDL logs %s",
-                state["best_acc"], state["best_step"],
-                f", its test accuracy {summary['test_acc']:.4f}" if "test_acc" in summary else "",
-                os.path.join(args.output_dir, "best"), args.logdir)
+    scores = "".join(f", {name} accuracy {acc:.4f}" for name, acc in held_out.items())
+    logger.info("best dev accuracy %.4f at step %d%s; checkpoint %s, summary %s, VisualDL logs %s",
+                state["best_acc"], state["best_step"], scores, os.path.join(args.output_dir, "best"),
+                os.path.join(args.output_dir, SUMMARY), args.logdir)
+
+
+def held_out_accuracies(model, loaders, args, best_step):
+    """{name: accuracy of the best checkpoint} on every loader but train and dev."""
+    names = [name for name in loaders if name not in ("train", "dev")]
+    if not names:
+        return {}
+    load_state_strict(model, os.path.join(args.output_dir, "best", WEIGHTS))
+    accuracies = {name: evaluate(model, loaders[name]) for name in names}
+    with open_logwriter(args, resume=True) as writer:
+        for name, acc in accuracies.items():
+            writer.add_scalar(f"{name}/acc", acc, best_step)
+    return accuracies

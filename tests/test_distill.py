@@ -68,7 +68,7 @@ def test_losses_match_a_hand_computation():
 
 
 def cache_entries(cache):
-    return sorted(os.listdir(cache)) if os.path.isdir(cache) else []
+    return sorted(e for e in os.listdir(cache) if not e.startswith(".")) if os.path.isdir(cache) else []
 
 
 def test_distillation_moves_the_student_to_the_teacher_and_caches_its_logits(fine_tuned, tmp_path):
@@ -183,3 +183,28 @@ def test_the_cache_key_follows_every_augmentation_setting_and_the_code(fine_tune
     assert key() == plain
     monkeypatch.setattr(teacher_student_distill, "join_words", lambda words, mask_token="[MASK]": " ".join(words))
     assert key() != plain  # an edit to the code that makes the teacher's text
+
+
+def test_runs_needing_the_same_cache_entry_at_once_compute_it_once(tmp_path):
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        time.sleep(0.5)  # the second run asks while the first computes
+        return {"logits": np.ones((2, 2), dtype="float32")}
+
+    args = SimpleNamespace(logits_cache=str(tmp_path))
+    results = []
+    runs = [threading.Thread(target=lambda: results.append(
+        teacher_student_distill.cached_teacher_outputs(args, {"k": 1}, compute))) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert len(calls) == 1 and len(results) == 2
+    np.testing.assert_array_equal(results[0]["logits"], results[1]["logits"])
+    assert len(cache_entries(tmp_path)) == 1

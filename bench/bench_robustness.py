@@ -1,0 +1,163 @@
+"""Robustness: in-domain (ChnSentiCorp dev) and out-of-domain accuracy of the teacher and of the
+Bi-LSTM alone and distilled, over training seeds, and which part of distillation buys it.
+
+    python bench/bench_robustness.py teacher                         # the fine-tuned teacher, exported
+    python bench/bench_robustness.py run CONFIG [--seeds 1 7 2021]   # one training run per seed
+    python bench/bench_robustness.py table                           # the tables, from the results
+
+The out-of-domain set is ../shared/data/ood/shopping5.tsv (2,000 reviews of products ChnSentiCorp
+never covers). Runs score it with --eval_sets: the best dev checkpoint, which it never chooses.
+The teacher (bench_teacher.py train's) is exported and scored by predict.py --eval, as a user would.
+CONFIG is a key of CONFIGS: the recipes of the README and the ablation of distillation. Each run
+writes bench/results/robustness/<config>/seed<N>.json when it ends; finished seeds are skipped and
+an interrupted one continues from its last/ checkpoint (kept in $DISTILL_LSTM_CACHE/robustness),
+so a series can span sessions. Distillation runs of every seed share one transfer set (--data_seed)
+and its cached teacher logits.
+"""
+import argparse
+import glob
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench_teacher import TEACHER_OUTPUT, fetch_offline_teacher, portable, write_results  # first: sets sys.path
+from args import CACHE_DIR, recipe  # noqa: E402, I001
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(ROOT, "..", "shared", "data")
+OOD = ("shopping5", os.path.join(SHARED, "ood", "shopping5.tsv"))
+UNLABELED = os.path.join(SHARED, "unlabeled", "reviews_unlabeled.txt")
+RESULTS = os.path.join(ROOT, "bench", "results", "robustness")
+SEEDS = [1, 7, 2021]
+
+# name -> (job, flags after the job's recipe, what it measures). The distillation rows add one
+# lever at a time; "distilled" is the README's CPU recipe (reproduce.sh: --n_iter 2, unlabelled reviews).
+CONFIGS = {
+    "alone": ("student", [], "Bi-LSTM trained alone on the gold labels (recipes/student.txt)"),
+    "soft_train": ("distill", ["--n_iter", "0"], "teacher's logits (MSE) on the training sentences alone"),
+    "soft_aug": ("distill", ["--n_iter", "2"], "+ 2 augmented copies of each (mask, same-POS, n-gram)"),
+    "distilled": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED],
+                  "+ 26,910 unlabelled reviews (the README's recipe)"),
+    "augment_unlabeled": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--augment_unlabeled"],
+                          "+ augmented copies of the unlabelled reviews too"),
+    "kl_t2": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--distill_loss", "kl",
+                          "--temperature", "2"], "the recipe with KL at temperature 2 instead of MSE"),
+}
+SCRIPTS = {"student": "student_lstm_small.py", "distill": "teacher_student_distill.py"}
+
+
+def teacher_dir(args):
+    if not os.path.isfile(os.path.join(args.teacher_run, "summary.json")):  # best/ alone: still training
+        sys.exit(f"{args.teacher_run}: no finished teacher; run `python bench/bench_teacher.py train` first")
+    return os.path.join(args.teacher_run, "best")
+
+
+def command(args, config, seed, output_dir):
+    job, flags, _ = CONFIGS[config]
+    cmd = [sys.executable, SCRIPTS[job], "--task_name", "chnsenticorp", *recipe(job), *flags,
+           "--data_dir", os.path.join(SHARED, "chnsenticorp"), "--eval_sets", "=".join(OOD), "--seed", str(seed),
+           "--device", "cpu", "--num_threads", str(args.num_threads), "--output_dir", output_dir]
+    if job == "distill":
+        cmd += ["--model_name", fetch_offline_teacher(),
+                "--teacher_dir", os.path.join(teacher_dir(args), "model_state.pdparams")]
+    if os.path.isdir(os.path.join(output_dir, "last")):
+        return cmd + ["--init_from_ckpt", os.path.join(output_dir, "last")]  # an interrupted run continues
+    return cmd + ["--overwrite_output_dir"]  # the bench's own scratch directory
+
+
+def run(args):
+    for seed in args.seeds:
+        path = os.path.join(RESULTS, args.config, f"seed{seed}.json")
+        if os.path.isfile(path):
+            print(f"{path}: done, skipped")
+            continue
+        output_dir = os.path.join(CACHE_DIR, "robustness", args.config, f"seed{seed}")
+        cmd = command(args, args.config, seed, output_dir)
+        print("running:", " ".join(cmd[1:]), flush=True)
+        start = time.time()
+        if not os.path.isfile(os.path.join(output_dir, "summary.json")):
+            subprocess.run(cmd, cwd=ROOT, check=True)
+        with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
+            summary = json.load(f)
+        write_results(path, {
+            "config": args.config, "seed": seed, "dev_acc": summary["best_dev_acc"],
+            "ood_acc": summary["eval_sets"][OOD[0]]["acc"], "best_step": summary["best_step"],
+            "teacher_dev_acc": summary.get("teacher_dev_acc"), "transfer_set": summary.get("transfer_set"),
+            "epoch_seconds": summary["epoch_seconds"], "wall_minutes": (time.time() - start) / 60,
+            "threads": args.num_threads, "cpu": platform.processor() or platform.machine(),
+            "teacher": "m3e-small (offline), fine-tuned by bench_teacher.py train",
+            "command": " ".join(cmd[1:])})
+
+
+def predict_accuracy(model_dir, path, num_threads):
+    """predict.py --eval's accuracy on a labelled tsv."""
+    done = subprocess.run([sys.executable, "predict.py", "--model_dir", model_dir, "--input", path,
+                           "--text_column", "text_a", "--eval", "--device", "cpu", "--num_threads",
+                           str(num_threads)], cwd=ROOT, check=True, capture_output=True, text=True)
+    return float(re.search(r"accuracy ([0-9.]+) on (\d+) labelled lines", done.stderr)[1])
+
+
+def teacher(args):
+    """The fine-tuned teacher's dev and out-of-domain accuracy, through export_model.py and predict.py."""
+    best = teacher_dir(args)
+    with open(os.path.join(best, "checkpoint.json"), encoding="utf-8") as f:
+        seed = json.load(f)["args"]["seed"]
+    with tempfile.TemporaryDirectory() as tmp:
+        export = os.path.join(tmp, "teacher")
+        subprocess.run([sys.executable, "export_model.py", "--checkpoint", best, "--output_dir", export],
+                       cwd=ROOT, check=True)
+        start = time.time()
+        dev = predict_accuracy(export, os.path.join(SHARED, "chnsenticorp", "dev.tsv"), args.num_threads)
+        ood = predict_accuracy(export, OOD[1], args.num_threads)
+    write_results(os.path.join(RESULTS, "teacher", f"seed{seed}.json"), {
+        "config": "teacher", "seed": seed, "dev_acc": dev, "ood_acc": ood, "predict_minutes": (time.time() - start) / 60,
+        "teacher": "m3e-small (offline), fine-tuned by bench_teacher.py train", "run": best})
+
+
+def mean_std(values):
+    """(mean, sample standard deviation; 0 for one value)."""
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def table(args):
+    """Mean and spread per configuration, the share of the teacher's out-of-domain accuracy kept."""
+    rows = {}
+    for config in ["teacher", *CONFIGS]:
+        runs = [json.load(open(p, encoding="utf-8")) for p in sorted(glob.glob(os.path.join(RESULTS, config, "seed*.json")))]
+        if runs:
+            rows[config] = {"seeds": [r["seed"] for r in runs],
+                            "dev": mean_std([r["dev_acc"] for r in runs]), "ood": mean_std([r["ood_acc"] for r in runs])}
+    teacher_ood = rows["teacher"]["ood"][0] if "teacher" in rows else None
+    print("| model | what | seeds | ChnSentiCorp dev | shopping5 (out of domain) | of the teacher's out-of-domain accuracy |")
+    print("|---|---|---|---|---|---|")
+    for config, row in rows.items():
+        what = "m3e-small fine-tuned" if config == "teacher" else CONFIGS[config][2]
+        kept = f"{row['ood'][0] / teacher_ood:.1%}" if teacher_ood else "-"
+        row["ood_share_of_teacher"] = row["ood"][0] / teacher_ood if teacher_ood else None
+        print(f"| {config} | {what} | {len(row['seeds'])} | {row['dev'][0]:.4f} ± {row['dev'][1]:.4f} "
+              f"| {row['ood'][0]:.4f} ± {row['ood'][1]:.4f} | {kept} |")
+    print("\nmean ± sample standard deviation over training seeds")
+    write_results(os.path.join(ROOT, "bench", "results", "robustness.json"), portable(rows))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["teacher", "run", "table"])
+    parser.add_argument("config", nargs="?", choices=list(CONFIGS), help="run: the configuration")
+    parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help="run: training seeds")
+    parser.add_argument("--teacher_run", default=TEACHER_OUTPUT, help="bench_teacher.py train's output")
+    parser.add_argument("--num_threads", type=int, default=2)
+    args = parser.parse_args()
+    if args.what == "run" and not args.config:
+        parser.error("run needs a CONFIG")
+    {"teacher": teacher, "run": run, "table": table}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""--eval_sets: labelled sets beside dev, scored by the best checkpoint, never choosing it."""
+import json
+import os
+import shutil
+
+import pytest
+from visualdl import LogReader
+
+import student_lstm_small
+import teacher_train_glue
+from args import parse_args
+from conftest import assert_same_weights, toy_sentences, write_tsv
+from test_distill import cache_entries, distill, fine_tuned  # noqa: F401 (a fixture)
+from test_student import TINY, train
+from utils import run_main
+
+
+@pytest.fixture
+def other_domain(tmp_path):
+    """A labelled set of other sentences than dev's, and a copy of dev (its accuracy is known)."""
+    return write_tsv(tmp_path / "other.tsv", toy_sentences(30, seed=3))
+
+
+def hparam_metrics(logdir):
+    reader = LogReader(file_path=os.path.join(logdir, sorted(os.listdir(logdir))[0]))
+    (record,) = reader.get_data("hyper_parameters", "hparam")
+    return [m.name for m in record.hparam.metricInfos]
+
+
+def test_student_scores_eval_sets_with_the_best_checkpoint_without_choosing_it(toy_task, tmp_path, other_domain):
+    data_dir, _ = toy_task
+    flags = ["--max_epoch", "6", "--lr", "1e-2", "--save_steps", "2"]
+    plain = train(toy_task, tmp_path / "plain", *flags)
+    scored = train(toy_task, tmp_path / "scored", *flags, "--eval_sets", f"other={other_domain}",
+                   f"dev_copy={data_dir / 'dev.tsv'}")
+
+    # the same run: eval sets change nothing about training or which checkpoint is best
+    assert scored["dev_acc"] == plain["dev_acc"] and scored["best_step"] == plain["best_step"]
+    assert_same_weights(tmp_path / "plain" / "best", tmp_path / "scored" / "best")
+    assert "eval_sets" not in plain
+    assert scored["eval_sets"]["dev_copy"] == {"file": str(data_dir / "dev.tsv"), "examples": 24,
+                                               "acc": plain["best_dev_acc"]}  # best/, not last/
+    assert scored["eval_sets"]["other"]["examples"] == 30 and 0 <= scored["eval_sets"]["other"]["acc"] <= 1
+
+    logdir = tmp_path / "scored" / "vdl"
+    reader = LogReader(file_path=str(logdir / os.listdir(logdir)[0]))
+    other = [(r.id, r.value) for r in reader.get_data("scalar", "other/acc")]
+    assert other == [(scored["best_step"], pytest.approx(scored["eval_sets"]["other"]["acc"]))]
+    assert hparam_metrics(logdir) == ["dev/acc", "other/acc", "dev_copy/acc"]
+
+
+def test_teacher_scores_eval_sets(toy_task, tiny_teacher, tmp_path):
+    data_dir, _ = toy_task
+    out = tmp_path / "teacher"
+    teacher_train_glue.main(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher),
+                             "--model_type", "ernie-gram", "--output_dir", str(out), "--batch_size", "8",
+                             "--max_seq_length", "32", "--num_train_epochs", "2", "--device", "cpu",
+                             "--eval_sets", f"dev_copy={data_dir / 'dev.tsv'}"])
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["eval_sets"]["dev_copy"]["acc"] == summary["best_dev_acc"]
+
+
+def test_distillation_scores_eval_sets_and_training_seeds_share_the_transfer_set(fine_tuned, tmp_path,  # noqa: F811
+                                                                                   other_domain):
+    data_dir = fine_tuned[0]
+    cache = tmp_path / "cache"
+    flags = ["--n_iter", "2", "--max_epoch", "2", "--eval_sets", f"dev_copy={data_dir / 'dev.tsv'}"]
+    first = distill(fine_tuned, tmp_path / "seed1", cache, *flags, "--seed", "1")
+    assert first["eval_sets"]["dev_copy"]["acc"] == first["best_dev_acc"]
+    distill(fine_tuned, tmp_path / "seed2", cache, *flags, "--seed", "2")
+    assert len(cache_entries(cache)) == 1  # a second training seed reused the teacher's logits
+    with pytest.raises(AssertionError):
+        assert_same_weights(tmp_path / "seed1" / "last", tmp_path / "seed2" / "last")  # but trained anew
+    distill(fine_tuned, tmp_path / "data2", cache, *flags, "--seed", "1", "--data_seed", "2")
+    assert len(cache_entries(cache)) == 2  # other augmented copies: other logits
+
+
+def test_a_bad_eval_set_is_one_error_before_training_and_leaves_nothing(toy_task, tmp_path, capsys):
+    data_dir, vocab = toy_task
+    bad = tmp_path / "bad.tsv"
+    shutil.copy(data_dir / "dev.tsv", bad)
+    with open(bad, "a", encoding="utf-8") as f:
+        f.write("positive\t很好\n")
+    unlabelled = write_tsv(tmp_path / "unlabelled.tsv", [(t,) for _, t in toy_sentences(3, 4)], header=("text_a",))
+    out = tmp_path / "run"
+    argv = ["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir", str(out), *TINY]
+    for eval_set, message in [(f"ood={bad}", f"{bad}:26: unknown label 'positive' (train has 0, 1)"),
+                              (f"ood={unlabelled}", f"{unlabelled}:1: --eval_sets ood needs a label column"),
+                              (f"ood={tmp_path / 'missing.tsv'}", f"{tmp_path / 'missing.tsv'}: no such file")]:
+        with pytest.raises(SystemExit) as exit_info:
+            run_main(lambda: student_lstm_small.main([*argv, "--eval_sets", eval_set]))
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.strip() == f"error: {message}"
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("value, message", [
+    (["ood"], "expected NAME=FILE, got 'ood'"),
+    (["dev=x.tsv"], "'dev' is a split of the task"),
+    (["a b=x.tsv"], "'a b': a name of letters, digits"),
+    (["ood=a.tsv", "ood=b.tsv"], "a name given twice"),
+])
+def test_eval_set_flags_are_checked(value, message, capsys):
+    with pytest.raises(SystemExit):
+        parse_args("student", ["--eval_sets", *value])
+    assert message in capsys.readouterr().err
+
+
+def test_export_and_predict_keep_scoring_the_same_file(toy_task, tmp_path, other_domain, capsys):
+    """predict.py --eval on the export gives the accuracy the run recorded for the eval set."""
+    import export_model
+    import predict
+
+    summary = train(toy_task, tmp_path / "run", "--max_epoch", "3", "--lr", "1e-2",
+                    "--eval_sets", f"other={other_domain}")
+    export_model.main(["--checkpoint", str(tmp_path / "run" / "best"), "--output_dir", str(tmp_path / "export")])
+    capsys.readouterr()
+    predict.main(["--model_dir", str(tmp_path / "export"), "--input", str(other_domain),
+                  "--text_column", "text_a", "--eval", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert f"accuracy {summary['eval_sets']['other']['acc']:.4f} on 30 labelled lines" in err
