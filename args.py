@@ -177,11 +177,23 @@ def add_run_args(parser):
                             "random state and step).")
 
 
+# The students (students.STUDENTS builds them; a test keeps the two lists equal).
+STUDENTS = ("bilstm", "gru", "textcnn", "bow")
+
+
 def add_student_args(parser):
-    group = parser.add_argument_group("Bi-LSTM student")
+    group = parser.add_argument_group("student")
+    group.add_argument("--student", choices=STUDENTS, default="bilstm",
+                       help="bilstm: one bidirectional LSTM (Tang et al.); gru: one bidirectional GRU; "
+                            "textcnn: Kim's CNN; bow: mean of the word embeddings. Each then has a tanh "
+                            "dense layer of --hidden_size before the logits.")
     group.add_argument("--emb_dim", type=positive_int, default=300, help="Word embedding size.")
-    group.add_argument("--hidden_size", type=positive_int, default=300, help="LSTM hidden size per direction.")
-    group.add_argument("--num_layers", type=positive_int, default=1, help="LSTM layers.")
+    group.add_argument("--hidden_size", type=positive_int, default=300,
+                       help="The dense layer's size; also the LSTM's or GRU's per direction.")
+    group.add_argument("--num_layers", type=positive_int, default=1, help="LSTM or GRU layers.")
+    group.add_argument("--num_filters", type=positive_int, default=100, help="TextCNN: filters per window size.")
+    group.add_argument("--window_sizes", type=positive_int, nargs="+", default=[3, 4, 5],
+                       help="TextCNN: window sizes in words.")
     group.add_argument("--dropout_prob", type=probability, help="Dropout on embeddings and sentence vector.")
     group.add_argument("--word_dropout", type=probability, default=0.0,
                        help="Rate at which training words are replaced by [UNK].")
@@ -308,7 +320,8 @@ def job_label(job, args):
     """What a run is, for its VisualDL name: readable and short (the sidebar cuts at ~28 characters)."""
     if job == "teacher":
         return f"fine-tuned {args.model_type}"
-    return f"{'alone' if job == 'student' else 'distilled'} h{args.hidden_size}"
+    student = "" if args.student == "bilstm" else f"{args.student} "  # the Bi-LSTM's names as before
+    return f"{'alone' if job == 'student' else 'distilled'} {student}h{args.hidden_size}"
 
 
 def build_parser(job):

@@ -22,7 +22,7 @@ import paddle
 from paddle.static import InputSpec
 
 from data import TEXT_COLUMN
-from student_lstm_small import BiLSTM
+from students import build_student
 from teacher_train_glue import load_teacher
 from utils import (WEIGHTS, InputError, atomic_path, checkpoint_kind, file_sha256, load_state_strict,
                    make_writable_dir, read_checkpoint_meta, run_main)
@@ -37,7 +37,7 @@ TEACHER_INPUTS = [InputSpec([None, None], "int64", "input_ids"), InputSpec([None
 
 
 def student_from_checkpoint(path, meta):
-    model = BiLSTM(**meta["model"])
+    model = build_student(meta["model"])
     load_state_strict(model, os.path.join(path, WEIGHTS))
     specs = STUDENT_INPUTS
     config = {"kind": "student", "labels": meta["labels"], "max_seq_length": meta["args"]["max_seq_length"]}

@@ -304,7 +304,7 @@ def read_checkpoint_meta(path):
 
 
 def checkpoint_kind(meta):
-    """'student' (a Bi-LSTM, trained alone or distilled) or 'teacher', from a checkpoint's metadata."""
+    """'student' (any of students.py, trained alone or distilled) or 'teacher', from a checkpoint's metadata."""
     return "student" if "vocab" in meta else "teacher"
 
 

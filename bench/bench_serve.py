@@ -37,13 +37,15 @@ TEACHERS = ["m3e-small", "ernie-gram-zh-shaped"]
 
 
 def student_name(checkpoint):
-    """student-h<LSTM size> for a student checkpoint; "student" for random weights (no checkpoint)."""
+    """student-h<size> for a Bi-LSTM checkpoint, <type>-h<size> for another student; "student" for
+    a Bi-LSTM of random weights (no checkpoint)."""
     if not checkpoint:
         return "student"
     meta = read_checkpoint_meta(checkpoint)
     if "vocab" not in meta:  # as export_model.py tells the two kinds apart
         raise InputError(f"{checkpoint}: a teacher checkpoint, not a student's")
-    return f"student-h{meta['model']['hidden_size']}"
+    student = meta["model"].get("student", "bilstm")
+    return f"{'student' if student == 'bilstm' else student}-h{meta['model']['hidden_size']}"
 
 
 def build(model_name, student_checkpoint, data_dir):
@@ -52,7 +54,7 @@ def build(model_name, student_checkpoint, data_dir):
 
     from data import lean_vocab, load_local_splits, load_vocab, segment
     from export_model import STUDENT_INPUTS, TEACHER_INPUTS, student_from_checkpoint
-    from student_lstm_small import BiLSTM
+    from students import BiLSTM
     from teacher_train_glue import load_teacher
 
     labels = ["0", "1"]

@@ -11,7 +11,7 @@ import predict
 import student_lstm_small
 import teacher_train_glue
 from predict import Predictor
-from student_lstm_small import BiLSTM
+from students import build_student
 from utils import WEIGHTS, InputError, load_state_strict, read_checkpoint_meta, run_main
 
 STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "8", "--device", "cpu",
@@ -37,7 +37,7 @@ def run_predict(capsys, *argv):
 def test_exported_student_gives_the_eager_probabilities(exported_student):
     checkpoint, export_dir = exported_student
     meta = read_checkpoint_meta(checkpoint)
-    model = BiLSTM(**meta["model"])
+    model = build_student(meta["model"])
     load_state_strict(model, str(checkpoint / WEIGHTS))
     model.eval()
     texts = ["这个酒店很好", "房间很差，失望", "推荐", "价格不错非常满意我们觉得"]

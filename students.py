@@ -1,0 +1,141 @@
+"""The students: small classifiers over jieba word ids, and the one factory that builds them.
+
+Every student reads (word ids padded at the end, true lengths) and gives logits, so training,
+distillation, export and predict.py treat them alike. A checkpoint's "model" entry is the config
+student_config() made ({"student": name, **constructor arguments}); build_student() rebuilds any
+student from it. A new student is a class here and its line in STUDENTS (with its name in
+args.STUDENTS and any size flag of its own in args.add_student_args).
+"""
+import inspect
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from data import PAD, UNK
+
+
+class Student(nn.Layer):
+    """Embedding (+ word dropout) -> the subclass's encoder -> dropout -> tanh dense -> logits.
+
+    A subclass creates its encoder layers between super().__init__() and add_head(), and
+    implements encode(embedded, seq_len) -> one vector per sentence that ignores the padding,
+    so a sentence's logits never depend on its batch."""
+
+    def __init__(self, vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id):
+        super().__init__()
+        self.padding_idx, self.word_dropout, self.unk_id = padding_idx, word_dropout, unk_id
+        self.uniform = paddle.ParamAttr(initializer=nn.initializer.Uniform(-init_scale, init_scale))
+        self.embedder = nn.Embedding(vocab_size, emb_dim, padding_idx=padding_idx, weight_attr=self.uniform)
+        self.dropout = nn.Dropout(dropout_prob)
+
+    def add_head(self, sentence_size, hidden_size, num_classes):
+        self.fc = nn.Linear(sentence_size, hidden_size, weight_attr=self.uniform)
+        self.output_layer = nn.Linear(hidden_size, num_classes, weight_attr=self.uniform)
+
+    def forward(self, input_ids, seq_len):
+        if self.training and self.word_dropout > 0:
+            input_ids = self.drop_words(input_ids)
+        sentence = self.encode(self.dropout(self.embedder(input_ids)), seq_len)
+        return self.output_layer(paddle.tanh(self.fc(self.dropout(sentence))))
+
+    def drop_words(self, input_ids):
+        """Replace words by [UNK] at rate word_dropout: regularises, and trains the [UNK] row
+        that unseen dev and test words map to (every training word has its own row)."""
+        drop = (paddle.rand(input_ids.shape) < self.word_dropout) & (input_ids != self.padding_idx)
+        return paddle.where(drop, paddle.full_like(input_ids, self.unk_id), input_ids)
+
+
+class BiLSTM(Student):
+    """One bidirectional LSTM; the sentence is [last forward state; last backward state] (Tang et al.)."""
+
+    def __init__(self, vocab_size, num_classes, emb_dim=300, hidden_size=300, num_layers=1, dropout_prob=0.0,
+                 init_scale=0.1, padding_idx=0, word_dropout=0.0, unk_id=1):
+        super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id)
+        self.lstm = nn.LSTM(emb_dim, hidden_size, num_layers, direction="bidirect",
+                            dropout=dropout_prob if num_layers > 1 else 0.0)
+        self.add_head(2 * hidden_size, hidden_size, num_classes)
+
+    def encode(self, embedded, seq_len):
+        # sequence_length stops each direction at the sentence's own end: padding never reaches the final states
+        _, (hidden, _) = self.lstm(embedded, sequence_length=seq_len)
+        return paddle.concat([hidden[-2], hidden[-1]], axis=-1)
+
+
+class BiGRU(Student):
+    """One bidirectional GRU (model_distill's student), final states as the Bi-LSTM's."""
+
+    def __init__(self, vocab_size, num_classes, emb_dim=300, hidden_size=300, num_layers=1, dropout_prob=0.0,
+                 init_scale=0.1, padding_idx=0, word_dropout=0.0, unk_id=1):
+        super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id)
+        self.gru = nn.GRU(emb_dim, hidden_size, num_layers, direction="bidirect",
+                          dropout=dropout_prob if num_layers > 1 else 0.0)
+        self.add_head(2 * hidden_size, hidden_size, num_classes)
+
+    def encode(self, embedded, seq_len):
+        _, hidden = self.gru(embedded, sequence_length=seq_len)
+        return paddle.concat([hidden[-2], hidden[-1]], axis=-1)
+
+
+class TextCNN(Student):
+    """Kim's CNN (2014): convolutions of several window sizes over the words, tanh, max over time."""
+
+    def __init__(self, vocab_size, num_classes, emb_dim=300, hidden_size=300, num_filters=100,
+                 window_sizes=(3, 4, 5), dropout_prob=0.0, init_scale=0.1, padding_idx=0, word_dropout=0.0,
+                 unk_id=1):
+        super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id)
+        self.window_sizes = list(window_sizes)
+        self.convs = nn.LayerList([nn.Conv1D(emb_dim, num_filters, w, data_format="NLC") for w in self.window_sizes])
+        self.add_head(num_filters * len(self.window_sizes), hidden_size, num_classes)
+
+    def encode(self, embedded, seq_len):
+        # Zero rows (as padding embeds) after every sentence: a sentence shorter than a window
+        # still has one, and a window's content never depends on how wide the batch is.
+        widest = max(self.window_sizes)
+        embedded = F.pad(embedded, [0, widest - 1], data_format="NLC")
+        pooled = []
+        for width, conv in zip(self.window_sizes, self.convs):
+            features = paddle.tanh(conv(embedded))  # [batch, positions, filters]
+            # windows that start inside the sentence (at least one): the batch's padding is left out
+            valid = paddle.maximum(seq_len - width + 1, paddle.ones_like(seq_len))
+            starts = paddle.arange(paddle.shape(features)[1], dtype=seq_len.dtype)
+            mask = (starts.unsqueeze(0) < valid.unsqueeze(1)).unsqueeze(-1)
+            # -2 is below tanh's range: a masked window never wins the max
+            pooled.append(paddle.where(mask, features, paddle.full_like(features, -2.0)).max(axis=1))
+        return paddle.concat(pooled, axis=-1)
+
+
+class BOW(Student):
+    """Bag of words (PaddleNLP's BoW model): the mean of the sentence's word embeddings."""
+
+    def __init__(self, vocab_size, num_classes, emb_dim=300, hidden_size=300, dropout_prob=0.0, init_scale=0.1,
+                 padding_idx=0, word_dropout=0.0, unk_id=1):
+        super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id)
+        self.add_head(emb_dim, hidden_size, num_classes)
+
+    def encode(self, embedded, seq_len):
+        # padding embeds to zeros (padding_idx), so the sum is the sentence's own
+        return embedded.sum(axis=1) / paddle.clip(seq_len, min=1).astype(embedded.dtype).unsqueeze(-1)
+
+
+STUDENTS = {"bilstm": BiLSTM, "gru": BiGRU, "textcnn": TextCNN, "bow": BOW}
+
+
+def student_config(args, vocab, num_classes):
+    """{"student": args.student, **its constructor's arguments}: sizes from args, the rest from the data."""
+    from_data = {"vocab_size": len(vocab), "num_classes": num_classes, "padding_idx": vocab.to_indices(PAD),
+                 "unk_id": vocab.to_indices(UNK)}
+    names = list(inspect.signature(STUDENTS[args.student]).parameters)
+    return {"student": args.student, **{n: from_data[n] if n in from_data else getattr(args, n) for n in names}}
+
+
+def build_student(config):
+    """The student a config describes (a checkpoint's "model" entry; bilstm before it was recorded)."""
+    config = dict(config)
+    return STUDENTS[config.pop("student", "bilstm")](**config)
+
+
+def parameter_counts(model):
+    """(embedding parameters, the others): the table is most of a student, and what grows with the data."""
+    embedding = model.embedder.weight.size
+    return embedding, sum(p.size for p in model.parameters()) - embedding

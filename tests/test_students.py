@@ -1,0 +1,81 @@
+"""The student family: each trains alone, distils, resumes, exports and predicts, through one factory."""
+import json
+
+import numpy as np
+import paddle
+import pytest
+
+import args as args_module
+import export_model
+import students
+from conftest import assert_same_weights, crash_after_saving
+from predict import Predictor
+from students import STUDENTS, build_student
+from test_distill import distill, fine_tuned  # noqa: F401 (a fixture)
+from test_student import train
+from utils import WEIGHTS, InputError, load_state_strict, read_checkpoint_meta
+
+SMALL = {"bilstm": [], "gru": [], "textcnn": ["--num_filters", "8", "--window_sizes", "2", "3"], "bow": []}
+
+
+def test_every_student_has_its_flag_value_and_one_class():
+    assert list(args_module.STUDENTS) == list(STUDENTS) == list(SMALL)
+
+
+@pytest.mark.parametrize("name", list(STUDENTS))
+def test_logits_do_not_depend_on_padding(name):
+    """A sentence gets the same logits alone and in a batch of longer ones (the padding is ignored)."""
+    paddle.seed(0)
+    extra = {"num_filters": 4, "window_sizes": [2, 5]} if name == "textcnn" else {}
+    model = build_student({"student": name, "vocab_size": 50, "num_classes": 3, "emb_dim": 8, "hidden_size": 8,
+                           **extra})
+    model.eval()
+    sentences = [[5, 6, 7], [8, 9, 10, 11, 12, 13, 14], [3]]
+    alone = [model(paddle.to_tensor([s]), paddle.to_tensor([len(s)])).numpy()[0] for s in sentences]
+    width = max(map(len, sentences)) + 4
+    padded = paddle.to_tensor([s + [0] * (width - len(s)) for s in sentences])
+    batched = model(padded, paddle.to_tensor([len(s) for s in sentences])).numpy()
+    np.testing.assert_allclose(batched, np.stack(alone), rtol=1e-5, atol=1e-6)
+
+
+def test_a_checkpoint_without_a_student_type_is_a_bilstm():
+    """Checkpoints written before the family existed record no type: they are Bi-LSTMs."""
+    model = build_student({"vocab_size": 10, "num_classes": 2, "emb_dim": 4, "hidden_size": 4})
+    assert isinstance(model, students.BiLSTM)
+
+
+@pytest.mark.parametrize("name", [n for n in STUDENTS if n != "bilstm"])  # the Bi-LSTM's: test_student.py
+def test_each_student_learns_resumes_exports_and_predicts(name, toy_task, tmp_path):
+    run = ("--student", name, *SMALL[name], "--max_epoch", "10", "--save_steps", "6", "--lr", "1e-2",
+           "--dropout_prob", "0.1", "--word_dropout", "0.1", "--num_threads", "1")
+    whole = train(toy_task, tmp_path / "whole", *run)
+    assert whole["best_dev_acc"] >= 0.9
+    meta = read_checkpoint_meta(tmp_path / "whole" / "best")
+    assert meta["model"]["student"] == name and meta["args"]["student"] == name
+
+    with crash_after_saving(step=30):
+        train(toy_task, tmp_path / "crashed", *run)
+    with pytest.raises(InputError, match=f"a {name} checkpoint; resume it with --student {name}"):
+        train(toy_task, tmp_path / "crashed", "--init_from_ckpt", str(tmp_path / "crashed" / "last"))
+    resumed = train(toy_task, tmp_path / "crashed", *run, "--init_from_ckpt", str(tmp_path / "crashed" / "last"))
+    assert resumed["dev_acc"] == whole["dev_acc"]
+    assert_same_weights(tmp_path / "whole" / "last", tmp_path / "crashed" / "last")
+
+    export_model.main(["--checkpoint", str(tmp_path / "whole" / "best"), "--output_dir", str(tmp_path / "export")])
+    model = build_student(meta["model"])
+    load_state_strict(model, str(tmp_path / "whole" / "best" / WEIGHTS))
+    model.eval()
+    texts = ["这个酒店很好", "房间很差，失望", "推荐", "价格不错非常满意我们觉得"]
+    predictor = Predictor(str(tmp_path / "export"), num_threads=1)
+    ids, lengths = predictor.inputs(texts)
+    eager = paddle.nn.functional.softmax(model(paddle.to_tensor(ids), paddle.to_tensor(lengths))).numpy()
+    np.testing.assert_allclose(predictor.predict(texts, batch_size=3), eager, rtol=1e-5, atol=1e-6)
+
+
+def test_each_student_distils(fine_tuned, tmp_path):  # noqa: F811
+    for name in STUDENTS:
+        summary = distill(fine_tuned, tmp_path / name, tmp_path / "cache", "--student", name, *SMALL[name],
+                          "--n_iter", "1", "--max_epoch", "10", "--optimizer", "adam", "--lr", "1e-2",
+                          "--dropout_prob", "0.0")
+        meta = json.loads((tmp_path / name / "best" / "checkpoint.json").read_text(encoding="utf-8"))
+        assert meta["model"]["student"] == name and summary["best_dev_acc"] >= 0.8, name
