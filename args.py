@@ -197,6 +197,9 @@ def add_student_args(parser):
     group.add_argument("--dropout_prob", type=probability, help="Dropout on embeddings and sentence vector.")
     group.add_argument("--word_dropout", type=probability, default=0.0,
                        help="Rate at which training words are replaced by [UNK].")
+    group.add_argument("--unseen_words", choices=["unk", "chars"], default="unk",
+                       help="A word with no embedding row (never seen in training) reads as [UNK], or as its "
+                            "characters when each has a row (chars: 很甜 -> 很 甜). Export and predict.py follow it.")
     group.add_argument("--min_freq", type=positive_int, default=1,
                        help="Words seen fewer times in training get no embedding row: they map to [UNK].")
     group.add_argument("--init_scale", type=positive_float, default=0.1,

@@ -40,7 +40,8 @@ def student_from_checkpoint(path, meta):
     model = build_student(meta["model"])
     load_state_strict(model, os.path.join(path, WEIGHTS))
     specs = STUDENT_INPUTS
-    config = {"kind": "student", "labels": meta["labels"], "max_seq_length": meta["args"]["max_seq_length"]}
+    config = {"kind": "student", "labels": meta["labels"], "max_seq_length": meta["args"]["max_seq_length"],
+              "unseen_words": meta["args"].get("unseen_words", "unk")}
     return model, specs, config
 
 

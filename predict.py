@@ -83,7 +83,8 @@ class Predictor:
 
     def inputs(self, texts):
         if self.config["kind"] == "student":
-            ids, lengths = zip(*(convert_example(words or ["[UNK]"], self.vocab, self.max_seq_length)
+            ids, lengths = zip(*(convert_example(words or ["[UNK]"], self.vocab, self.max_seq_length,
+                                                 self.config.get("unseen_words", "unk"))
                                  for words in segment(texts)))
             return [Pad(pad_val=self.vocab.to_indices("[PAD]"), dtype="int64")(ids), np.array(lengths, "int64")]
         encoded = encode(self.tokenizer, texts, self.max_seq_length, progress=False)

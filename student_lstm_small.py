@@ -39,8 +39,10 @@ def student_vocab(args, train_words):
     return lean_vocab(vocab, train_words, args.min_freq)
 
 
-def to_records(words, labels, vocab, max_seq_length):
-    return [(*convert_example(w, vocab, max_seq_length), label) for w, label in zip(words, labels)]
+def to_records(words, labels, vocab, args):
+    """(ids, length, label) of each segmented sentence, as args.max_seq_length and args.unseen_words say."""
+    return [(*convert_example(w, vocab, args.max_seq_length, args.unseen_words), label)
+            for w, label in zip(words, labels)]
 
 
 def batchify_fn(pad_id):
@@ -61,8 +63,7 @@ def run(args):
     vocab = student_vocab(args, words["train"])
     pad_id = vocab.to_indices(PAD)
     loaders = {
-        split: create_dataloader(to_records(words[split], [ex["label"] for ex in ds], vocab,
-                                            args.max_seq_length),
+        split: create_dataloader(to_records(words[split], [ex["label"] for ex in ds], vocab, args),
                                  batchify_fn(pad_id), args.batch_size, shuffle=split == "train", seed=args.seed)
         for split, ds in splits.items() if ds[0]["label"] is not None
     }

@@ -245,8 +245,7 @@ def run(args):
 
     vocab = student_vocab(args, sentences)
     pad_id = vocab.to_indices(PAD)
-    student = to_records([[UNK if w == MASK else w for w in s] for s in sentences], labels, vocab,
-                         args.max_seq_length)
+    student = to_records([[UNK if w == MASK else w for w in s] for s in sentences], labels, vocab, args)
     if args.teacher_logits == "cached":
         records = [(ids, n, logits, label) for (ids, n, label), logits in zip(student, outputs["logits"])]
         batchify = Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"),
@@ -259,7 +258,7 @@ def run(args):
     for split in [s for s in splits if s != "train"]:  # dev, test, --eval_sets
         if splits[split][0]["label"] is not None:
             loaders[split] = create_dataloader(
-                to_records(words[split], [ex["label"] for ex in splits[split]], vocab, args.max_seq_length),
+                to_records(words[split], [ex["label"] for ex in splits[split]], vocab, args),
                 student_batchify_fn(pad_id), args.batch_size)
     online = None if args.teacher_logits == "cached" else teacher
     sizes = {"sentences": len(records), "gold_labelled": sum(label >= 0 for label in labels)}

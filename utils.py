@@ -60,10 +60,25 @@ def init_runtime(args):
     paddle.seed(args.seed)
 
 
-def convert_example(words, vocab, max_seq_length):
-    """(word ids, length) of a segmented sentence, truncated to max_seq_length words."""
+def convert_example(words, vocab, max_seq_length, unseen_words="unk"):
+    """(word ids, length) of a segmented sentence, truncated to max_seq_length words. A word
+    without an embedding row reads as [UNK] or, with unseen_words="chars", as its characters
+    when every one has a row (很甜 -> 很 甜)."""
+    if unseen_words == "chars":
+        words = spell_unseen(words, vocab.token_to_idx)
     ids = vocab.to_indices(words[:max_seq_length])
     return ids, len(ids)
+
+
+def spell_unseen(words, known):
+    """`words`, each one not in `known` spelled out in its characters if they all are."""
+    spelled = []
+    for word in words:
+        if word in known or not all(char in known for char in word):
+            spelled.append(word)
+        else:
+            spelled.extend(word)
+    return spelled
 
 
 @contextlib.contextmanager

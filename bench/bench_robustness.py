@@ -1,15 +1,17 @@
 """Robustness: in-domain (ChnSentiCorp dev) and out-of-domain accuracy of the teacher and of the
 Bi-LSTM alone and distilled, over training seeds, and which part of distillation buys it.
 
-    python bench/bench_robustness.py teacher                         # the fine-tuned teacher, exported
-    python bench/bench_robustness.py run CONFIG [--seeds 1 7 2021]   # one training run per seed
-    python bench/bench_robustness.py table                           # the tables, from the results
+    python bench/bench_robustness.py teacher                          # the fine-tuned teacher, exported
+    python bench/bench_robustness.py run CONFIG [--student bilstm] [--seeds 1 7 2021]   # a run per seed
+    python bench/bench_robustness.py unseen CONFIG [--student bilstm]  # its checkpoints, unseen words as characters
+    python bench/bench_robustness.py table                            # the tables, from the results
 
 The out-of-domain set is ../shared/data/ood/shopping5.tsv (2,000 reviews of products ChnSentiCorp
 never covers). Runs score it with --eval_sets: the best dev checkpoint, which it never chooses.
 The teacher (bench_teacher.py train's) is exported and scored by predict.py --eval, as a user would.
-CONFIG is a key of CONFIGS: the recipes of the README and the ablation of distillation. Each run
-writes bench/results/robustness/<config>/seed<N>.json when it ends; finished seeds are skipped and
+CONFIG is a key of CONFIGS: the recipes of the README and the ablation of distillation, for any
+--student of students.py. Each run writes bench/results/robustness/<student>-<config>/seed<N>.json
+when it ends; finished seeds are skipped and
 an interrupted one continues from its last/ checkpoint (kept in $DISTILL_LSTM_CACHE/robustness),
 so a series can span sessions. Distillation runs of every seed share one transfer set (--data_seed)
 and its cached teacher logits.
@@ -27,7 +29,7 @@ import tempfile
 import time
 
 from bench_teacher import TEACHER_OUTPUT, fetch_offline_teacher, portable, write_results  # first: sets sys.path
-from args import CACHE_DIR, recipe  # noqa: E402, I001
+from args import CACHE_DIR, STUDENTS, recipe  # noqa: E402, I001
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")
@@ -48,6 +50,8 @@ CONFIGS = {
                           "+ augmented copies of the unlabelled reviews too"),
     "kl_t2": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--distill_loss", "kl",
                           "--temperature", "2"], "the recipe with KL at temperature 2 instead of MSE"),
+    "hard": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--distill_loss", "hard"],
+             "the recipe on the teacher's hard labels (ERNIE's data distillation)"),
 }
 SCRIPTS = {"student": "student_lstm_small.py", "distill": "teacher_student_distill.py"}
 
@@ -60,7 +64,7 @@ def teacher_dir(args):
 
 def command(args, config, seed, output_dir):
     job, flags, _ = CONFIGS[config]
-    cmd = [sys.executable, SCRIPTS[job], "--task_name", "chnsenticorp", *recipe(job), *flags,
+    cmd = [sys.executable, SCRIPTS[job], "--task_name", "chnsenticorp", *recipe(job), "--student", args.student, *flags,
            "--data_dir", os.path.join(SHARED, "chnsenticorp"), "--eval_sets", "=".join(OOD), "--seed", str(seed),
            "--device", "cpu", "--num_threads", str(args.num_threads), "--output_dir", output_dir]
     if job == "distill":
@@ -73,11 +77,12 @@ def command(args, config, seed, output_dir):
 
 def run(args):
     for seed in args.seeds:
-        path = os.path.join(RESULTS, args.config, f"seed{seed}.json")
+        name = f"{args.student}-{args.config}"
+        path = os.path.join(RESULTS, name, f"seed{seed}.json")
         if os.path.isfile(path):
             print(f"{path}: done, skipped")
             continue
-        output_dir = os.path.join(CACHE_DIR, "robustness", args.config, f"seed{seed}")
+        output_dir = os.path.join(CACHE_DIR, "robustness", name, f"seed{seed}")
         cmd = command(args, args.config, seed, output_dir)
         print("running:", " ".join(cmd[1:]), flush=True)
         start = time.time()
@@ -86,7 +91,7 @@ def run(args):
         with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
             summary = json.load(f)
         write_results(path, {
-            "config": args.config, "seed": seed, "dev_acc": summary["best_dev_acc"],
+            "student": args.student, "config": args.config, "seed": seed, "dev_acc": summary["best_dev_acc"],
             "ood_acc": summary["eval_sets"][OOD[0]]["acc"], "best_step": summary["best_step"],
             "teacher_dev_acc": summary.get("teacher_dev_acc"), "transfer_set": summary.get("transfer_set"),
             "epoch_seconds": summary["epoch_seconds"], "wall_minutes": (time.time() - start) / 60,
@@ -120,6 +125,40 @@ def teacher(args):
         "teacher": "m3e-small (offline), fine-tuned by bench_teacher.py train", "run": best})
 
 
+def unseen(args):
+    """The finished runs' best checkpoints read with --unseen_words unk and chars: dev and
+    out-of-domain accuracy of the same weights (a paired comparison; nothing is retrained)."""
+    import numpy as np
+    from paddlenlp.data import Pad, Stack, Tuple
+
+    from data import create_dataloader, load_eval_sets, load_local_splits, segment, vocab_from_words
+    from students import build_student
+    from utils import WEIGHTS, convert_example, evaluate, load_state_strict, read_checkpoint_meta
+
+    name = f"{args.student}-{args.config}"
+    splits, labels = load_local_splits(os.path.join(SHARED, "chnsenticorp"))
+    sets = {"dev": splits["dev"], **load_eval_sets([OOD], labels)}
+    words = {s: segment([ex["text"] for ex in ds]) for s, ds in sets.items()}
+    rows = []
+    for seed in args.seeds:
+        best = os.path.join(CACHE_DIR, "robustness", name, f"seed{seed}", "best")
+        meta = read_checkpoint_meta(best)
+        vocab = vocab_from_words(meta["vocab"])
+        model = build_student(meta["model"])
+        load_state_strict(model, os.path.join(best, WEIGHTS))
+        batchify = Tuple(Pad(axis=0, pad_val=0, dtype="int64"), Stack(dtype="int64"), Stack(dtype="int64"))
+        row = {"seed": seed}
+        for mode in ("unk", "chars"):
+            for s, ds in sets.items():
+                records = [(*convert_example(w, vocab, meta["args"]["max_seq_length"], mode), ex["label"])
+                           for w, ex in zip(words[s], ds)]
+                row[f"{s}_{mode}"] = evaluate(model, create_dataloader(records, batchify, 64))
+        unk_share = {s: float(np.mean([w not in vocab.token_to_idx for ws in words[s] for w in ws])) for s in sets}
+        rows.append({**row, "unseen_token_share": unk_share})
+        print(row, flush=True)
+    write_results(os.path.join(RESULTS, name, "unseen_words.json"), {"runs": rows, "config": name})
+
+
 def mean_std(values):
     """(mean, sample standard deviation; 0 for one value)."""
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
@@ -128,19 +167,19 @@ def mean_std(values):
 def table(args):
     """Mean and spread per configuration, the share of the teacher's out-of-domain accuracy kept."""
     rows = {}
-    for config in ["teacher", *CONFIGS]:
-        runs = [json.load(open(p, encoding="utf-8")) for p in sorted(glob.glob(os.path.join(RESULTS, config, "seed*.json")))]
+    for name in ["teacher", *(f"{s}-{c}" for s in STUDENTS for c in CONFIGS)]:
+        runs = [json.load(open(p, encoding="utf-8")) for p in sorted(glob.glob(os.path.join(RESULTS, name, "seed*.json")))]
         if runs:
-            rows[config] = {"seeds": [r["seed"] for r in runs],
-                            "dev": mean_std([r["dev_acc"] for r in runs]), "ood": mean_std([r["ood_acc"] for r in runs])}
+            rows[name] = {"seeds": [r["seed"] for r in runs],
+                          "dev": mean_std([r["dev_acc"] for r in runs]), "ood": mean_std([r["ood_acc"] for r in runs])}
     teacher_ood = rows["teacher"]["ood"][0] if "teacher" in rows else None
     print("| model | what | seeds | ChnSentiCorp dev | shopping5 (out of domain) | of the teacher's out-of-domain accuracy |")
     print("|---|---|---|---|---|---|")
-    for config, row in rows.items():
-        what = "m3e-small fine-tuned" if config == "teacher" else CONFIGS[config][2]
+    for name, row in rows.items():
+        what = "m3e-small fine-tuned" if name == "teacher" else CONFIGS[name.split("-", 1)[1]][2]
         kept = f"{row['ood'][0] / teacher_ood:.1%}" if teacher_ood else "-"
         row["ood_share_of_teacher"] = row["ood"][0] / teacher_ood if teacher_ood else None
-        print(f"| {config} | {what} | {len(row['seeds'])} | {row['dev'][0]:.4f} ± {row['dev'][1]:.4f} "
+        print(f"| {name} | {what} | {len(row['seeds'])} | {row['dev'][0]:.4f} ± {row['dev'][1]:.4f} "
               f"| {row['ood'][0]:.4f} ± {row['ood'][1]:.4f} | {kept} |")
     print("\nmean ± sample standard deviation over training seeds")
     write_results(os.path.join(ROOT, "bench", "results", "robustness.json"), portable(rows))
@@ -148,15 +187,16 @@ def table(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["teacher", "run", "table"])
+    parser.add_argument("what", choices=["teacher", "run", "unseen", "table"])
     parser.add_argument("config", nargs="?", choices=list(CONFIGS), help="run: the configuration")
+    parser.add_argument("--student", choices=STUDENTS, default="bilstm", help="run: the student")
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help="run: training seeds")
     parser.add_argument("--teacher_run", default=TEACHER_OUTPUT, help="bench_teacher.py train's output")
     parser.add_argument("--num_threads", type=int, default=2)
     args = parser.parse_args()
-    if args.what == "run" and not args.config:
-        parser.error("run needs a CONFIG")
-    {"teacher": teacher, "run": run, "table": table}[args.what](args)
+    if args.what in ("run", "unseen") and not args.config:
+        parser.error(f"{args.what} needs a CONFIG")
+    {"teacher": teacher, "run": run, "unseen": unseen, "table": table}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -79,3 +79,26 @@ def test_each_student_distils(fine_tuned, tmp_path):  # noqa: F811
                           "--dropout_prob", "0.0")
         meta = json.loads((tmp_path / name / "best" / "checkpoint.json").read_text(encoding="utf-8"))
         assert meta["model"]["student"] == name and summary["best_dev_acc"] >= 0.8, name
+
+
+def test_unseen_words_read_as_their_characters_with_chars():
+    from data import vocab_from_words
+    from utils import convert_example
+
+    vocab = vocab_from_words(["[PAD]", "[UNK]", "很", "甜", "好"])
+    ids, length = convert_example(["很甜", "好吃", "好"], vocab, 10, "chars")
+    assert vocab.to_tokens(ids) == ["很", "甜", "[UNK]", "好"] and length == 4  # 吃 has no row: 好吃 stays whole
+    assert vocab.to_tokens(convert_example(["很甜", "好"], vocab, 10)[0]) == ["[UNK]", "好"]
+    assert vocab.to_tokens(convert_example(["很甜", "好"], vocab, 2, "chars")[0]) == ["很", "甜"]  # then truncated
+
+
+def test_export_and_predict_follow_the_unseen_words_rule(toy_task, tmp_path):
+    data_dir, _ = toy_task
+    with open(data_dir / "train.tsv", "a", encoding="utf-8") as f:
+        f.write("1\t服 务 员 推荐\n")  # jieba keeps the spaced characters apart: each gets a row
+    train(toy_task, tmp_path / "run", "--max_epoch", "1", "--unseen_words", "chars")
+    export_model.main(["--checkpoint", str(tmp_path / "run" / "best"), "--output_dir", str(tmp_path / "export")])
+    predictor = Predictor(str(tmp_path / "export"), num_threads=1)
+    assert predictor.config["unseen_words"] == "chars"
+    ids, lengths = predictor.inputs(["服务员推荐"])  # jieba: 服务员 (never seen whole) 推荐
+    assert predictor.vocab.to_tokens([int(i) for i in ids[0]]) == ["服", "务", "员", "推荐"] and lengths[0] == 4
