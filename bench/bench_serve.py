@@ -1,4 +1,4 @@
-"""Serving speed on this CPU: the distilled Bi-LSTM against the teachers, eager and exported.
+"""Serving speed on this CPU: the students against the teachers, eager and exported.
 
     python bench/bench_serve.py [--student_checkpoint DIR ...] [--sentences 300]
     python bench/bench_serve.py --student_checkpoint DIR --teachers ernie-gram-zh-shaped \
@@ -6,8 +6,9 @@
     python bench/bench_serve.py --student_checkpoint DIR --teachers --modes exported --threads 1 \
         --batch_sizes 1 --sentences 0 --warm_pass --stages   # where a student's time goes
 
-Models: each Bi-LSTM student checkpoint given (named by its LSTM size, e.g. student-h300; without
-any, random weights of the ChnSentiCorp student's shape: speed does not depend on the weights),
+Models: each student checkpoint given (the Bi-LSTM named by its size, e.g. student-h300, others by
+type and size, e.g. textcnn-h300; without any, a Bi-LSTM of random weights of the ChnSentiCorp
+student's shape: speed does not depend on the weights),
 the offline teacher m3e-small, and an ernie-gram-zh-shaped teacher (PaddleNLP's registered
 config, random weights, the bert-base-chinese tokenizer, so its
 vocabulary is 21,128 rows instead of 18,018). For each: batch 1 and 64, 1 and 2 threads, eager
@@ -58,7 +59,7 @@ def build(model_name, student_checkpoint, data_dir):
     from teacher_train_glue import load_teacher
 
     labels = ["0", "1"]
-    if model_name.startswith("student"):
+    if model_name not in TEACHERS:  # a student, named by student_name()
         if student_checkpoint:
             meta = read_checkpoint_meta(student_checkpoint)
             model, specs, config = student_from_checkpoint(student_checkpoint, meta)
@@ -199,7 +200,7 @@ def main():
         return one(args)
     students = {student_name(c): c for c in args.student_checkpoint or [None]}
     if len(students) < len(args.student_checkpoint or [None]):
-        raise InputError("two --student_checkpoint of the same LSTM size: their rows would share one name")
+        raise InputError("two --student_checkpoint of the same student and size: their rows would share one name")
     rows = []
     for model in [*students, *args.teachers]:
         for threads in args.threads:
