@@ -59,3 +59,38 @@ def test_results_hold_no_machine_paths():
               "rows": [f"{home}/.cache/distill_lstm/teacher", 3]}
     assert portable(result) == {"command": "x.py --data_dir ../shared/data --teacher ~/.cache/t --vocab v.txt",
                                 "rows": ["~/.cache/distill_lstm/teacher", 3]}
+
+
+def test_robustness_table_gives_means_spreads_and_the_share_of_the_teacher(tmp_path, monkeypatch, capsys):
+    import bench_robustness
+
+    monkeypatch.setattr(bench_robustness, "RESULTS", str(tmp_path / "robustness"))
+    monkeypatch.setattr(bench_robustness, "ROOT", str(tmp_path))
+    for name, accs in {"teacher": [(0.94, 0.92)], "bilstm-alone": [(0.91, 0.83), (0.92, 0.85)],
+                       "bilstm-distilled": [(0.93, 0.90), (0.93, 0.92), (0.94, 0.91)]}.items():
+        for seed, (dev, ood) in enumerate(accs):
+            write_results(str(tmp_path / "robustness" / name / f"seed{seed}.json"),
+                          {"seed": seed, "dev_acc": dev, "ood_acc": ood})
+    bench_robustness.table(None)
+    rows = json.loads((tmp_path / "bench" / "results" / "robustness.json").read_text())
+    assert list(rows) == ["teacher", "bilstm-alone", "bilstm-distilled"]
+    assert rows["bilstm-alone"]["ood"] == pytest.approx([0.84, 0.0141421356])  # sample standard deviation
+    assert rows["bilstm-distilled"]["ood_share_of_teacher"] == pytest.approx(0.91 / 0.92)
+    assert "| bilstm-distilled | + 26,910 unlabelled reviews (the README's recipe) | 3 | 0.9333 ± 0.0058 " \
+           "| 0.9100 ± 0.0100 | 98.9% |" in capsys.readouterr().out
+
+
+def test_robustness_runs_continue_from_their_last_checkpoint(tmp_path, monkeypatch):
+    import argparse
+
+    import bench_robustness
+
+    monkeypatch.setattr(bench_robustness, "teacher_dir", lambda args: str(tmp_path / "teacher" / "best"))
+    monkeypatch.setattr(bench_robustness, "fetch_offline_teacher", lambda: str(tmp_path / "m3e"))
+    args = argparse.Namespace(student="textcnn", num_threads=1)
+    fresh = bench_robustness.command(args, "distilled", 7, str(tmp_path / "run"))
+    assert fresh[-1] == "--overwrite_output_dir" and fresh[fresh.index("--seed") + 1] == "7"
+    assert fresh[fresh.index("--student") + 1] == "textcnn" and "--eval_sets" in fresh
+    (tmp_path / "run" / "last").mkdir(parents=True)
+    assert bench_robustness.command(args, "distilled", 7, str(tmp_path / "run"))[-2:] == [
+        "--init_from_ckpt", str(tmp_path / "run" / "last")]
