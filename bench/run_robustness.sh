@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Every run of the robustness and student-family tables (bench/RESULTS.md), in order of priority,
+# on a 2-core CPU: two seeds at a time on one thread each. Finished seeds are skipped and an
+# interrupted one continues from its last/, so it can be started again in a later session:
+#
+#   DISTILL_LSTM_CACHE=/path/that/persists nohup bash bench/run_robustness.sh > robustness.log 2>&1 &
+#
+# It fine-tunes the teacher first if the cache has none (69 min here), and fills the teacher-logits
+# cache of each transfer set with one 2-thread run before the seeds share it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python}"
+R="$PY bench/bench_robustness.py"
+CACHE="${DISTILL_LSTM_CACHE:-$HOME/.cache/distill_lstm}"
+
+[ -f "$CACHE/teacher/chnsenticorp/summary.json" ] || $PY bench/bench_teacher.py train
+ls bench/results/robustness/teacher/seed*.json > /dev/null 2>&1 || $R teacher
+
+# seeds CONFIG STUDENT: seed 1 alone with both threads (it computes the logits the others reuse),
+# then 7 and 2021 side by side on one thread each.
+seeds() {
+  $R run "$1" --student "$2" --seeds 1 --num_threads 2
+  $R run "$1" --student "$2" --seeds 7 --num_threads 1 &
+  local other=$!
+  $R run "$1" --student "$2" --seeds 2021 --num_threads 1
+  wait "$other"
+}
+
+seeds distilled bilstm
+seeds alone bilstm
+for config in soft_train soft_aug augment_unlabeled kl_t2 hard; do seeds "$config" bilstm; done
+for student in textcnn bow gru; do
+  for config in alone distilled hard; do seeds "$config" "$student"; done
+done
+$R table
