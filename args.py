@@ -31,6 +31,8 @@ JOB_DEFAULTS = {
                 "early_stop_patience": 10, "output_dir": "teacher"},
     "distill": {"optimizer": "adadelta", "lr": 1.0, "dropout_prob": 0.1, "max_epoch": 6,
                 "output_dir": "distilled_models"},
+    # label_errors.py trains the teacher or a student per fold, with that job's defaults (parse_args)
+    "label": {"output_dir": "label_issues"},
 }
 
 
@@ -282,11 +284,26 @@ def add_predict_args(parser):
     parser.add_argument("--enable_mkldnn", action="store_true", help="Use oneDNN kernels on CPU.")
 
 
+def add_label_args(parser):
+    group = parser.add_argument_group("label errors")
+    group.add_argument("--model", choices=["teacher", "student"], default="teacher",
+                       help="What scores the training rows: the teacher fine-tuned per fold (the teacher "
+                            "flags), or a student trained alone per fold (the student flags).")
+    group.add_argument("--folds", type=int, default=5,
+                       help="Cross-validation folds: each row is scored by a model trained on the others.")
+    group.add_argument("--clean", choices=["drop", "relabel"], default=None,
+                       help="Also write <output_dir>/data/train.tsv without the flagged rows (drop) or with "
+                            "the suggested labels (relabel), beside the task's other files.")
+    group.add_argument("--probs_cache", default=os.path.join(CACHE_DIR, "label_probs"),
+                       help="Where each fold's out-of-sample probabilities are kept, keyed by data and settings.")
+
+
 JOB_ARGS = {
     "vocab": [add_data_args, add_vocab_output_args],
     "student": [add_data_args, add_eval_args, add_vocab_args, add_run_args, add_student_args],
     "teacher": [add_data_args, add_eval_args, add_run_args, add_teacher_args],
     "distill": [add_data_args, add_eval_args, add_vocab_args, add_run_args, add_student_args, add_distill_args],
+    "label": [add_data_args, add_vocab_args, add_run_args, add_teacher_args, add_student_args, add_label_args],
     "export": [add_export_args],
     "predict": [add_predict_args],
 }
@@ -321,10 +338,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def job_label(job, args):
     """What a run is, for its VisualDL name: readable and short (the sidebar cuts at ~28 characters)."""
-    if job == "teacher":
+    if job == "teacher" or getattr(args, "model", None) == "teacher":
         return f"fine-tuned {args.model_type}"
     student = "" if args.student == "bilstm" else f"{args.student} "  # the Bi-LSTM's names as before
-    return f"{'alone' if job == 'student' else 'distilled'} {student}h{args.hidden_size}"
+    return f"{'distilled' if job == 'distill' else 'alone'} {student}h{args.hidden_size}"
 
 
 def build_parser(job):
@@ -339,6 +356,9 @@ def build_parser(job):
 def parse_args(job, argv=None):
     """Parse a job's flags, then fill the defaults that depend on others (and on Paddle)."""
     parser = build_parser(job)
+    if job == "label":  # the scoring model's own defaults (the teacher's or the student's recipe)
+        model = parser.parse_known_args(argv)[0].model
+        parser.set_defaults(**{k: v for k, v in JOB_DEFAULTS[model].items() if k != "output_dir"})
     args = parser.parse_args(argv)
     if "ngram_range" in args and args.ngram_range[0] > args.ngram_range[1]:
         parser.error(f"--ngram_range: MIN {args.ngram_range[0]} is above MAX {args.ngram_range[1]}")
@@ -347,6 +367,11 @@ def parse_args(job, argv=None):
     names = [name for name, _ in getattr(args, "eval_sets", [])]
     if len(set(names)) < len(names):
         parser.error(f"--eval_sets: a name given twice ({', '.join(names)})")
+    if job == "label":
+        if args.folds < 2:
+            parser.error(f"--folds: at least 2, got {args.folds}")
+        if args.init_from_ckpt:
+            parser.error("--init_from_ckpt: label_errors.py continues by itself (finished folds are kept)")
     if "task_name" in args and args.task_name is None:
         # A local task is named after its folder, so its runs never land on ChnSentiCorp's.
         args.task_name = os.path.basename(os.path.normpath(args.data_dir)) if args.data_dir else "chnsenticorp"

@@ -59,6 +59,11 @@ def main(argv=None):
 
 def run(args):
     splits, label_list = load_splits(args)
+    train_alone(args, splits, label_list)
+
+
+def train_alone(args, splits, label_list):
+    """Train args.student on splits["train"]'s gold labels, checkpointing on splits["dev"]."""
     words = {split: segment([ex["text"] for ex in ds]) for split, ds in splits.items()}
     vocab = student_vocab(args, words["train"])
     pad_id = vocab.to_indices(PAD)

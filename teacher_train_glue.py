@@ -101,6 +101,11 @@ def main(argv=None):
 
 def run(args):
     splits, label_list = load_splits(args)
+    fine_tune(args, splits, label_list)
+
+
+def fine_tune(args, splits, label_list):
+    """Fine-tune on splits["train"], keeping the best checkpoint on splits["dev"] (scoring the others)."""
     # Fresh parameter names, so optimizer state saved by one run loads into another.
     with paddle.utils.unique_name.guard():
         model, tokenizer = load_teacher(args.model_type, args.model_name_or_path, label_list)

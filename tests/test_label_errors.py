@@ -1,0 +1,124 @@
+"""label_errors.py: out-of-sample scores by folds, cleanlab's flags, and the cleaned data."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import label_errors
+import student_lstm_small
+from conftest import toy_sentences, write_tsv
+from utils import run_main
+
+STUDENT = ["--model", "student", "--emb_dim", "16", "--hidden_size", "16", "--batch_size", "8", "--max_epoch", "12",
+           "--lr", "1e-2", "--dropout_prob", "0.0", "--device", "cpu", "--num_threads", "2", "--folds", "3"]
+
+
+@pytest.fixture
+def noisy_task(toy_task, tmp_path):
+    """The toy task (96 training rows) with 3 labels flipped, in the qid layout: (data_dir, vocab, flipped file lines)."""
+    data_dir, vocab = toy_task
+    rows = toy_sentences(96, seed=1)
+    flipped = {5, 17, 40}
+    noisy = [(str(i), str(1 - int(label)) if i in flipped else label, text) for i, (label, text) in enumerate(rows)]
+    write_tsv(data_dir / "train.tsv", noisy, header=("qid", "label", "text_a"))
+    return data_dir, vocab, {i + 2 for i in flipped}  # line 1 is the header
+
+
+def label(noisy_task, output_dir, cache, *extra):
+    data_dir, vocab, _ = noisy_task
+    label_errors.main(["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir", str(output_dir),
+                       "--probs_cache", str(cache), *STUDENT, *extra])
+
+
+def read_issues(output_dir):
+    header, *lines = (output_dir / "label_issues.tsv").read_text(encoding="utf-8").splitlines()
+    assert header == "line\tlabel\tsuggested_label\tlabel_quality\ttext_a"
+    return [line.split("\t") for line in lines]
+
+
+def test_folds_are_stratified_and_reproducible():
+    labels = [0] * 30 + [1] * 12
+    folds = label_errors.stratified_folds(labels, 3, seed=1)
+    for k in range(3):
+        assert sorted(np.asarray(labels)[folds == k].tolist()) == [0] * 10 + [1] * 4
+    assert (folds == label_errors.stratified_folds(labels, 3, seed=1)).all()
+    assert not (folds == label_errors.stratified_folds(labels, 3, seed=2)).all()
+
+
+def test_planted_wrong_labels_are_found_and_relabelled(noisy_task, tmp_path):
+    data_dir, _, flipped = noisy_task
+    original = (data_dir / "train.tsv").read_text(encoding="utf-8")
+    out = tmp_path / "issues"
+    label(noisy_task, out, tmp_path / "cache", "--clean", "relabel")
+
+    issues = read_issues(out)
+    found = {int(row[0]) for row in issues}
+    assert flipped <= {int(row[0]) for row in issues[:len(flipped) + 2]}  # the planted errors, among the worst
+    qualities = [float(row[3]) for row in issues]
+    assert qualities == sorted(qualities)  # worst first
+    summary = json.loads((out / "label_issues.json").read_text(encoding="utf-8"))
+    assert summary["rows"] == 96 and summary["flagged"] == len(issues)
+
+    assert (data_dir / "train.tsv").read_text(encoding="utf-8") == original  # never modified
+    cleaned = (out / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    assert cleaned[0] == "qid\tlabel\ttext_a" and len(cleaned) == 97  # the input's layout, every row
+    truth = toy_sentences(96, seed=1)
+    for line in flipped:
+        qid, fixed, text = cleaned[line - 1].split("\t")
+        assert (fixed, text) == truth[int(qid)]
+    assert os.path.realpath(out / "data" / "dev.tsv") == str(data_dir / "dev.tsv")
+    report = json.loads((out / "clean_report.json").read_text(encoding="utf-8"))
+    assert {r["line"] for r in report["relabelled"]} == found
+
+    # the cleaned directory is a --data_dir for any script
+    student_lstm_small.main(["--data_dir", str(out / "data"), "--vocab_path", str(noisy_task[1]), "--output_dir",
+                             str(tmp_path / "clean_run"), "--max_epoch", "1", "--emb_dim", "8", "--hidden_size", "8",
+                             "--device", "cpu"])
+
+
+def test_cached_folds_are_reused_and_drop_removes_the_flagged_rows(noisy_task, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    label(noisy_task, tmp_path / "first", cache)
+    (entry,) = [e for e in os.listdir(cache)]
+    assert sorted(os.listdir(cache / entry)) == ["fold0.npy", "fold1.npy", "fold2.npy", "manifest.json"]
+
+    import student_lstm_small as students_script
+    monkeypatch.setattr(students_script, "train_alone", lambda *a: pytest.fail("a cached fold was trained again"))
+    label(noisy_task, tmp_path / "first", cache, "--clean", "drop")  # its own output directory: replaced
+    flagged = {int(row[0]) for row in read_issues(tmp_path / "first")}
+    cleaned = (tmp_path / "first" / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(cleaned) == 97 - len(flagged)
+    kept_qids = {int(line.split("\t")[0]) for line in cleaned[1:]}
+    assert kept_qids == {i for i in range(96)} - {line - 2 for line in flagged}
+
+
+def test_the_teacher_scores_by_folds(noisy_task, tiny_teacher, tmp_path):
+    data_dir, _, _ = noisy_task
+    out = tmp_path / "issues"
+    label_errors.main(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher), "--model_type",
+                       "ernie-gram", "--output_dir", str(out), "--probs_cache", str(tmp_path / "cache"),
+                       "--folds", "2", "--batch_size", "8", "--max_seq_length", "32", "--learning_rate", "5e-3",
+                       "--num_train_epochs", "4", "--device", "cpu"])
+    summary = json.loads((out / "label_issues.json").read_text(encoding="utf-8"))
+    assert summary["model"] == "teacher" and summary["rows"] == 96
+    assert sorted(os.listdir(out / "vdl")) == ["fold0", "fold1"]  # each fold's curves
+
+
+def test_bad_input_is_one_error_and_writes_nothing(noisy_task, tmp_path, capsys):
+    data_dir, vocab, _ = noisy_task
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+    argv = ["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--probs_cache", str(tmp_path / "cache"), *STUDENT]
+    for extra, message in [(["--output_dir", str(taken)], f"{taken}: holds notes.txt, which label_errors.py did "
+                                                          "not write; choose another --output_dir"),
+                           (["--output_dir", str(tmp_path / "new"), "--folds", "100"],
+                            f"{data_dir}/train.tsv: 96 rows for 100 folds")]:
+        with pytest.raises(SystemExit) as exit_info:
+            run_main(lambda: label_errors.main([*argv, *extra]))
+        assert exit_info.value.code == 2 and capsys.readouterr().err.strip() == f"error: {message}"
+    assert os.listdir(taken) == ["notes.txt"] and not (tmp_path / "new").exists() and not (tmp_path / "cache").exists()
+    with pytest.raises(SystemExit):
+        label_errors.main([*argv, "--folds", "1"])
+    assert "--folds: at least 2" in capsys.readouterr().err
