@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Every run of the robustness and student-family tables (bench/RESULTS.md), in order of priority,
-# on a 2-core CPU: two seeds at a time on one thread each. Finished seeds are skipped and an
-# interrupted one continues from its last/, so it can be started again in a later session:
+# Every run behind the robustness, student-family and label-cleaning tables (bench/RESULTS.md), in
+# order of priority, on a 2-core CPU: two seeds at a time on one thread each. Finished runs are
+# skipped and an interrupted one continues from its last/, so it can be started again in a later
+# session:
 #
-#   DISTILL_LSTM_CACHE=/path/that/persists nohup bash bench/run_robustness.sh > robustness.log 2>&1 &
+#   DISTILL_LSTM_CACHE=/path/that/persists nohup bash bench/run_measurements.sh > measurements.log 2>&1 &
 #
 # It fine-tunes the teacher first if the cache has none (69 min here), and fills the teacher-logits
 # cache of each transfer set with one 2-thread run before the seeds share it.
@@ -33,3 +34,13 @@ for student in textcnn bow gru; do
   for config in alone distilled hard; do seeds "$config" "$student"; done
 done
 $R table
+
+# Label cleaning (bench/bench_label_errors.py): 10% flipped labels, each scorer, the Bi-LSTM on each set.
+L="$PY bench/bench_label_errors.py"
+[ -f bench/results/label_errors/detect_student.json ] || $L detect --model student
+[ -f bench/results/label_errors/detect_teacher.json ] || $L detect --model teacher --num_train_epochs 1
+$L train noisy --seeds 1 7 2021
+$L train cleaned-teacher --seeds 1 7 2021
+$L train cleaned-student --seeds 1 7 2021
+[ -f bench/results/label_errors/real_teacher.json ] || $L real --model teacher --num_train_epochs 1
+$L table

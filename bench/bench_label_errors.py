@@ -1,0 +1,158 @@
+"""Label cleaning, measured: synthetic label noise on ChnSentiCorp, and the real training set.
+
+    python bench/bench_label_errors.py detect --model student|teacher [ARGS]  # on 10% flipped labels
+    python bench/bench_label_errors.py train DATA [--seeds 1 7 2021]         # Bi-LSTM alone on noisy|cleaned-<model>
+    python bench/bench_label_errors.py real --model teacher [ARGS]           # the real ChnSentiCorp training set
+    python bench/bench_label_errors.py table
+
+The noisy task is ChnSentiCorp with --noise (10%) of its training labels flipped by a fixed seed
+(dev untouched), kept in $DISTILL_LSTM_CACHE/label_bench. `detect` runs label_errors.py on it with
+the model's recipe (ARGS are added, e.g. --num_train_epochs 1 to bound the teacher's folds) and
+scores the flagged rows against the flips (precision, recall, F1), then writes the cleaned data
+(--clean relabel, from the cached folds). `train` trains the Bi-LSTM alone on the clean, noisy or
+cleaned training set (on the clean one it is bench_robustness.py's bilstm-alone, read from its
+results: --eval_sets does not change training). Results go to bench/results/label_errors/.
+"""
+import argparse
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from bench_teacher import fetch_offline_teacher, write_results  # first: puts the project on sys.path
+from args import CACHE_DIR, recipe  # noqa: E402, I001
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TASK = os.path.join(ROOT, "..", "shared", "data", "chnsenticorp")
+WORK = os.path.join(CACHE_DIR, "label_bench")
+RESULTS = os.path.join(ROOT, "bench", "results", "label_errors")
+SEEDS = [1, 7, 2021]
+
+
+def noisy_task(noise, seed=0):
+    """(data dir, file lines whose label was flipped): ChnSentiCorp with `noise` of the training labels flipped."""
+    data_dir = os.path.join(WORK, f"noisy{round(noise * 100)}")
+    flips_path = os.path.join(data_dir, "flipped_lines.json")
+    if os.path.isfile(flips_path):
+        with open(flips_path, encoding="utf-8") as f:
+            return data_dir, set(json.load(f))
+    with open(os.path.join(TASK, "train.tsv"), encoding="utf-8") as f:
+        header, *rows = f.read().splitlines()
+    flipped = np.random.default_rng(seed).choice(len(rows), size=round(noise * len(rows)), replace=False)
+    for i in flipped:
+        label, text = rows[i].split("\t", 1)
+        rows[i] = f"{1 - int(label)}\t{text}"
+    os.makedirs(data_dir, exist_ok=True)
+    with open(os.path.join(data_dir, "train.tsv"), "w", encoding="utf-8") as f:
+        f.write("\n".join([header, *rows]) + "\n")
+    if not os.path.lexists(os.path.join(data_dir, "dev.tsv")):
+        os.symlink(os.path.abspath(os.path.join(TASK, "dev.tsv")), os.path.join(data_dir, "dev.tsv"))
+    lines = sorted(int(i) + 2 for i in flipped)  # file lines: the header is line 1
+    with open(flips_path, "w", encoding="utf-8") as f:
+        json.dump(lines, f)
+    return data_dir, set(lines)
+
+
+def label_command(args, data_dir, output_dir, *extra):
+    job = "teacher" if args.model == "teacher" else "student"
+    cmd = [sys.executable, "label_errors.py", *recipe(job), "--model", args.model, "--data_dir", data_dir,
+           "--output_dir", output_dir, "--device", "cpu", "--num_threads", str(args.num_threads), *extra, *args.extra]
+    if args.model == "teacher":
+        cmd += ["--model_type", "bert", "--model_name_or_path", fetch_offline_teacher()]
+    return cmd
+
+
+def flagged_lines(output_dir):
+    with open(os.path.join(output_dir, "label_issues.tsv"), encoding="utf-8") as f:
+        return [int(line.split("\t", 1)[0]) for line in f.read().splitlines()[1:]]
+
+
+def detect(args):
+    data_dir, flips = noisy_task(args.noise)
+    output_dir = os.path.join(WORK, f"issues-{args.model}")
+    start = time.time()
+    subprocess.run(label_command(args, data_dir, output_dir, "--clean", "relabel"), cwd=ROOT, check=True)
+    wall = time.time() - start
+    found = set(flagged_lines(output_dir))
+    hits = len(found & flips)
+    precision, recall = hits / max(len(found), 1), hits / len(flips)
+    row = {"model": args.model, "noise": args.noise, "flipped": len(flips), "flagged": len(found), "correct": hits,
+           "precision": precision, "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-12),
+           "wall_minutes": wall / 60, "threads": args.num_threads, "args": args.extra,
+           "teacher": "m3e-small (offline)" if args.model == "teacher" else None,
+           "cleaned_data": os.path.join(output_dir, "data")}
+    print(json.dumps(row, indent=1))
+    write_results(os.path.join(RESULTS, f"detect_{args.model}.json"), row)
+
+
+def data_dir_of(name, noise):
+    if name == "noisy":
+        return noisy_task(noise)[0]
+    return os.path.join(WORK, f"issues-{name.split('-', 1)[1]}", "data")  # cleaned-<model>
+
+
+def train(args):
+    for seed in args.seeds:
+        path = os.path.join(RESULTS, f"train_{args.data}", f"seed{seed}.json")
+        if os.path.isfile(path):
+            continue
+        output_dir = os.path.join(WORK, "runs", args.data, f"seed{seed}")
+        cmd = [sys.executable, "student_lstm_small.py", *recipe("student"), "--data_dir",
+               os.path.abspath(data_dir_of(args.data, args.noise)), "--seed", str(seed), "--device", "cpu",
+               "--num_threads", str(args.num_threads), "--output_dir", output_dir, "--overwrite_output_dir"]
+        subprocess.run(cmd, cwd=ROOT, check=True)
+        with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
+            summary = json.load(f)
+        write_results(path, {"data": args.data, "seed": seed, "dev_acc": summary["best_dev_acc"],
+                             "command": " ".join(cmd[1:])})
+
+
+def real(args):
+    output_dir = os.path.join(WORK, f"real-{args.model}")
+    start = time.time()
+    subprocess.run(label_command(args, TASK, output_dir), cwd=ROOT, check=True)
+    with open(os.path.join(output_dir, "label_issues.tsv"), encoding="utf-8") as f:
+        header, *rows = f.read().splitlines()
+    write_results(os.path.join(RESULTS, f"real_{args.model}.json"), {
+        "model": args.model, "flagged": len(rows), "wall_minutes": (time.time() - start) / 60,
+        "worst_30": [dict(zip(header.split("\t"), row.split("\t"))) for row in rows[:30]]})
+
+
+def table(args):
+    print("| scorer | flagged | precision | recall | F1 | wall |\n|---|---|---|---|---|---|")
+    for path in sorted(glob.glob(os.path.join(RESULTS, "detect_*.json"))):
+        with open(path, encoding="utf-8") as f:
+            r = json.load(f)
+        print(f"| {r['model']} | {r['flagged']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} "
+              f"| {r['wall_minutes']:.0f} min |")
+    print("\n| Bi-LSTM alone trained on | seeds | dev accuracy |\n|---|---|---|")
+    clean = os.path.join(ROOT, "bench", "results", "robustness", "bilstm-alone")
+    for name, directory in [("clean", clean), *((os.path.basename(d)[6:], d)
+                                                for d in sorted(glob.glob(os.path.join(RESULTS, "train_*"))))]:
+        accs = [json.load(open(p, encoding="utf-8"))["dev_acc"] for p in glob.glob(os.path.join(directory, "seed*.json"))]
+        if accs:
+            spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
+            print(f"| {name} | {len(accs)} | {statistics.mean(accs):.4f} ± {spread:.4f} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["detect", "train", "real", "table"])
+    parser.add_argument("data", nargs="?", help="train: noisy, or cleaned-<model>")
+    parser.add_argument("--model", choices=["teacher", "student"], default="teacher")
+    parser.add_argument("--noise", type=float, default=0.1)
+    parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
+    parser.add_argument("--num_threads", type=int, default=2)
+    args, args.extra = parser.parse_known_args()
+    if args.what == "train" and not args.data:
+        parser.error("train needs DATA")
+    {"detect": detect, "train": train, "real": real, "table": table}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
