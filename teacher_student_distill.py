@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import time
+from types import SimpleNamespace
 
 import filelock
 import jieba
@@ -215,9 +216,12 @@ def main(argv=None):
         run(args)
 
 
-def run(args):
+def transfer_targets(args, splits, label_list):
+    """The transfer set and what the student learns from it, the teacher's logits computed once
+    and cached: a namespace of teacher, words (each split's jieba words), sentences (word lists),
+    labels (gold, -1 for sentences without one), logits (None with --teacher_logits online),
+    teacher_dev_acc and logits_seconds."""
     make_writable_dir(args.logits_cache)  # now, not after the teacher's logits took minutes
-    splits, label_list = load_splits(args)
     texts = {split: [ex["text"] for ex in ds] for split, ds in splits.items()}
     unlabeled_texts = read_lines(args.unlabeled_path) if args.unlabeled_path else []
     words = {split: segment(t) for split, t in texts.items()}
@@ -237,21 +241,28 @@ def run(args):
     start = time.time()
     outputs = cached_teacher_outputs(args, manifest, compute)
     logits_seconds = time.time() - start  # near 0 when the cache already held them
-    sentences = [s.split(" ") for s in outputs["sentences"]]
     gold = [ex["label"] for ex in splits["train"]]
-    labels = [gold[i] if i >= 0 else -1 for i in outputs["source"]]
     teacher_dev_acc = float(np.mean(outputs["dev_logits"].argmax(-1) == [ex["label"] for ex in splits["dev"]]))
     logger.info("teacher dev accuracy %.4f", teacher_dev_acc)
+    return SimpleNamespace(teacher=teacher, words=words, sentences=[s.split(" ") for s in outputs["sentences"]],
+                           labels=[gold[i] if i >= 0 else -1 for i in outputs["source"]],
+                           logits=outputs.get("logits"), teacher_dev_acc=teacher_dev_acc,
+                           logits_seconds=logits_seconds)
 
+
+def run(args):
+    splits, label_list = load_splits(args)
+    t = transfer_targets(args, splits, label_list)
+    sentences, labels, words, teacher = t.sentences, t.labels, t.words, t.teacher
     vocab = student_vocab(args, sentences)
     pad_id = vocab.to_indices(PAD)
     student = to_records([[UNK if w == MASK else w for w in s] for s in sentences], labels, vocab, args)
     if args.teacher_logits == "cached":
-        records = [(ids, n, logits, label) for (ids, n, label), logits in zip(student, outputs["logits"])]
+        records = [(ids, n, logits, label) for (ids, n, label), logits in zip(student, t.logits)]
         batchify = Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"),
                          Stack(dtype="float32"), Stack(dtype="int64"))
     else:
-        records = [(ids, n, *t, label) for (ids, n, label), t in zip(student, teacher.encode(sentences))]
+        records = [(ids, n, *inputs, label) for (ids, n, label), inputs in zip(student, teacher.encode(sentences))]
         batchify = Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"),
                          *teacher.pads, Stack(dtype="int64"))
     loaders = {"train": create_dataloader(records, batchify, args.batch_size, shuffle=True, seed=args.seed)}
@@ -263,9 +274,9 @@ def run(args):
     online = None if args.teacher_logits == "cached" else teacher
     sizes = {"sentences": len(records), "gold_labelled": sum(label >= 0 for label in labels)}
     state = train(args, loaders, vocab, label_list, make_compute_loss(args, online),
-                  summary={"teacher_dev_acc": teacher_dev_acc, "transfer_set": sizes,
-                           "teacher_logits_seconds": logits_seconds})
-    log_teacher_reference(args, teacher_dev_acc, state["global_step"])
+                  summary={"teacher_dev_acc": t.teacher_dev_acc, "transfer_set": sizes,
+                           "teacher_logits_seconds": t.logits_seconds})
+    log_teacher_reference(args, t.teacher_dev_acc, state["global_step"])
 
 
 def log_teacher_reference(args, acc, last_step):
