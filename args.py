@@ -31,6 +31,9 @@ JOB_DEFAULTS = {
                 "early_stop_patience": 10, "output_dir": "teacher"},
     "distill": {"optimizer": "adadelta", "lr": 1.0, "dropout_prob": 0.1, "max_epoch": 6,
                 "output_dir": "distilled_models"},
+    # TinyBERT's task distillation (tinybert_distill.py): its fine-tuning recipe, and soft cross-entropy
+    "tinybert": {"optimizer": "adamw", "lr": 1e-4, "max_epoch": 3, "batch_size": 32, "lr_schedule": "linear",
+                 "warmup_proportion": 0.1, "weight_decay": 0.01, "distill_loss": "kl", "output_dir": "tinybert"},
     # label_errors.py trains the teacher or a student per fold, with that job's defaults (parse_args)
     "label": {"output_dir": "label_issues"},
 }
@@ -298,11 +301,25 @@ def add_label_args(parser):
                        help="Where each fold's out-of-sample probabilities are kept, keyed by data and settings.")
 
 
+def add_tinybert_args(parser):
+    group = parser.add_argument_group("transformer student (tinybert_distill.py)")
+    group.add_argument("--num_layers", type=positive_int, default=2, help="Transformer layers.")
+    group.add_argument("--hidden_size", type=positive_int, default=256,
+                       help="Width (the teacher's heads split it: a multiple of their number).")
+    group.add_argument("--intermediate_size", type=positive_int, default=None,
+                       help="Feed-forward width (default: the teacher's ratio to the width, 4x in BERT).")
+    group.add_argument("--init_from_teacher", action="store_true",
+                       help="Start from the teacher's embeddings and mapped layers (needs the teacher's width).")
+    group.add_argument("--stage1_epochs", type=non_negative_int, default=3,
+                       help="Epochs of stage 1, learning the teacher's layers (0: stage 2 alone).")
+
+
 JOB_ARGS = {
     "vocab": [add_data_args, add_vocab_output_args],
     "student": [add_data_args, add_eval_args, add_vocab_args, add_run_args, add_student_args],
     "teacher": [add_data_args, add_eval_args, add_run_args, add_teacher_args],
     "distill": [add_data_args, add_eval_args, add_vocab_args, add_run_args, add_student_args, add_distill_args],
+    "tinybert": [add_data_args, add_eval_args, add_run_args, add_distill_args, add_tinybert_args],
     "label": [add_data_args, add_vocab_args, add_run_args, add_teacher_args, add_student_args, add_label_args],
     "export": [add_export_args],
     "predict": [add_predict_args],
@@ -340,6 +357,8 @@ def job_label(job, args):
     """What a run is, for its VisualDL name: readable and short (the sidebar cuts at ~28 characters)."""
     if job == "teacher" or getattr(args, "model", None) == "teacher":
         return f"fine-tuned {args.model_type}"
+    if job == "tinybert":
+        return f"tinybert L{args.num_layers} h{args.hidden_size}"
     student = "" if args.student == "bilstm" else f"{args.student} "  # the Bi-LSTM's names as before
     return f"{'distilled' if job == 'distill' else 'alone'} {student}h{args.hidden_size}"
 

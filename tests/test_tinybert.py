@@ -1,0 +1,87 @@
+"""tinybert_distill.py: the layer mapping, stage 1's losses, and both stages on a tiny teacher."""
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+from visualdl import LogReader
+
+import export_model
+import tinybert_distill
+from predict import Predictor
+from test_distill import fine_tuned  # noqa: F401 (a fixture)
+from tinybert_distill import LayerDistiller, init_from_teacher, layer_losses, layer_map, masked_mse
+from utils import InputError
+
+TINY = ["--batch_size", "16", "--device", "cpu", "--num_threads", "2", "--log_freq", "1", "--n_iter", "1"]
+
+
+def test_layers_map_uniformly():
+    assert layer_map(2, 4) == [2, 4] and layer_map(3, 12) == [4, 8, 12] and layer_map(4, 4) == [1, 2, 3, 4]
+
+
+def test_masked_mse_is_the_mean_over_kept_positions():
+    student = paddle.to_tensor([[[1.0, 2.0], [3.0, 4.0], [9.0, 9.0]]])
+    teacher = paddle.to_tensor([[[1.0, 0.0], [0.0, 4.0], [0.0, 0.0]]])
+    kept = paddle.to_tensor([[[True], [True], [False]]])
+    assert float(masked_mse(student, teacher, kept)) == pytest.approx((0 + 4 + 9 + 0) / 4)
+
+
+def tiny_pair(fine_tuned, hidden, layers):  # noqa: F811
+    from teacher_train_glue import load_teacher
+
+    _, _, base, best = fine_tuned
+    teacher, tokenizer = load_teacher("ernie-gram", str(base), ["0", "1"], str(best / "model_state.pdparams"))
+    teacher.eval()
+    args = type("Args", (), {"num_layers": layers, "hidden_size": hidden, "intermediate_size": None})
+    student = type(teacher)(tinybert_distill.student_config(args, teacher.config, 2))
+    return teacher, student, tokenizer
+
+
+def test_a_student_copied_from_its_teacher_has_zero_layer_losses(fine_tuned):  # noqa: F811
+    teacher, student, tokenizer = tiny_pair(fine_tuned, hidden=16, layers=2)
+    mapping = layer_map(2, 2)
+    init_from_teacher(student, teacher, mapping)
+    student.eval()
+    ids = paddle.to_tensor([[1, 5, 6, 7, 2], [1, 8, 2, 0, 0]])
+    terms = layer_losses(LayerDistiller(student, 16, 16), teacher, ids, paddle.zeros_like(ids), mapping,
+                         tokenizer.pad_token_id)
+    assert all(float(v) < 1e-10 for v in terms.values())
+    with paddle.no_grad():  # and a different student is not
+        student.set_state_dict({k: v + 0.1 for k, v in student.state_dict().items()})
+    terms = layer_losses(LayerDistiller(student, 16, 16), teacher, ids, paddle.zeros_like(ids), mapping,
+                         tokenizer.pad_token_id)
+    assert all(float(v) > 1e-4 for v in terms.values())
+
+
+def test_init_from_teacher_needs_the_teachers_width(fine_tuned):  # noqa: F811
+    teacher, student, _ = tiny_pair(fine_tuned, hidden=8, layers=1)
+    with pytest.raises(InputError, match="--init_from_teacher: .*give --hidden_size 16"):
+        init_from_teacher(student, teacher, layer_map(1, 2))
+
+
+def test_both_stages_run_export_and_predict(fine_tuned, tmp_path):  # noqa: F811
+    data_dir, _, base, best = fine_tuned
+    out = tmp_path / "tinybert"
+    tinybert_distill.main(["--data_dir", str(data_dir), "--model_name", str(base), "--teacher_dir", str(best),
+                           "--output_dir", str(out), "--logits_cache", str(tmp_path / "cache"), "--num_layers", "1",
+                           "--hidden_size", "8", "--stage1_epochs", "3", "--max_epoch", "20", "--lr", "2e-2", *TINY])
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["best_dev_acc"] >= 0.75 and summary["parameters"] > 0
+    assert (out / "stage1" / "summary.json").is_file()
+
+    def tags(logdir):
+        reader = LogReader(file_path=str(logdir / [f for f in os.listdir(logdir) if f.startswith("vdlrecords")][0]))
+        return reader, set(reader.get_tags()["scalar"])
+
+    reader, stage1_tags = tags(out / "vdl" / "stage1")
+    assert {"train/emb", "train/hidden", "train/attn"} <= stage1_tags
+    losses = [r.value for r in reader.get_data("scalar", "train/hidden")]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])  # the student moves to the teacher's layers
+    assert "train/kl" in tags(out / "vdl")[1]
+
+    export_model.main(["--checkpoint", str(out / "best"), "--output_dir", str(tmp_path / "export")])
+    predictor = Predictor(str(tmp_path / "export"), num_threads=1)
+    probs = predictor.predict(["这个酒店很好", "房间很差，失望"])
+    assert probs.shape == (2, 2) and np.allclose(probs.sum(-1), 1, atol=1e-5)

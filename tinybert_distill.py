@@ -1,0 +1,199 @@
+"""TinyBERT's task distillation (Jiao et al., 2020): a small transformer of the teacher's family,
+reading the teacher's tokens, learns the teacher layer by layer, then its predictions.
+
+    python tinybert_distill.py --model_name ernie-gram-zh --teacher_dir teacher/chnsenticorp/best \
+        --task_name chnsenticorp --max_seq_length 256 --n_iter 20 --output_dir tinybert/chnsenticorp
+
+Stage 1 (--stage1_epochs): MSE between the student's embeddings and the teacher's, between each
+student layer m and teacher layer m*N/M (hidden states through a learned projection where widths
+differ, attention probabilities head by head), on the real tokens. Stage 2 (--max_epoch): the
+distillation loss of teacher_student_distill.py (--distill_loss, default KL at --temperature) on
+the teacher's cached logits, from stage 1's weights. Both read the transfer set of
+teacher_student_distill.py (augmented copies, unlabelled sentences) and share its cached logits;
+stage 1 runs the teacher on every batch (its hidden states would be gigabytes to cache).
+A script of its own: this student reads subword tokens, not jieba words, and its first stage
+needs the teacher's inner states. No general (pre-training) distillation: the student starts from
+the teacher's own layers (--init_from_teacher, same width) or at random.
+
+<output_dir>/stage1/ holds stage 1's run (reused when finished), <output_dir>/best the student,
+a save_pretrained directory export_model.py and predict.py take as they take the teacher.
+"""
+from args import parse_args
+
+if __name__ == "__main__":
+    parse_args("tinybert")  # before Paddle's import (seconds): --help and bad flags answer at once
+
+import copy
+import logging
+import os
+import re
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+from paddlenlp.data import Pad, Stack, Tuple
+
+from data import create_dataloader, load_splits
+from teacher_student_distill import make_compute_loss, transfer_targets
+from teacher_train_glue import batchify_fn, encode, teacher_classes
+from utils import (SUMMARY, WEIGHTS, InputError, claimed_output_dir, create_optimizer, fit, init_runtime,
+                   load_paddle_file, remove_path, restore_checkpoint, run_main, total_train_steps, write_summary)
+
+logger = logging.getLogger("distill_lstm")
+
+
+def layer_map(student_layers, teacher_layers):
+    """Teacher layer (1-based) each student layer learns: the uniform mapping m -> m * N / M."""
+    return [m * teacher_layers // student_layers for m in range(1, student_layers + 1)]
+
+
+def student_config(args, teacher_config, num_classes):
+    """The teacher's config, narrowed and shortened to the student's sizes."""
+    config = copy.deepcopy(teacher_config)
+    config.num_hidden_layers, config.hidden_size = args.num_layers, args.hidden_size
+    config.num_attention_heads = teacher_config.num_attention_heads  # attention maps compared head by head
+    config.intermediate_size = args.intermediate_size or (  # the teacher's ratio to the width
+        teacher_config.intermediate_size * args.hidden_size // teacher_config.hidden_size)
+    config.attention_probs_dropout_prob = 0.0  # the maps stage 1 compares are taken after dropout
+    config.num_classes = num_classes
+    if hasattr(config, "embedding_size"):
+        config.embedding_size = args.hidden_size
+    return config
+
+
+def init_from_teacher(student, teacher, mapping):
+    """Copy the teacher's embeddings, mapped layers, pooler and classifier into the student."""
+    source = teacher.state_dict()
+    state = {}
+    for name, tensor in student.state_dict().items():
+        match = re.search(r"\.layers\.(\d+)\.", name)
+        teacher_name = name if not match else name.replace(
+            match[0], f".layers.{mapping[int(match[1])] - 1}.")
+        if teacher_name not in source or list(source[teacher_name].shape) != list(tensor.shape):
+            raise InputError(f"--init_from_teacher: the teacher has no {teacher_name} of shape {list(tensor.shape)} "
+                             f"(give --hidden_size {teacher.config.hidden_size}, or start at random)")
+        state[name] = source[teacher_name]
+    student.set_state_dict(state)
+
+
+class LayerDistiller(nn.Layer):
+    """The student and stage 1's projections (learned where the widths differ)."""
+
+    def __init__(self, student, student_width, teacher_width):
+        super().__init__()
+        self.student = student
+        same = student_width == teacher_width
+        self.project_embeddings = nn.Identity() if same else nn.Linear(student_width, teacher_width)
+        self.project_hidden = nn.Identity() if same else nn.Linear(student_width, teacher_width)
+
+    def forward(self, input_ids, token_type_ids):  # dev accuracy during stage 1
+        return self.student(input_ids, token_type_ids)
+
+
+def inner_states(model, input_ids, token_type_ids):
+    """(hidden states: embeddings first, then every layer; attention probabilities of every layer)."""
+    encoder = getattr(model, model.base_model_prefix)
+    out = encoder(input_ids, token_type_ids, output_hidden_states=True, output_attentions=True, return_dict=True)
+    return out.hidden_states, out.attentions
+
+
+def masked_mse(student, teacher, mask):
+    """Mean squared error over the positions `mask` keeps (broadcast over the last dimension)."""
+    mask = mask.astype(student.dtype)
+    return ((student - teacher) ** 2 * mask).sum() / (mask.sum() * student.shape[-1])
+
+
+def layer_losses(distiller, teacher, input_ids, token_type_ids, mapping, pad_id):
+    """{"emb", "hidden", "attn"}: stage 1's three terms, on real tokens only."""
+    with paddle.no_grad():
+        t_hidden, t_attn = inner_states(teacher, input_ids, token_type_ids)
+    s_hidden, s_attn = inner_states(distiller.student, input_ids, token_type_ids)
+    real = (input_ids != pad_id).unsqueeze(-1)  # [batch, length, 1]
+    pairs = (real.unsqueeze(1) & real.unsqueeze(1).transpose([0, 1, 3, 2]))  # [batch, 1, query, key]
+    terms = {"emb": masked_mse(distiller.project_embeddings(s_hidden[0]), t_hidden[0], real)}
+    terms["hidden"] = sum(masked_mse(distiller.project_hidden(s_hidden[m]), t_hidden[t], real)
+                          for m, t in enumerate(mapping, start=1))
+    terms["attn"] = sum(masked_mse(s_attn[m - 1], t_attn[t - 1], pairs) for m, t in enumerate(mapping, start=1))
+    return terms
+
+
+def make_layer_loss(teacher, mapping, pad_id):
+    def compute_loss(distiller, batch):
+        input_ids, token_type_ids, *_ = batch
+        terms = layer_losses(distiller, teacher, input_ids, token_type_ids, mapping, pad_id)
+        return terms["emb"] + terms["hidden"] + terms["attn"], terms
+
+    return compute_loss
+
+
+def main(argv=None):
+    args = parse_args("tinybert", argv)
+    init_runtime(args)
+    with claimed_output_dir(args):
+        if args.overwrite_output_dir:
+            remove_path(os.path.join(args.output_dir, "stage1"))
+        run(args)
+
+
+def run(args):
+    if args.teacher_logits == "online":
+        raise InputError("--teacher_logits online: the transformer student learns from cached logits only")
+    splits, label_list = load_splits(args)
+    t = transfer_targets(args, splits, label_list)
+    teacher = t.teacher
+    args.model_type = teacher.model_type  # what export_model.py and predict.py load the student as
+    tokenizer = teacher.tokenizer
+    encoded = teacher.encode(t.sentences)
+    pads = teacher.pads
+    records = [(ids, types, logits, label) for (ids, types), logits, label in zip(encoded, t.logits, t.labels)]
+    loaders = {"train": create_dataloader(records, Tuple(*pads, Stack(dtype="float32"), Stack(dtype="int64")), args.batch_size,
+                                          shuffle=True, seed=args.seed)}
+    for split in [s for s in splits if s != "train"]:  # dev, test, --eval_sets: raw texts, as served
+        if splits[split][0]["label"] is not None:
+            texts = [ex["text"] for ex in splits[split]]
+            loaders[split] = create_dataloader(
+                [(*e, ex["label"]) for e, ex in zip(encode(tokenizer, texts, teacher.max_seq_length), splits[split])],
+                batchify_fn(tokenizer), args.batch_size)
+
+    paddle.seed(args.seed)
+    with paddle.utils.unique_name.guard():
+        model_cls = teacher_classes(teacher.model_type)[0]
+        student = model_cls(student_config(args, teacher.model.config, len(label_list)))
+        mapping = layer_map(args.num_layers, teacher.model.config.num_hidden_layers)
+        if args.init_from_teacher:
+            init_from_teacher(student, teacher.model, mapping)
+        parameters = sum(p.size for p in student.parameters())
+        logger.info("student: %d layers (teacher layers %s), hidden %d, %d parameters; output in %s",
+                    args.num_layers, mapping, args.hidden_size, parameters, args.output_dir)
+        if args.stage1_epochs and not args.init_from_ckpt:
+            stage1(args, student, teacher, mapping, loaders, tokenizer)
+        optimizer = create_optimizer(args, student, total_train_steps(args, len(loaders["train"])))
+        state = None
+        if args.init_from_ckpt:
+            state = restore_checkpoint(args.init_from_ckpt, student, optimizer, label_list, "teacher")["state"]
+        meta = {"args": vars(args), "labels": label_list, "tinybert": {"layer_map": mapping, "parameters": parameters}}
+        state = fit(student, optimizer, loaders["train"], loaders["dev"], make_compute_loss(args), args, meta, state,
+                    extras=[tokenizer])
+        write_summary(student, loaders, args, state, {"teacher_dev_acc": t.teacher_dev_acc, "parameters": parameters,
+                                                      "transfer_set": {"sentences": len(records)}})
+
+
+def stage1(args, student, teacher, mapping, loaders, tokenizer):
+    """Train the student's layers on the teacher's (in <output_dir>/stage1, reused once finished);
+    leave its last weights in `student`."""
+    run = copy.copy(args)
+    run.output_dir, run.logdir = os.path.join(args.output_dir, "stage1"), os.path.join(args.logdir, "stage1")
+    run.max_epoch, run.run_name, run.eval_sets = args.stage1_epochs, f"{args.run_name} · stage 1", []
+    distiller = LayerDistiller(student, args.hidden_size, teacher.model.config.hidden_size)
+    if not os.path.isfile(os.path.join(run.output_dir, SUMMARY)):
+        remove_path(run.output_dir)  # a stage 1 stopped midway starts again
+        optimizer = create_optimizer(run, distiller, total_train_steps(run, len(loaders["train"])))
+        state = fit(distiller, optimizer, loaders["train"], loaders["dev"],
+                    make_layer_loss(teacher.model, mapping, tokenizer.pad_token_id), run, {"args": vars(run)})
+        write_summary(distiller, {"train": loaders["train"], "dev": loaders["dev"]}, run, state)
+    distiller.set_state_dict(load_paddle_file(os.path.join(run.output_dir, "last", WEIGHTS)))
+    logger.info("stage 1: the student's layers from %s", os.path.join(run.output_dir, "last"))
+
+
+if __name__ == "__main__":
+    run_main(main)
