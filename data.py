@@ -12,7 +12,7 @@ from paddlenlp.data import Vocab
 from paddlenlp.datasets import MapDataset, load_dataset
 from tqdm import tqdm
 
-from utils import InputError
+from utils import InputError, world
 
 PAD, UNK = "[PAD]", "[UNK]"
 # Column layouts PaddleNLP's task files use; a header line names them.
@@ -233,11 +233,17 @@ class LengthGroupedBatchSampler:
     Training: shuffle, sort pools of `pool_batches` batches by length, cut them into
     batches, shuffle the batches. The order is a function of (seed, epoch) only, so a
     resumed run replays its epoch and skips the batches it already trained on.
-    Evaluation (shuffle=False): sorted by length."""
+    Evaluation (shuffle=False): sorted by length.
 
-    def __init__(self, lengths, batch_size, shuffle=False, seed=0, pool_batches=100):
+    With ranks > 1 (training under paddle.distributed.launch) the batches are cut for all ranks
+    at once, ranks x batch_size sentences each, and rank r takes every ranks-th sentence of each:
+    every rank has the same number of steps, and together they train on the batches one process
+    of that global batch size would (a last batch too small to share is dropped)."""
+
+    def __init__(self, lengths, batch_size, shuffle=False, seed=0, pool_batches=100, rank=0, ranks=1):
         self.lengths = np.asarray(lengths)
-        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.rank, self.ranks = rank, ranks
+        self.batch_size, self.shuffle, self.seed = batch_size * ranks, shuffle, seed
         self.pool = batch_size * pool_batches
         self.epoch, self.skip = 0, 0
 
@@ -255,19 +261,21 @@ class LengthGroupedBatchSampler:
             pool = order[start:start + self.pool]
             pool = pool[np.argsort(self.lengths[pool], kind="stable")]
             batches += [pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
-        return [batches[i] for i in rng.permutation(len(batches))]
+        return [batches[i] for i in rng.permutation(len(batches)) if len(batches[i]) >= self.ranks]
 
     def __iter__(self):
         for batch in self.batches()[self.skip:]:
-            yield batch.tolist()
+            yield batch[self.rank::self.ranks].tolist()
 
     def __len__(self):
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size - self.skip
+        return len(self.batches()) - self.skip
 
 
 def create_dataloader(records, batchify_fn, batch_size, shuffle=False, seed=0):
-    """DataLoader over records whose first field is a token id list, grouped by its length."""
-    sampler = LengthGroupedBatchSampler([len(r[0]) for r in records], batch_size, shuffle, seed)
+    """DataLoader over records whose first field is a token id list, grouped by its length.
+    Training batches (shuffle) are shared by the ranks of a distributed run, batch_size each."""
+    rank, ranks = world() if shuffle else (0, 1)
+    sampler = LengthGroupedBatchSampler([len(r[0]) for r in records], batch_size, shuffle, seed, rank=rank, ranks=ranks)
     return paddle.io.DataLoader(MapDataset(records), batch_sampler=sampler, collate_fn=batchify_fn)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from data import TEXT_COLUMN, load_splits, utf8_lines
 from utils import (InputError, atomic_path, claimed_output_dir, file_sha256, init_runtime, make_writable_dir,
-                   remove_path, run_main, write_json)
+                   remove_path, run_main, world, write_json)
 
 logger = logging.getLogger("distill_lstm")
 ISSUES, REPORT, SUMMARY, DATA = "label_issues.tsv", "clean_report.json", "label_issues.json", "data"
@@ -171,6 +171,9 @@ def check_output_dir(output_dir):
 def main(argv=None):
     args = parse_args("label", argv)
     init_runtime(args)
+    if world()[1] > 1:
+        raise InputError("label_errors.py runs in one process (its folds train one after another): "
+                         "start it without paddle.distributed.launch")
     if not args.data_dir:
         raise InputError("label_errors.py reads local files: give the task's train.tsv and dev.tsv with --data_dir")
     check_output_dir(args.output_dir)

@@ -37,7 +37,7 @@ from student_lstm_small import batchify_fn as student_batchify_fn
 from student_lstm_small import student_vocab, to_records, train
 from teacher_train_glue import encode, load_teacher, teacher_pads
 from utils import (META, WEIGHTS, InputError, atomic_path, check_labels, claimed_output_dir, file_sha256,
-                   init_runtime, make_writable_dir, read_checkpoint_meta, remove_path, require_kind, run_main)
+                   init_runtime, is_main, make_writable_dir, read_checkpoint_meta, remove_path, require_kind, run_main)
 
 logger = logging.getLogger("distill_lstm")
 
@@ -276,7 +276,8 @@ def run(args):
     state = train(args, loaders, vocab, label_list, make_compute_loss(args, online),
                   summary={"teacher_dev_acc": t.teacher_dev_acc, "transfer_set": sizes,
                            "teacher_logits_seconds": t.logits_seconds})
-    log_teacher_reference(args, t.teacher_dev_acc, state["global_step"])
+    if is_main():
+        log_teacher_reference(args, t.teacher_dev_acc, state["global_step"])
 
 
 def log_teacher_reference(args, acc, last_step):

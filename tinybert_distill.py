@@ -37,7 +37,8 @@ from data import create_dataloader, load_splits
 from teacher_student_distill import make_compute_loss, transfer_targets
 from teacher_train_glue import batchify_fn, encode, teacher_classes
 from utils import (SUMMARY, WEIGHTS, InputError, claimed_output_dir, create_optimizer, fit, init_runtime,
-                   load_paddle_file, remove_path, restore_checkpoint, run_main, total_train_steps, write_summary)
+                   load_paddle_file, remove_path, restore_checkpoint, run_main, total_train_steps, world,
+                   write_summary)
 
 logger = logging.getLogger("distill_lstm")
 
@@ -136,6 +137,9 @@ def main(argv=None):
 
 
 def run(args):
+    if world()[1] > 1:
+        raise InputError("tinybert_distill.py runs in one process (its first stage reads the student's inner "
+                         "states, which paddle.DataParallel does not synchronise)")
     if args.teacher_logits == "online":
         raise InputError("--teacher_logits online: the transformer student learns from cached logits only")
     splits, label_list = load_splits(args)

@@ -45,6 +45,29 @@ def is_amd_cpu():
         return False
 
 
+def world():
+    """(rank, number of processes): under paddle.distributed.launch its values, else (0, 1)."""
+    return paddle.distributed.get_rank(), paddle.distributed.get_world_size()
+
+
+def is_main():
+    """The process that writes (checkpoints, logs, summaries, caches): rank 0."""
+    return world()[0] == 0
+
+
+class NullWriter:
+    """What the other ranks log to: nothing."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_scalar(self, *args, **kwargs):
+        pass
+
+
 def init_runtime(args):
     logger.setLevel(logging.INFO)  # printed through the handler paddlenlp installs on import
     if args.device == "cpu" and is_amd_cpu() and "MKL_DEBUG_CPU_TYPE" not in os.environ:
@@ -53,6 +76,8 @@ def init_runtime(args):
         # MKL's first call, so setting it after import still works.
         os.environ["MKL_DEBUG_CPU_TYPE"] = "5"
     paddle.set_device(args.device)
+    if world()[1] > 1:  # started by paddle.distributed.launch: one process per device
+        paddle.distributed.init_parallel_env()
     # Paddle pins its CPU kernels to one thread unless told otherwise.
     paddle.base.core.set_num_threads(args.num_threads)
     random.seed(args.seed)
@@ -166,7 +191,11 @@ def claimed_output_dir(args):
     --init_from_ckpt (the run continues there). A lock file keeps a second run out while this
     one lives (the kernel drops it when the process dies, even by kill -9). Interrupted
     checkpoint saves are completed or cleaned. If the run fails, directories it created and
-    left empty are removed, so a bad input leaves nothing behind."""
+    left empty are removed, so a bad input leaves nothing behind. Under the launcher, rank 0 alone
+    holds it (the others only read checkpoints)."""
+    if not is_main():
+        yield
+        return
     created = absolute_dirs_to_create(args.output_dir, args.logdir)
     try:
         make_writable_dir(args.output_dir)
@@ -273,7 +302,11 @@ def paddlenlp_quiet():
 def save_checkpoint(path, model, meta, optimizer=None, extras=()):
     """A checkpoint directory: weights (a save_pretrained directory for PaddleNLP models),
     checkpoint.json (meta), whatever `extras` (a tokenizer) save_pretrained and, for resuming
-    (with an optimizer), the optimizer state and the random generators' states."""
+    (with an optimizer), the optimizer state and the random generators' states (every rank's).
+    Every rank calls it; rank 0 writes."""
+    rng_states = gathered(rng_state()) if optimizer is not None else None
+    if not is_main():
+        return
     with atomic_path(path) as tmp:
         os.makedirs(tmp)
         with paddlenlp_quiet():  # it logs every file it writes
@@ -286,9 +319,18 @@ def save_checkpoint(path, model, meta, optimizer=None, extras=()):
         if optimizer is not None:
             paddle.save(optimizer.state_dict(), os.path.join(tmp, OPTIMIZER))
             with open(os.path.join(tmp, RNG_STATE), "wb") as f:
-                pickle.dump(rng_state(), f)
+                pickle.dump(rng_states, f)
         with open(os.path.join(tmp, META), "w", encoding="utf-8") as f:
             json.dump(meta, f, ensure_ascii=False)
+
+
+def gathered(obj):
+    """[obj of every rank] under the launcher; obj itself in one process (checkpoints stay as before)."""
+    if world()[1] == 1:
+        return obj
+    objects = []
+    paddle.distributed.all_gather_object(objects, obj)
+    return objects
 
 
 def rng_state():
@@ -373,7 +415,12 @@ def restore_checkpoint(path, model, optimizer, label_list, kind):
     rng_path = os.path.join(path, RNG_STATE)
     if os.path.isfile(rng_path):
         with open(rng_path, "rb") as f:
-            set_rng_state(pickle.load(f))
+            states = pickle.load(f)
+        rank, size = world()
+        if (len(states) if isinstance(states, list) else 1) == size:
+            set_rng_state(states[rank] if size > 1 else states)
+        else:
+            logger.warning("%s: saved by another number of processes; dropout will draw differently", rng_path)
     else:  # saved before checkpoints kept it
         logger.warning("%s: no random state saved; dropout will draw differently from an uninterrupted run", path)
     logger.info("resumed from %s at step %d", path, meta["state"]["global_step"])
@@ -406,7 +453,10 @@ NOT_HPARAMS = {"data_dir", "vocab_path", "output_dir", "overwrite_output_dir", "
 
 def open_logwriter(args, resume):
     """A VisualDL writer named args.run_name, with the run's hyper-parameters (VisualDL's
-    HParams tab compares runs by them); a resumed run appends to the newest log in args.logdir."""
+    HParams tab compares runs by them); a resumed run appends to the newest log in args.logdir.
+    Ranks other than 0 log nothing."""
+    if not is_main():
+        return NullWriter()
     logs = sorted(glob.glob(os.path.join(args.logdir, "vdlrecords.*.log")), key=os.path.getmtime)
     if resume and logs:
         return LogWriter(logdir=args.logdir, file_name=os.path.basename(logs[-1]), display_name=args.run_name)
@@ -435,6 +485,9 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, st
     args.early_stop_patience evaluations without a better dev accuracy. Returns the train state."""
     resume = state is not None
     state = {**new_train_state(), **(state or {})}  # a checkpoint older than a state field gets its default
+    rank, size = world()
+    # Under the launcher, gradients are averaged over the ranks, each on its share of every batch.
+    train_model = paddle.DataParallel(model) if size > 1 else model
     sampler = train_loader.batch_sampler
     steps_per_epoch = len(sampler.batches())
     total_steps = total_train_steps(args, steps_per_epoch)
@@ -445,10 +498,11 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, st
             sampler.set_epoch(epoch, skip_batches=state["step_in_epoch"])
             start = time.time()
             bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{args.max_epoch}", unit="batch",
-                       initial=state["step_in_epoch"], total=steps_per_epoch, dynamic_ncols=True)
+                       initial=state["step_in_epoch"], total=steps_per_epoch, dynamic_ncols=True,
+                       disable=rank != 0)
             tick = time.time()  # train_seconds counts loading and steps, not evaluation
             for batch in bar:
-                loss, terms = compute_loss(model, batch)
+                loss, terms = compute_loss(train_model, batch)
                 loss.backward()
                 optimizer.step()
                 optimizer.clear_grad()
@@ -457,7 +511,7 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, st
                 state["train_seconds"] += time.time() - tick
                 state["global_step"] += 1
                 state["step_in_epoch"] += 1
-                state["train_examples"] += len(batch[-1])
+                state["train_examples"] += len(batch[-1]) * size  # every rank's share
                 step = state["global_step"]
                 if step % args.log_freq == 0:
                     bar.set_postfix(loss=f"{float(loss):.4f}")
@@ -498,17 +552,21 @@ def evaluate_and_save(model, optimizer, dev_loader, writer, args, meta, state, e
     if improved:
         # summary.json describes best/: remove it before best/ changes (write_summary rewrites it),
         # so the two never disagree, whenever the run is stopped.
-        remove_path(os.path.join(args.output_dir, SUMMARY))
+        if is_main():
+            remove_path(os.path.join(args.output_dir, SUMMARY))
         save_checkpoint(os.path.join(args.output_dir, "best"), model, meta, extras=extras)
     save_checkpoint(os.path.join(args.output_dir, "last"), model, meta, optimizer, extras)
-    logger.info("step %d: dev accuracy %.4f%s", step, acc, " (best so far, saved)" if improved else "")
+    if is_main():
+        logger.info("step %d: dev accuracy %.4f%s", step, acc, " (best so far, saved)" if improved else "")
 
 
 def write_summary(model, loaders, args, state, extra=None):
     """summary.json in output_dir: best dev accuracy, each evaluation's [step, dev accuracy],
     timings, `extra` and the best checkpoint's accuracy on every other labelled set: test.tsv
     (test_acc) and each of --eval_sets (eval_sets: {name: {file, examples, acc}}), also logged
-    to VisualDL as <name>/acc at the best step. Those sets never choose the checkpoint."""
+    to VisualDL as <name>/acc at the best step. Those sets never choose the checkpoint. Rank 0's job."""
+    if not is_main():
+        return
     summary = {"best_dev_acc": state["best_acc"], "best_step": state["best_step"],
                "epoch_seconds": state["epoch_seconds"], "dev_acc": state["dev_acc"],
                "train_examples_per_second": state["train_examples"] / state["train_seconds"], **(extra or {})}

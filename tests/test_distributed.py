@@ -1,0 +1,91 @@
+"""Training under paddle.distributed.launch: 2 CPU processes (gloo) against 1, same global batch."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+
+from data import LengthGroupedBatchSampler
+from test_distill import fine_tuned  # noqa: F401 (a fixture)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--device", "cpu", "--num_threads", "1", "--lr", "1e-2",
+           "--dropout_prob", "0.0", "--save_steps", "3"]
+
+
+def launch(script, args, processes, log_dir):
+    """Run a script in `processes` processes under Paddle's launcher (or plainly, for 1)."""
+    prefix = [sys.executable]
+    if processes > 1:
+        prefix += ["-m", "paddle.distributed.launch", "--nproc_per_node", str(processes), "--log_dir", str(log_dir)]
+    done = subprocess.run([*prefix, os.path.join(ROOT, script), *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + "".join(
+        open(os.path.join(log_dir, f)).read()[-3000:] for f in os.listdir(log_dir)) if os.path.isdir(log_dir) else ""
+
+
+def weights(path):
+    return {k: v.numpy() for k, v in paddle.load(os.path.join(path, "model_state.pdparams")).items()}
+
+
+def assert_close_weights(a, b):
+    first, second = weights(a), weights(b)
+    assert first.keys() == second.keys()
+    for k in first:
+        np.testing.assert_allclose(first[k], second[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+def test_ranks_share_each_global_batch_and_take_the_same_number_of_steps():
+    lengths = list(range(1, 30))
+    single = LengthGroupedBatchSampler(lengths, 8, shuffle=True, seed=3)
+    ranks = [LengthGroupedBatchSampler(lengths, 4, shuffle=True, seed=3, rank=r, ranks=2) for r in (0, 1)]
+    for sampler in (single, *ranks):
+        sampler.set_epoch(2)
+    shares = [list(r) for r in ranks]
+    assert len(shares[0]) == len(shares[1]) == len(ranks[0]) == len(single) == 4  # 29 sentences, 8 a step
+    for whole, zero, one in zip(single, *shares):
+        assert sorted(zero + one) == sorted(whole) and not set(zero) & set(one)
+
+
+@pytest.mark.parametrize("script", ["student_lstm_small.py"])
+def test_two_processes_train_what_one_does_with_the_same_global_batch(script, toy_task, tmp_path):
+    data_dir, vocab = toy_task
+    common = ["--data_dir", data_dir, "--vocab_path", vocab, *STUDENT, "--max_epoch", "2"]
+    launch(script, [*common, "--batch_size", "8", "--output_dir", tmp_path / "one"], 1, tmp_path / "log1")
+    launch(script, [*common, "--batch_size", "4", "--output_dir", tmp_path / "two"], 2, tmp_path / "log2")
+    assert_close_weights(tmp_path / "one" / "last", tmp_path / "two" / "last")
+    one, two = (json.loads((tmp_path / run / "summary.json").read_text()) for run in ("one", "two"))
+    assert [s for s, _ in one["dev_acc"]] == [s for s, _ in two["dev_acc"]]  # 6 global batches an epoch
+    assert np.allclose([a for _, a in one["dev_acc"]], [a for _, a in two["dev_acc"]])
+    # rank 0 alone wrote: one VisualDL log, the lock file released
+    assert len(os.listdir(tmp_path / "two" / "vdl")) == 1
+
+    # resumed under the launcher, it ends where the uninterrupted 2-process run of 3 epochs does
+    launch(script, [*common, "--batch_size", "4", "--max_epoch", "3", "--output_dir", tmp_path / "three"], 2,
+           tmp_path / "log3")
+    launch(script, [*common, "--batch_size", "4", "--max_epoch", "3", "--output_dir", tmp_path / "two",
+                    "--init_from_ckpt", tmp_path / "two" / "last"], 2, tmp_path / "log4")
+    assert_close_weights(tmp_path / "two" / "last", tmp_path / "three" / "last")
+
+
+def test_distillation_and_the_teacher_under_the_launcher(fine_tuned, tmp_path):  # noqa: F811
+    data_dir, vocab, base, best = fine_tuned
+    common = ["--data_dir", data_dir, "--vocab_path", vocab, "--model_name", base, "--teacher_dir", best,
+              "--logits_cache", tmp_path / "cache", *STUDENT, "--optimizer", "adam", "--n_iter", "1",
+              "--max_epoch", "2"]
+    launch("teacher_student_distill.py", [*common, "--batch_size", "8", "--output_dir", tmp_path / "one"], 1,
+           tmp_path / "log1")
+    launch("teacher_student_distill.py", [*common, "--batch_size", "4", "--output_dir", tmp_path / "two"], 2,
+           tmp_path / "log2")
+    assert_close_weights(tmp_path / "one" / "last", tmp_path / "two" / "last")
+    assert len(os.listdir(tmp_path / "cache")) == 2  # one entry (and its lock file), shared by both runs
+    assert len(os.listdir(tmp_path / "two" / "vdl" / "teacher")) == 1  # the reference line, once
+
+    launch("teacher_train_glue.py", ["--data_dir", data_dir, "--model_name_or_path", base, "--model_type",
+                                     "ernie-gram", "--output_dir", tmp_path / "teacher2", "--batch_size", "4",
+                                     "--max_seq_length", "32", "--num_train_epochs", "1", "--device", "cpu",
+                                     "--num_threads", "1"], 2, tmp_path / "log3")
+    assert json.loads((tmp_path / "teacher2" / "summary.json").read_text())["best_dev_acc"] > 0
