@@ -37,16 +37,29 @@ from utils import InputError, is_amd_cpu, read_checkpoint_meta, run_main  # noqa
 TEACHERS = ["m3e-small", "ernie-gram-zh-shaped"]
 
 
+def serve_name(student, hidden_size):
+    """A student's name in the tables: student-h<size> for the Bi-LSTM, <type>-h<size> for others."""
+    return f"{'student' if student == 'bilstm' else student}-h{hidden_size}"
+
+
 def student_name(checkpoint):
-    """student-h<size> for a Bi-LSTM checkpoint, <type>-h<size> for another student; "student" for
-    a Bi-LSTM of random weights (no checkpoint)."""
+    """serve_name of a student checkpoint; "student" for a Bi-LSTM of random weights (no checkpoint)."""
     if not checkpoint:
         return "student"
     meta = read_checkpoint_meta(checkpoint)
     if "vocab" not in meta:  # as export_model.py tells the two kinds apart
         raise InputError(f"{checkpoint}: a teacher checkpoint, not a student's")
-    student = meta["model"].get("student", "bilstm")
-    return f"{'student' if student == 'bilstm' else student}-h{meta['model']['hidden_size']}"
+    return serve_name(meta["model"].get("student", "bilstm"), meta["model"]["hidden_size"])
+
+
+def random_student(name, vocab, num_classes):
+    """A student of random weights and the recipe's sizes over `vocab`, by name (student: the Bi-LSTM)."""
+    from args import parse_args
+    from students import build_student, student_config
+
+    kind = name.split("-h")[0]
+    args = parse_args("student", ["--student", "bilstm" if kind == "student" else kind])
+    return build_student(student_config(args, vocab, num_classes))
 
 
 def build(model_name, student_checkpoint, data_dir):
@@ -55,7 +68,6 @@ def build(model_name, student_checkpoint, data_dir):
 
     from data import lean_vocab, load_local_splits, load_vocab, segment
     from export_model import STUDENT_INPUTS, TEACHER_INPUTS, student_from_checkpoint
-    from students import BiLSTM
     from teacher_train_glue import load_teacher
 
     labels = ["0", "1"]
@@ -68,8 +80,8 @@ def build(model_name, student_checkpoint, data_dir):
             splits, labels = load_local_splits(data_dir)
             vocab = lean_vocab(load_vocab(os.path.join(ROOT, "senta_word_dict.txt")),
                                segment([ex["text"] for ex in splits["train"]]))
+            model = random_student(model_name, vocab, len(labels))
             vocab = vocab.to_tokens(list(range(len(vocab))))
-            model = BiLSTM(len(vocab), len(labels))
             config = {"kind": "student", "labels": labels, "max_seq_length": 256}
             specs = STUDENT_INPUTS
 
@@ -178,6 +190,9 @@ def main():
     parser.add_argument("--data_dir", default=os.path.join(SHARED, "data", "chnsenticorp"))
     parser.add_argument("--student_checkpoint", action="append", default=None,
                         help="a student checkpoint to time; repeat for several (one: `one` mode)")
+    parser.add_argument("--random_students", nargs="+", choices=["student", "bilstm", "gru", "textcnn", "bow"],
+                        help="students of random weights and the recipe's sizes to time (speed does not depend "
+                             "on the weights); without checkpoints or these, a Bi-LSTM ('student')")
     parser.add_argument("--sentences", type=int, default=300,
                         help="dev sentences timed per configuration, from the first; 0: all 1,200")
     parser.add_argument("--teachers", nargs="*", choices=TEACHERS, default=TEACHERS)
@@ -198,9 +213,11 @@ def main():
     if args.what == "one":
         args.student_checkpoint = (args.student_checkpoint or [None])[0]
         return one(args)
-    students = {student_name(c): c for c in args.student_checkpoint or [None]}
-    if len(students) < len(args.student_checkpoint or [None]):
+    students = {student_name(c): c for c in args.student_checkpoint or []}
+    if len(students) < len(args.student_checkpoint or []):
         raise InputError("two --student_checkpoint of the same student and size: their rows would share one name")
+    for kind in args.random_students or ([] if students else ["student"]):  # speed does not depend on weights
+        students.setdefault(kind if kind == "student" else serve_name(kind, 300), None)
     rows = []
     for model in [*students, *args.teachers]:
         for threads in args.threads:

@@ -20,7 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from args import STUDENTS  # noqa: E402
+from bench_serve import serve_name  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results")
 MARKERS = {"bilstm": "o", "gru": "s", "textcnn": "^", "bow": "D"}
@@ -49,17 +51,12 @@ def serving_speeds(path):
             if r["mode"] == "exported" and r["threads"] == 1 and r["batch_size"] == 1}
 
 
-def serve_name(student, hidden_size=300):
-    """bench_serve.student_name's name for a student of this type."""
-    return f"{'student' if student == 'bilstm' else student}-h{hidden_size}"
-
-
 def plot(speeds, output):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     teacher = accuracies("teacher")
     for ax, key, title in zip(axes, ("dev", "ood"), ("ChnSentiCorp dev", "out of domain: shopping5")):
         for student in STUDENTS:
-            speed = speeds.get(serve_name(student))
+            speed = speeds.get(serve_name(student, 300))
             for recipe, style in STYLES.items():
                 acc = accuracies(f"{student}-{recipe}")
                 if acc is None or speed is None:
