@@ -50,6 +50,8 @@ CONFIGS = {
                           "+ augmented copies of the unlabelled reviews too"),
     "kl_t2": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--distill_loss", "kl",
                           "--temperature", "2"], "the recipe with KL at temperature 2 instead of MSE"),
+    "word_dropout": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--word_dropout", "0.1"],
+                     "the recipe with 10% of the words replaced by [UNK] in training (unseen words read as [UNK])"),
     "hard": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--distill_loss", "hard"],
              "the recipe on the teacher's hard labels (ERNIE's data distillation)"),
 }
