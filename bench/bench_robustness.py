@@ -4,6 +4,7 @@ Bi-LSTM alone and distilled, over training seeds, and which part of distillation
     python bench/bench_robustness.py teacher                          # the fine-tuned teacher, exported
     python bench/bench_robustness.py run CONFIG [--student bilstm] [--seeds 1 7 2021]   # a run per seed
     python bench/bench_robustness.py unseen CONFIG [--student bilstm]  # its checkpoints, unseen words as characters
+    python bench/bench_robustness.py oov                              # unseen words and script, per set
     python bench/bench_robustness.py table                            # the tables, from the results
 
 The out-of-domain set is ../shared/data/ood/shopping5.tsv (2,000 reviews of products ChnSentiCorp
@@ -161,6 +162,33 @@ def unseen(args):
     write_results(os.path.join(RESULTS, name, "unseen_words.json"), {"runs": rows, "config": name})
 
 
+def oov(args):
+    """How each set's words differ from training's: the share of tokens never seen in training (and
+    in training + the unlabelled reviews), how many of those every character of which was seen, and
+    how many sentences hold Traditional characters (would OpenCC normalisation matter?)."""
+    from data import read_lines, read_tsv, segment
+
+    traditional = set("們這個說時會對於來過還與為國買賣質價應該點體發現實頭愛")  # common, unlike their simplified forms
+    texts = {name: [ex["text"] for ex in read_tsv(path)] for name, path in
+             [("train", os.path.join(SHARED, "chnsenticorp", "train.tsv")),
+              ("dev", os.path.join(SHARED, "chnsenticorp", "dev.tsv")), OOD]}
+    texts["unlabeled"] = read_lines(UNLABELED)
+    words = {name: segment(t) for name, t in texts.items()}
+    seen = {w for s in words["train"] for w in s}
+    seen_all = seen | {w for s in words["unlabeled"] for w in s}
+    rows = {}
+    for name in ("dev", OOD[0]):
+        tokens = [w for s in words[name] for w in s]
+        unseen = [w for w in tokens if w not in seen_all]
+        rows[name] = {"tokens": len(tokens), "unseen_in_train": sum(w not in seen for w in tokens) / len(tokens),
+                      "unseen_in_train_and_unlabeled": len(unseen) / len(tokens),
+                      "of_those_spelled_by_seen_characters": sum(all(c in seen_all for c in w) for w in unseen) / len(unseen)}
+    rows["sentences_with_traditional_characters"] = {
+        name: [sum(any(c in traditional for c in t) for t in ts), len(ts)] for name, ts in texts.items()}
+    print(json.dumps(rows, indent=1, ensure_ascii=False))
+    write_results(os.path.join(RESULTS, "oov.json"), rows)
+
+
 def mean_std(values):
     """(mean, sample standard deviation; 0 for one value)."""
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
@@ -189,7 +217,7 @@ def table(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["teacher", "run", "unseen", "table"])
+    parser.add_argument("what", choices=["teacher", "run", "unseen", "oov", "table"])
     parser.add_argument("config", nargs="?", choices=list(CONFIGS), help="run: the configuration")
     parser.add_argument("--student", choices=STUDENTS, default="bilstm", help="run: the student")
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help="run: training seeds")
@@ -198,7 +226,7 @@ def main():
     args = parser.parse_args()
     if args.what in ("run", "unseen") and not args.config:
         parser.error(f"{args.what} needs a CONFIG")
-    {"teacher": teacher, "run": run, "unseen": unseen, "table": table}[args.what](args)
+    {"teacher": teacher, "run": run, "unseen": unseen, "oov": oov, "table": table}[args.what](args)
 
 
 if __name__ == "__main__":
