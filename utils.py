@@ -29,12 +29,17 @@ class InputError(ValueError):
 
 
 def run_main(main):
-    """Run a script's main; bad input ends it with one line on stderr and exit code 2."""
+    """Run a script's main; bad input ends it with one line on stderr and exit code 2. Under the
+    launcher the ranks end together: one leaving while rank 0 still writes (or the other way
+    round) can abort the other's exit."""
     try:
         main()
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    if world()[1] > 1:
+        paddle.distributed.barrier()
+        paddle.distributed.destroy_process_group()
 
 
 def is_amd_cpu():
