@@ -12,6 +12,7 @@ from args import parse_args
 if __name__ == "__main__":
     parse_args("distill")  # before Paddle's import (seconds): --help and bad flags answer at once
 
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -37,7 +38,7 @@ from student_lstm_small import batchify_fn as student_batchify_fn
 from student_lstm_small import student_vocab, to_records, train
 from teacher_train_glue import encode, load_teacher, teacher_pads
 from utils import (META, WEIGHTS, InputError, atomic_path, check_labels, claimed_output_dir, file_sha256,
-                   init_runtime, is_main, make_writable_dir, read_checkpoint_meta, remove_path, require_kind, run_main)
+                   gathered, init_runtime, is_main, world, make_writable_dir, read_checkpoint_meta, remove_path, require_kind, run_main)
 
 logger = logging.getLogger("distill_lstm")
 
@@ -98,15 +99,22 @@ class Teacher:
 
     @paddle.no_grad()
     def logits(self, sentences, batch_size):
-        """Teacher logits of word lists, batched by length."""
+        """Teacher logits of word lists, batched by length. Under the launcher each rank runs every
+        ranks-th of the batches one process would, and every rank gets all the logits: the same
+        numbers as one process."""
         encoded = self.encode(sentences)
         order = np.argsort([len(ids) for ids, _ in encoded], kind="stable")
+        batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+        rank, ranks = world()
         out = np.zeros((len(encoded), len(self.label_list)), dtype="float32")
-        for start in tqdm(range(0, len(order), batch_size), desc="teacher logits", unit="batch",
-                          dynamic_ncols=True):
-            rows = order[start:start + batch_size]
+        for rows in tqdm(batches[rank::ranks], desc="teacher logits", unit="batch", dynamic_ncols=True,
+                         disable=rank != 0):
             ids, type_ids = Tuple(*self.pads)([encoded[i] for i in rows])
             out[rows] = self.model(paddle.to_tensor(ids), paddle.to_tensor(type_ids)).numpy()
+        if ranks > 1:  # every row was filled by one rank, left 0 by the others: the sum is exact
+            total = paddle.to_tensor(out)
+            paddle.distributed.all_reduce(total)
+            out = total.numpy()
         if not np.isfinite(out).all():  # never cache, nor train on, what a damaged teacher gives
             raise InputError(f"{self.params}: the teacher's logits are not finite numbers (damaged weights?)")
         return out
@@ -128,9 +136,10 @@ def transfer_set(args, train_words, unlabeled_words):
 
 def code_version():
     """SHA-256 of the code that turns texts into the transfer set and the teacher's inputs (and of
-    the jieba and PaddleNLP releases it calls): an edit there gives new logits, never stale ones."""
+    the jieba and PaddleNLP releases it calls): an edit there gives new logits, never stale ones.
+    How the logits are batched or spread over processes is left out: it does not change them."""
     sources = [inspect.getsource(code) for code in (segment, join_words, Augmenter, augment_corpus,
-                                                    transfer_set, Teacher, encode)]
+                                                    transfer_set, Teacher.encode, encode)]
     return texts_sha256(sources + [jieba.__version__, paddlenlp.__version__])
 
 
@@ -150,13 +159,18 @@ def cached_teacher_outputs(args, manifest, compute):
     key = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode("utf-8")).hexdigest()[:20]
     path = os.path.join(args.logits_cache, key)
     # Runs that need the same entry at once (several training seeds) compute it once: the others wait.
-    with filelock.FileLock(os.path.join(args.logits_cache, f".{key}.lock")):
+    # Under the launcher rank 0 holds the lock and the ranks compute together (each its share).
+    lock = filelock.FileLock(os.path.join(args.logits_cache, f".{key}.lock"))
+    with lock if is_main() else contextlib.nullcontext():
         return read_or_compute(path, compute, manifest)
 
 
 def read_or_compute(path, compute, manifest):
-    """The outputs stored in cache entry `path`, or compute() stored there atomically."""
-    if os.path.isfile(os.path.join(path, "manifest.json")):
+    """The outputs stored in cache entry `path`, or compute() stored there atomically (by rank 0)."""
+    stored = os.path.isfile(os.path.join(path, "manifest.json"))
+    if world()[1] > 1:  # rank 0's view (it holds the lock): every rank takes the same branch
+        stored = gathered(stored)[0]
+    if stored:
         logger.info("teacher logits: reusing %s", path)
         try:
             with np.load(os.path.join(path, "outputs.npz"), allow_pickle=True) as stored:
@@ -165,6 +179,8 @@ def read_or_compute(path, compute, manifest):
             raise InputError(f"{path}: damaged cache entry ({type(e).__name__}: {e}); delete it and the "
                              "logits are computed again")
     outputs = compute()
+    if not is_main():
+        return outputs
     with atomic_path(path) as tmp:
         os.makedirs(tmp)
         np.savez(os.path.join(tmp, "outputs.npz"), **outputs)

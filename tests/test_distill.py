@@ -208,3 +208,21 @@ def test_runs_needing_the_same_cache_entry_at_once_compute_it_once(tmp_path):
     assert len(calls) == 1 and len(results) == 2
     np.testing.assert_array_equal(results[0]["logits"], results[1]["logits"])
     assert len(cache_entries(tmp_path)) == 1
+
+
+def test_under_the_launcher_each_rank_labels_every_other_batch(fine_tuned, monkeypatch):
+    from args import parse_args
+    from data import segment
+
+    data_dir, vocab, base, best = fine_tuned
+    args = parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(best), "--model_name", str(base)])
+    teacher = teacher_student_distill.Teacher(args, ["0", "1"])
+    sentences = segment([line.split("\t")[1] for line in (data_dir / "dev.tsv").read_text().splitlines()[1:]])
+    whole = teacher.logits(sentences, 4)
+    monkeypatch.setattr(teacher_student_distill, "world", lambda: (1, 2))  # rank 1 of 2
+    monkeypatch.setattr(paddle.distributed, "all_reduce", lambda tensor: None)  # its own share only
+    share = teacher.logits(sentences, 4)
+    order = np.argsort([len(ids) for ids, _ in teacher.encode(sentences)], kind="stable")
+    mine = np.concatenate([order[i:i + 4] for i in range(4, len(order), 8)])  # batches 1, 3, 5 of 6
+    assert sorted(np.flatnonzero(np.any(share != 0, axis=1))) == sorted(mine)
+    np.testing.assert_array_equal(share[mine], whole[mine])

@@ -82,6 +82,16 @@ def test_distillation_and_the_teacher_under_the_launcher(fine_tuned, tmp_path): 
            tmp_path / "log2")
     assert_close_weights(tmp_path / "one" / "last", tmp_path / "two" / "last")
     assert len(os.listdir(tmp_path / "cache")) == 2  # one entry (and its lock file), shared by both runs
+
+    # the teacher's logits labelled by 2 processes, each its share: the entry one process writes
+    launch("teacher_student_distill.py", [*common, "--batch_size", "4", "--output_dir", tmp_path / "sharded",
+                                          "--logits_cache", tmp_path / "cache2"], 2, tmp_path / "log5")
+    (entry,) = [e for e in os.listdir(tmp_path / "cache") if not e.startswith(".")]
+    assert sorted(os.listdir(tmp_path / "cache2")) == sorted(os.listdir(tmp_path / "cache"))  # the same key
+    single, sharded = (np.load(tmp_path / c / entry / "outputs.npz", allow_pickle=True) for c in ("cache", "cache2"))
+    assert single.files == sharded.files
+    for name in single.files:
+        assert np.array_equal(single[name], sharded[name]), name
     assert len(os.listdir(tmp_path / "two" / "vdl" / "teacher")) == 1  # the reference line, once
 
     launch("teacher_train_glue.py", ["--data_dir", data_dir, "--model_name_or_path", base, "--model_type",
@@ -89,3 +99,34 @@ def test_distillation_and_the_teacher_under_the_launcher(fine_tuned, tmp_path): 
                                      "--max_seq_length", "32", "--num_train_epochs", "1", "--device", "cpu",
                                      "--num_threads", "1"], 2, tmp_path / "log3")
     assert json.loads((tmp_path / "teacher2" / "summary.json").read_text())["best_dev_acc"] > 0
+
+
+def test_a_killed_rank_ends_the_job_and_leaves_whole_checkpoints(toy_task, tmp_path):
+    import signal
+    import time
+
+    from test_kill_resume import saved_step
+    from utils import read_checkpoint_meta
+
+    data_dir, vocab = toy_task
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--max_restart", "0",
+            "--log_dir", str(tmp_path / "log"), os.path.join(ROOT, "student_lstm_small.py"), "--data_dir",
+            str(data_dir), "--vocab_path", str(vocab), *map(str, STUDENT), "--batch_size", "4", "--max_epoch", "60",
+            "--output_dir", str(out)]
+    launcher = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while saved_step(out) < 6 and launcher.poll() is None:
+        time.sleep(0.01)
+    workers = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True).stdout.split()
+    rank1 = [pid for pid in workers if b"PADDLE_TRAINER_ID=1\0" in open(f"/proc/{pid}/environ", "rb").read()]
+    os.kill(int(rank1[0]), signal.SIGKILL)
+    assert launcher.wait(timeout=120) != 0  # the job ends, with an error
+    for checkpoint in ("best", "last"):  # whole: readable metadata, weights of the model's shape
+        meta = read_checkpoint_meta(str(out / checkpoint))
+        assert meta["state"]["global_step"] >= 3
+        paddle.load(str(out / checkpoint / "model_state.pdparams"))
+    assert not [e for e in os.listdir(out) if ".tmp" in e]  # no half-written checkpoint left beside them
+    # and the run resumes from last/ in one process
+    launch("student_lstm_small.py", ["--data_dir", data_dir, "--vocab_path", vocab, *STUDENT, "--batch_size", "8",
+                                     "--max_epoch", "2", "--output_dir", out, "--init_from_ckpt", out / "last"],
+           1, tmp_path / "log1")
