@@ -1,5 +1,4 @@
 """--eval_sets: labelled sets beside dev, scored by the best checkpoint, never choosing it."""
-import json
 import os
 import shutil
 
@@ -7,11 +6,11 @@ import pytest
 from visualdl import LogReader
 
 import student_lstm_small
-import teacher_train_glue
 from args import parse_args
 from conftest import assert_same_weights, toy_sentences, write_tsv
 from test_distill import cache_entries, distill, fine_tuned  # noqa: F401 (a fixture)
 from test_student import TINY, train
+from test_teacher import fine_tune
 from utils import run_main
 
 
@@ -51,12 +50,8 @@ def test_student_scores_eval_sets_with_the_best_checkpoint_without_choosing_it(t
 
 def test_teacher_scores_eval_sets(toy_task, tiny_teacher, tmp_path):
     data_dir, _ = toy_task
-    out = tmp_path / "teacher"
-    teacher_train_glue.main(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher),
-                             "--model_type", "ernie-gram", "--output_dir", str(out), "--batch_size", "8",
-                             "--max_seq_length", "32", "--num_train_epochs", "2", "--device", "cpu",
-                             "--eval_sets", f"dev_copy={data_dir / 'dev.tsv'}"])
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    summary = fine_tune(data_dir, tiny_teacher, tmp_path / "teacher", "--num_train_epochs", "2",
+                        "--eval_sets", f"dev_copy={data_dir / 'dev.tsv'}")
     assert summary["eval_sets"]["dev_copy"]["acc"] == summary["best_dev_acc"]
 
 
