@@ -21,8 +21,6 @@ if __name__ == "__main__":
     parse_args("label")  # before Paddle's import (seconds): --help and bad flags answer at once
 
 import copy
-import hashlib
-import json
 import logging
 import os
 import time
@@ -31,7 +29,7 @@ import numpy as np
 
 from data import TEXT_COLUMN, load_splits, utf8_lines
 from utils import (InputError, atomic_path, claimed_output_dir, file_sha256, init_runtime, make_writable_dir,
-                   remove_path, run_main, world, write_json)
+                   manifest_key, remove_path, run_main, texts_sha256, world, write_json)
 
 logger = logging.getLogger("distill_lstm")
 ISSUES, REPORT, SUMMARY, DATA = "label_issues.tsv", "clean_report.json", "label_issues.json", "data"
@@ -53,8 +51,8 @@ def stratified_folds(labels, folds, seed):
 
 def probs_manifest(args, splits, label_list):
     """What the out-of-sample probabilities depend on; any change gives another cache entry."""
-    def rows_sha(ds):
-        return hashlib.sha256("\n".join(f"{ex['label']}\t{ex['text']}" for ex in ds).encode("utf-8")).hexdigest()
+    def rows_sha(ds):  # labels included: they are what is judged
+        return texts_sha256([f"{ex['label']}\t{ex['text']}" for ex in ds])
 
     weights = os.path.join(args.model_name_or_path, "model_state.pdparams")
     return {"train_sha256": rows_sha(splits["train"]), "dev_sha256": rows_sha(splits["dev"]), "labels": label_list,
@@ -98,8 +96,7 @@ def fold_probabilities(args, splits, label_list, fold_of, k, entry):
 def out_of_sample_probabilities(args, splits, label_list):
     """[rows, classes] probabilities, each row's from the fold model that never trained on it."""
     manifest = probs_manifest(args, splits, label_list)
-    key = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode("utf-8")).hexdigest()[:20]
-    entry = os.path.join(args.probs_cache, key)
+    entry = os.path.join(args.probs_cache, manifest_key(manifest))
     make_writable_dir(entry)
     write_json(os.path.join(entry, "manifest.json"), manifest)
     fold_of = stratified_folds([ex["label"] for ex in splits["train"]], args.folds, args.seed)

@@ -46,35 +46,32 @@ class Student(nn.Layer):
         return paddle.where(drop, paddle.full_like(input_ids, self.unk_id), input_ids)
 
 
-class BiLSTM(Student):
-    """One bidirectional LSTM; the sentence is [last forward state; last backward state] (Tang et al.)."""
+class BiRNN(Student):
+    """One bidirectional recurrent layer; the sentence is [last forward state; last backward state]
+    (Tang et al.). A subclass names its cell: the layer's attribute, hence its weights' names."""
+    cell, name = None, None
 
     def __init__(self, vocab_size, num_classes, emb_dim=300, hidden_size=300, num_layers=1, dropout_prob=0.0,
                  init_scale=0.1, padding_idx=0, word_dropout=0.0, unk_id=1):
         super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id)
-        self.lstm = nn.LSTM(emb_dim, hidden_size, num_layers, direction="bidirect",
-                            dropout=dropout_prob if num_layers > 1 else 0.0)
+        setattr(self, self.name, self.cell(emb_dim, hidden_size, num_layers, direction="bidirect",
+                                           dropout=dropout_prob if num_layers > 1 else 0.0))
         self.add_head(2 * hidden_size, hidden_size, num_classes)
 
     def encode(self, embedded, seq_len):
         # sequence_length stops each direction at the sentence's own end: padding never reaches the final states
-        _, (hidden, _) = self.lstm(embedded, sequence_length=seq_len)
+        _, final = getattr(self, self.name)(embedded, sequence_length=seq_len)
+        hidden = final[0] if isinstance(final, tuple) else final  # an LSTM's are (hidden, cell)
         return paddle.concat([hidden[-2], hidden[-1]], axis=-1)
 
 
-class BiGRU(Student):
-    """One bidirectional GRU (model_distill's student), final states as the Bi-LSTM's."""
+class BiLSTM(BiRNN):
+    cell, name = nn.LSTM, "lstm"
 
-    def __init__(self, vocab_size, num_classes, emb_dim=300, hidden_size=300, num_layers=1, dropout_prob=0.0,
-                 init_scale=0.1, padding_idx=0, word_dropout=0.0, unk_id=1):
-        super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id)
-        self.gru = nn.GRU(emb_dim, hidden_size, num_layers, direction="bidirect",
-                          dropout=dropout_prob if num_layers > 1 else 0.0)
-        self.add_head(2 * hidden_size, hidden_size, num_classes)
 
-    def encode(self, embedded, seq_len):
-        _, hidden = self.gru(embedded, sequence_length=seq_len)
-        return paddle.concat([hidden[-2], hidden[-1]], axis=-1)
+class BiGRU(BiRNN):
+    """model_distill's student."""
+    cell, name = nn.GRU, "gru"
 
 
 class TextCNN(Student):

@@ -38,7 +38,8 @@ from student_lstm_small import batchify_fn as student_batchify_fn
 from student_lstm_small import student_vocab, to_records, train
 from teacher_train_glue import encode, load_teacher, teacher_pads
 from utils import (META, WEIGHTS, InputError, atomic_path, check_labels, claimed_output_dir, file_sha256,
-                   gathered, init_runtime, is_main, world, make_writable_dir, read_checkpoint_meta, remove_path, require_kind, run_main)
+                   gathered, init_runtime, is_main, make_writable_dir, manifest_key, read_checkpoint_meta, remove_path,
+                   require_kind, run_main, texts_sha256, world)
 
 logger = logging.getLogger("distill_lstm")
 
@@ -55,10 +56,6 @@ def teacher_files(teacher_dir):
     if meta:
         require_kind(beside, meta, "teacher")
     return params, meta
-
-
-def texts_sha256(texts):
-    return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
 
 
 class Teacher:
@@ -156,7 +153,7 @@ def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
 
 def cached_teacher_outputs(args, manifest, compute):
     """compute() -> {name: array} stored under a key of the manifest, reused while it matches."""
-    key = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode("utf-8")).hexdigest()[:20]
+    key = manifest_key(manifest)
     path = os.path.join(args.logits_cache, key)
     # Runs that need the same entry at once (several training seeds) compute it once: the others wait.
     # Under the launcher rank 0 holds the lock and the ranks compute together (each its share).

@@ -30,8 +30,7 @@ import re
 
 import paddle
 import paddle.nn as nn
-import paddle.nn.functional as F
-from paddlenlp.data import Pad, Stack, Tuple
+from paddlenlp.data import Stack, Tuple
 
 from data import create_dataloader, load_splits
 from teacher_student_distill import make_compute_loss, transfer_targets

@@ -176,6 +176,15 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
+def texts_sha256(texts):
+    return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
+
+
+def manifest_key(manifest):
+    """A cache entry's name: what it was computed from, hashed (any change gives another entry)."""
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode("utf-8")).hexdigest()[:20]
+
+
 def write_json(path, obj):
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(obj, f, ensure_ascii=False, indent=1)

@@ -94,3 +94,17 @@ def assert_same_weights(*checkpoints):
     for other in others:
         assert first.keys() == other.keys()
         assert all(np.array_equal(first[k].numpy(), other[k].numpy()) for k in first)
+
+
+@pytest.fixture
+def fine_tuned(toy_task, tiny_teacher, tmp_path):
+    """The tiny teacher fine-tuned for a few steps on the toy task: (data_dir, vocab, base, best)."""
+    import teacher_train_glue
+
+    data_dir, vocab = toy_task
+    out = tmp_path / "teacher"
+    teacher_train_glue.main(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher),
+                             "--model_type", "ernie-gram", "--output_dir", str(out), "--batch_size", "8",
+                             "--max_seq_length", "32", "--learning_rate", "5e-3", "--num_train_epochs", "15",
+                             "--device", "cpu", "--num_threads", "2"])
+    return data_dir, vocab, tiny_teacher, out / "best"

@@ -8,24 +8,11 @@ import pytest
 from visualdl import LogReader
 
 import teacher_student_distill
-import teacher_train_glue
 from teacher_student_distill import distill_loss, make_compute_loss
 from utils import InputError
 
 TINY_STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "16", "--device", "cpu",
                 "--num_threads", "2", "--log_freq", "1"]
-
-
-@pytest.fixture
-def fine_tuned(toy_task, tiny_teacher, tmp_path):
-    """The tiny teacher fine-tuned for a few steps on the toy task: (data_dir, vocab, base, best)."""
-    data_dir, vocab = toy_task
-    out = tmp_path / "teacher"
-    teacher_train_glue.main(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher),
-                             "--model_type", "ernie-gram", "--output_dir", str(out), "--batch_size", "8",
-                             "--max_seq_length", "32", "--learning_rate", "5e-3", "--num_train_epochs", "15",
-                             "--device", "cpu", "--num_threads", "2"])
-    return data_dir, vocab, tiny_teacher, out / "best"
 
 
 def distill(fine_tuned, output_dir, cache, *extra):

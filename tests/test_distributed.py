@@ -9,7 +9,6 @@ import paddle
 import pytest
 
 from data import LengthGroupedBatchSampler
-from test_distill import fine_tuned  # noqa: F401 (a fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--device", "cpu", "--num_threads", "1", "--lr", "1e-2",
@@ -71,7 +70,7 @@ def test_two_processes_train_what_one_does_with_the_same_global_batch(script, to
     assert_close_weights(tmp_path / "two" / "last", tmp_path / "three" / "last")
 
 
-def test_distillation_and_the_teacher_under_the_launcher(fine_tuned, tmp_path):  # noqa: F811
+def test_distillation_and_the_teacher_under_the_launcher(fine_tuned, tmp_path):
     data_dir, vocab, base, best = fine_tuned
     common = ["--data_dir", data_dir, "--vocab_path", vocab, "--model_name", base, "--teacher_dir", best,
               "--logits_cache", tmp_path / "cache", *STUDENT, "--optimizer", "adam", "--n_iter", "1",

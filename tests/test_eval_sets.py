@@ -8,7 +8,7 @@ from visualdl import LogReader
 import student_lstm_small
 from args import parse_args
 from conftest import assert_same_weights, toy_sentences, write_tsv
-from test_distill import cache_entries, distill, fine_tuned  # noqa: F401 (a fixture)
+from test_distill import cache_entries, distill
 from test_student import TINY, train
 from test_teacher import fine_tune
 from utils import run_main
@@ -55,7 +55,7 @@ def test_teacher_scores_eval_sets(toy_task, tiny_teacher, tmp_path):
     assert summary["eval_sets"]["dev_copy"]["acc"] == summary["best_dev_acc"]
 
 
-def test_distillation_scores_eval_sets_and_training_seeds_share_the_transfer_set(fine_tuned, tmp_path,  # noqa: F811
+def test_distillation_scores_eval_sets_and_training_seeds_share_the_transfer_set(fine_tuned, tmp_path,
                                                                                    other_domain):
     data_dir = fine_tuned[0]
     cache = tmp_path / "cache"

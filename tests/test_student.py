@@ -1,8 +1,6 @@
 import json
 import os
 
-import numpy as np
-import paddle
 import pytest
 from visualdl import LogReader
 

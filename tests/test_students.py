@@ -11,7 +11,7 @@ import students
 from conftest import assert_same_weights, crash_after_saving
 from predict import Predictor
 from students import STUDENTS, build_student
-from test_distill import distill, fine_tuned  # noqa: F401 (a fixture)
+from test_distill import distill
 from test_student import train
 from utils import WEIGHTS, InputError, load_state_strict, read_checkpoint_meta
 
@@ -72,7 +72,7 @@ def test_each_student_learns_resumes_exports_and_predicts(name, toy_task, tmp_pa
     np.testing.assert_allclose(predictor.predict(texts, batch_size=3), eager, rtol=1e-5, atol=1e-6)
 
 
-def test_each_student_distils(fine_tuned, tmp_path):  # noqa: F811
+def test_each_student_distils(fine_tuned, tmp_path):
     for name in STUDENTS:
         summary = distill(fine_tuned, tmp_path / name, tmp_path / "cache", "--student", name, *SMALL[name],
                           "--n_iter", "1", "--max_epoch", "10", "--optimizer", "adam", "--lr", "1e-2",

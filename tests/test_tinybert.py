@@ -10,7 +10,6 @@ from visualdl import LogReader
 import export_model
 import tinybert_distill
 from predict import Predictor
-from test_distill import fine_tuned  # noqa: F401 (a fixture)
 from tinybert_distill import LayerDistiller, init_from_teacher, layer_losses, layer_map, masked_mse
 from utils import InputError
 
@@ -28,7 +27,7 @@ def test_masked_mse_is_the_mean_over_kept_positions():
     assert float(masked_mse(student, teacher, kept)) == pytest.approx((0 + 4 + 9 + 0) / 4)
 
 
-def tiny_pair(fine_tuned, hidden, layers):  # noqa: F811
+def tiny_pair(fine_tuned, hidden, layers):
     from teacher_train_glue import load_teacher
 
     _, _, base, best = fine_tuned
@@ -39,7 +38,7 @@ def tiny_pair(fine_tuned, hidden, layers):  # noqa: F811
     return teacher, student, tokenizer
 
 
-def test_a_student_copied_from_its_teacher_has_zero_layer_losses(fine_tuned):  # noqa: F811
+def test_a_student_copied_from_its_teacher_has_zero_layer_losses(fine_tuned):
     teacher, student, tokenizer = tiny_pair(fine_tuned, hidden=16, layers=2)
     mapping = layer_map(2, 2)
     init_from_teacher(student, teacher, mapping)
@@ -55,13 +54,13 @@ def test_a_student_copied_from_its_teacher_has_zero_layer_losses(fine_tuned):  #
     assert all(float(v) > 1e-4 for v in terms.values())
 
 
-def test_init_from_teacher_needs_the_teachers_width(fine_tuned):  # noqa: F811
+def test_init_from_teacher_needs_the_teachers_width(fine_tuned):
     teacher, student, _ = tiny_pair(fine_tuned, hidden=8, layers=1)
     with pytest.raises(InputError, match="--init_from_teacher: .*give --hidden_size 16"):
         init_from_teacher(student, teacher, layer_map(1, 2))
 
 
-def test_both_stages_run_export_and_predict(fine_tuned, tmp_path):  # noqa: F811
+def test_both_stages_run_export_and_predict(fine_tuned, tmp_path):
     data_dir, _, base, best = fine_tuned
     out = tmp_path / "tinybert"
     tinybert_distill.main(["--data_dir", str(data_dir), "--model_name", str(base), "--teacher_dir", str(best),
