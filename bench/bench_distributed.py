@@ -1,16 +1,19 @@
 """Two CPU processes under paddle.distributed.launch against one: the teacher labelling ~20k
 sentences and a Bi-LSTM epoch (the README's "More than one device").
 
-    python bench/bench_distributed.py [--results bench/results/distributed.json]
+    python bench/bench_distributed.py speed      # on an idle machine -> bench/results/distributed_speed.json
+    python bench/bench_distributed.py identity   # -> bench/results/distributed_identity.json
 
-Each job runs as a user would: one process with --num_threads 2, then 2 processes (gloo) with one
-thread each, so both use this machine's 2 cores.
+speed runs each job as a user would: one process with --num_threads 2, then 2 processes (gloo) with
+one thread each, so both use this machine's 2 cores.
 - Labelling: teacher_student_distill.py on ChnSentiCorp with --n_iter 1 (9,600 training sentences,
-  9,600 augmented copies and the 1,200 dev sentences through the fine-tuned teacher, batches of 64),
+  their augmented copies and the 1,200 dev sentences through the fine-tuned teacher, batches of 64),
   a fresh logits cache each and --max_steps 1; the summary's teacher_logits_seconds (building the
-  transfer set included: what a user waits for), and whether the two cache entries are the same bytes.
+  transfer set included: what a user waits for), and how the two cache entries compare.
 - Student epoch: student_lstm_small.py's recipe for one epoch with one dev evaluation at its end, the
-  same global batch (64, or 2 x 32), so both train the same steps; the summary's seconds and accuracy.
+  same global batch (64, or 2 x 32), so both take the same steps; the summary's seconds and accuracy.
+identity labels the training and dev sentences (--n_iter 0) in one process and in two, one thread
+each (thread counts change the last bits of a float sum), and compares the cache entries byte for byte.
 """
 import argparse
 import filecmp
@@ -47,15 +50,17 @@ def dev_size():
         return sum(1 for _ in f) - 1  # its header
 
 
-def labelling(args, tmp):
+def label(args, tmp, setups, n_iter):
+    """The teacher's logits over the transfer set (--n_iter n_iter) and dev, once per (processes,
+    threads) setup, each into a fresh cache: (rows, cache entry directories)."""
     teacher = ["--model_name", fetch_offline_teacher(),
                "--teacher_dir", os.path.join(args.teacher_run, "best", "model_state.pdparams")]
-    rows, caches = [], []
-    for processes, threads in SETUPS:
-        name = f"label{processes}"
-        caches.append(os.path.join(tmp, name, "cache"))
-        flags = ["--task_name", "chnsenticorp", *recipe("distill"), "--n_iter", "1", "--max_steps", "1",
-                 *teacher, "--logits_cache", caches[-1]]
+    rows, entries = [], []
+    for processes, threads in setups:
+        name = f"label{processes}x{threads}"
+        cache = os.path.join(tmp, name, "cache")
+        flags = ["--task_name", "chnsenticorp", *recipe("distill"), "--n_iter", str(n_iter), "--max_steps", "1",
+                 *teacher, "--logits_cache", cache]
         summary, cmd = launch("teacher_student_distill.py", flags, processes, threads,
                               os.path.join(tmp, name, "run"), os.path.join(tmp, name, "log"))
         sentences = summary["transfer_set"]["sentences"] + dev_size()
@@ -64,12 +69,38 @@ def labelling(args, tmp):
                      "sentences_per_second": sentences / summary["teacher_logits_seconds"],
                      "teacher_dev_acc": summary["teacher_dev_acc"], "command": cmd})
         print(rows[-1], flush=True)
-    # each cache holds one entry, a directory named by its key (beside the hidden lock file)
-    entries = [os.path.join(c, key) for c in caches for key in os.listdir(c) if not key.startswith(".")]
-    same = len(entries) == 2 and os.path.basename(entries[0]) == os.path.basename(entries[1]) and all(
-        filecmp.cmp(os.path.join(entries[0], f), os.path.join(entries[1], f), shallow=False)
-        for f in ("outputs.npz", "manifest.json"))
-    return {"runs": rows, "cache_entries_identical": same}
+        # the cache's one entry: the directory named by its key (beside the hidden lock file)
+        entries += [os.path.join(cache, key) for key in os.listdir(cache) if not key.startswith(".")]
+    return rows, entries
+
+
+def compare_entries(first, second):
+    """Whether two cache entries are the same bytes, and how far apart their logits are if not."""
+    import numpy as np
+
+    same_bytes = all(filecmp.cmp(os.path.join(first, f), os.path.join(second, f), shallow=False)
+                     for f in ("outputs.npz", "manifest.json"))
+    a, b = (np.load(os.path.join(e, "outputs.npz"), allow_pickle=True) for e in (first, second))
+    diff = {"same_key": os.path.basename(first) == os.path.basename(second), "identical_bytes": same_bytes,
+            "same_sentences": bool((a["sentences"] == b["sentences"]).all())}
+    for name in ("logits", "dev_logits"):
+        diff[f"{name}_max_abs_diff"] = float(np.abs(a[name] - b[name]).max())
+        diff[f"{name}_same_argmax"] = float((a[name].argmax(-1) == b[name].argmax(-1)).mean())
+    return diff
+
+
+def speed(args, tmp):
+    """Timings on an idle machine: labelling ~20k sentences and a student epoch, 1 process vs 2."""
+    rows, entries = label(args, tmp, SETUPS, n_iter=1)
+    # 2 threads in one process and 1 in each of two sum in other orders: the last bits may differ
+    return {"labelling": {"runs": rows, "entries_compared": compare_entries(*entries)},
+            "student_epoch": student_epoch(tmp)}
+
+
+def identity(args, tmp):
+    """The sharded cache entry against one process's at the same threads per process (untimed)."""
+    rows, entries = label(args, tmp, [(1, 1), (2, 1)], n_iter=0)
+    return {"identity": {"runs": rows, "entries_compared": compare_entries(*entries)}}
 
 
 def student_epoch(tmp):
@@ -89,16 +120,17 @@ def student_epoch(tmp):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["speed", "identity"])
     parser.add_argument("--teacher_run", default=TEACHER_OUTPUT, help="bench_teacher.py train's output")
-    parser.add_argument("--results", default=os.path.join(ROOT, "bench", "results", "distributed.json"))
+    parser.add_argument("--results", default=None, help="default: bench/results/distributed_WHAT.json")
     args = parser.parse_args()
     if not os.path.isfile(os.path.join(args.teacher_run, "summary.json")):
         sys.exit(f"{args.teacher_run}: no finished teacher; run `python bench/bench_teacher.py train` first")
     with tempfile.TemporaryDirectory() as tmp:
-        result = {"labelling": labelling(args, tmp), "student_epoch": student_epoch(tmp)}
-    write_results(args.results, {**result, "cpu": platform.processor() or platform.machine(),
-                                 "cores": os.cpu_count(),
-                                 "teacher": "m3e-small (offline), fine-tuned by bench_teacher.py train"})
+        result = {"speed": speed, "identity": identity}[args.what](args, tmp)
+    write_results(args.results or os.path.join(ROOT, "bench", "results", f"distributed_{args.what}.json"),
+                  {**result, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                   "teacher": "m3e-small (offline), fine-tuned by bench_teacher.py train"})
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ CONFIGS = {
                           "--temperature", "2"], "the recipe with KL at temperature 2 instead of MSE"),
     "word_dropout": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--word_dropout", "0.1"],
                      "the recipe with 10% of the words replaced by [UNK] in training (unseen words read as [UNK])"),
+    "min_freq2": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--min_freq", "2"],
+                  "the recipe with rows only for words seen twice or more in the transfer set (the rarer "
+                  "share [UNK] with unseen words, so its row trains)"),
     "hard": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--distill_loss", "hard"],
              "the recipe on the teacher's hard labels (ERNIE's data distillation)"),
 }

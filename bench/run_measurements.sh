@@ -29,7 +29,8 @@ seeds() {
 
 seeds distilled bilstm
 seeds alone bilstm
-for config in soft_train soft_aug augment_unlabeled kl_t2 word_dropout hard; do seeds "$config" bilstm; done
+# First what may change the recipe (does the [UNK] row need training?), then the ablation.
+for config in word_dropout min_freq2 soft_train soft_aug augment_unlabeled kl_t2 hard; do seeds "$config" bilstm; done
 for config in alone distilled; do $R unseen "$config"; done  # the same checkpoints, unseen words as characters
 for student in textcnn bow gru; do
   for config in alone distilled hard; do seeds "$config" "$student"; done
