@@ -11,7 +11,7 @@ The out-of-domain set is ../shared/data/ood/shopping5.tsv (2,000 reviews of prod
 never covers). Runs score it with --eval_sets: the best dev checkpoint, which it never chooses.
 The teacher (bench_teacher.py train's) is exported and scored by predict.py --eval, as a user would.
 CONFIG is a key of CONFIGS: the recipes of the README and the ablation of distillation, for any
---student of students.py. Each run writes bench/results/robustness/<student>-<config>/seed<N>.json
+--student of students.py, and TinyBERT's stages with and without augmentation (tinybert_*). Each run writes bench/results/robustness/<student>-<config>/seed<N>.json
 when it ends; finished seeds are skipped and
 an interrupted one continues from its last/ checkpoint (kept in $DISTILL_LSTM_CACHE/robustness),
 so a series can span sessions. Distillation runs of every seed share one transfer set (--data_seed)
@@ -59,7 +59,27 @@ CONFIGS = {
     "hard": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--distill_loss", "hard"],
              "the recipe on the teacher's hard labels (ERNIE's data distillation)"),
 }
-SCRIPTS = {"student": "student_lstm_small.py", "distill": "teacher_student_distill.py"}
+# TinyBERT (tinybert_distill.py, its defaults: 2 layers of width 256 from random weights, KL at
+# temperature 1, 3 epochs of stage 2): stage 2 alone or after one epoch of stage 1, on the training
+# sentences or with their 2 augmented copies (the transfer set, and cached logits, of soft_aug).
+# Stage 1 runs the teacher on every batch: one epoch of it costs about a teacher pass and a half.
+CONFIGS.update({
+    "tinybert_s2": ("tinybert", ["--n_iter", "0", "--stage1_epochs", "0"],
+                    "TinyBERT (2 layers, width 256): stage 2 alone, on the training sentences"),
+    "tinybert": ("tinybert", ["--n_iter", "0", "--stage1_epochs", "1"], "stage 1 (one epoch), then stage 2"),
+    "tinybert_s2_aug": ("tinybert", ["--n_iter", "2", "--stage1_epochs", "0"],
+                        "stage 2 alone, + 2 augmented copies of each sentence"),
+    "tinybert_aug": ("tinybert", ["--n_iter", "2", "--stage1_epochs", "1"],
+                     "stages 1 and 2, + 2 augmented copies of each sentence"),
+})
+SCRIPTS = {"student": "student_lstm_small.py", "distill": "teacher_student_distill.py",
+           "tinybert": "tinybert_distill.py"}
+WORD_JOBS = ("student", "distill")  # the jobs of students.py's students (--student, a recipe file)
+
+
+def run_name(student, config):
+    """Where a configuration's runs go: <student>-<config>, or <config> for TinyBERT (no --student)."""
+    return f"{student}-{config}" if CONFIGS[config][0] in WORD_JOBS else config
 
 
 def teacher_dir(args):
@@ -70,10 +90,12 @@ def teacher_dir(args):
 
 def command(args, config, seed, output_dir):
     job, flags, _ = CONFIGS[config]
-    cmd = [sys.executable, SCRIPTS[job], "--task_name", "chnsenticorp", *recipe(job), "--student", args.student, *flags,
-           "--data_dir", os.path.join(SHARED, "chnsenticorp"), "--eval_sets", "=".join(OOD), "--seed", str(seed),
-           "--device", "cpu", "--num_threads", str(args.num_threads), "--output_dir", output_dir]
-    if job == "distill":
+    cmd = [sys.executable, SCRIPTS[job], "--task_name", "chnsenticorp"]
+    if job in WORD_JOBS:
+        cmd += [*recipe(job), "--student", args.student]
+    cmd += [*flags, "--data_dir", os.path.join(SHARED, "chnsenticorp"), "--eval_sets", "=".join(OOD),
+            "--seed", str(seed), "--device", "cpu", "--num_threads", str(args.num_threads), "--output_dir", output_dir]
+    if job != "student":
         cmd += ["--model_name", fetch_offline_teacher(),
                 "--teacher_dir", os.path.join(teacher_dir(args), "model_state.pdparams")]
     if os.path.isdir(os.path.join(output_dir, "last")):
@@ -83,7 +105,7 @@ def command(args, config, seed, output_dir):
 
 def run(args):
     for seed in args.seeds:
-        name = f"{args.student}-{args.config}"
+        name = run_name(args.student, args.config)
         path = os.path.join(RESULTS, name, f"seed{seed}.json")
         if os.path.isfile(path):
             print(f"{path}: done, skipped")
@@ -100,6 +122,7 @@ def run(args):
             "student": args.student, "config": args.config, "seed": seed, "dev_acc": summary["best_dev_acc"],
             "ood_acc": summary["eval_sets"][OOD[0]]["acc"], "best_step": summary["best_step"],
             "teacher_dev_acc": summary.get("teacher_dev_acc"), "transfer_set": summary.get("transfer_set"),
+            "parameters": summary.get("parameters"),
             "epoch_seconds": summary["epoch_seconds"], "wall_minutes": (time.time() - start) / 60,
             "threads": args.num_threads, "cpu": platform.processor() or platform.machine(),
             "teacher": "m3e-small (offline), fine-tuned by bench_teacher.py train",
@@ -200,7 +223,7 @@ def mean_std(values):
 def table(args):
     """Mean and spread per configuration, the share of the teacher's out-of-domain accuracy kept."""
     rows = {}
-    for name in ["teacher", *(f"{s}-{c}" for s in STUDENTS for c in CONFIGS)]:
+    for name in ["teacher", *dict.fromkeys(run_name(s, c) for s in STUDENTS for c in CONFIGS)]:
         runs = [json.load(open(p, encoding="utf-8")) for p in sorted(glob.glob(os.path.join(RESULTS, name, "seed*.json")))]
         if runs:
             rows[name] = {"seeds": [r["seed"] for r in runs],
@@ -209,7 +232,7 @@ def table(args):
     print("| model | what | seeds | ChnSentiCorp dev | shopping5 (out of domain) | of the teacher's out-of-domain accuracy |")
     print("|---|---|---|---|---|---|")
     for name, row in rows.items():
-        what = "m3e-small fine-tuned" if name == "teacher" else CONFIGS[name.split("-", 1)[1]][2]
+        what = "m3e-small fine-tuned" if name == "teacher" else CONFIGS[name.split("-", 1)[-1]][2]
         kept = f"{row['ood'][0] / teacher_ood:.1%}" if teacher_ood else "-"
         row["ood_share_of_teacher"] = row["ood"][0] / teacher_ood if teacher_ood else None
         print(f"| {name} | {what} | {len(row['seeds'])} | {row['dev'][0]:.4f} ± {row['dev'][1]:.4f} "
@@ -229,6 +252,8 @@ def main():
     args = parser.parse_args()
     if args.what in ("run", "unseen") and not args.config:
         parser.error(f"{args.what} needs a CONFIG")
+    if args.what == "unseen" and CONFIGS[args.config][0] not in WORD_JOBS:
+        parser.error("unseen reads word students' checkpoints")
     {"teacher": teacher, "run": run, "unseen": unseen, "oov": oov, "table": table}[args.what](args)
 
 

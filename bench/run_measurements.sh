@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every run behind the robustness, student-family and label-cleaning tables (bench/RESULTS.md), in
+# Every run behind the robustness, student-family, label-cleaning and TinyBERT tables (bench/RESULTS.md), in
 # order of priority, on a 2-core CPU: two seeds at a time on one thread each. Finished runs are
 # skipped and an interrupted one continues from its last/, so it can be started again in a later
 # session:
@@ -46,3 +46,8 @@ $L train cleaned-teacher --seeds 1 7 2021
 $L train cleaned-student --seeds 1 7 2021
 [ -f bench/results/label_errors/real_teacher.json ] || $L real --model teacher --num_train_epochs 1
 $L table
+
+# TinyBERT (tinybert_distill.py): stage 2 alone against stages 1 + 2, without and with augmentation
+# (the configurations take no --student; seeds passes one all the same).
+for config in tinybert_s2 tinybert tinybert_s2_aug tinybert_aug; do seeds "$config" bilstm; done
+$R table

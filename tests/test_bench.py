@@ -94,3 +94,7 @@ def test_robustness_runs_continue_from_their_last_checkpoint(tmp_path, monkeypat
     (tmp_path / "run" / "last").mkdir(parents=True)
     assert bench_robustness.command(args, "distilled", 7, str(tmp_path / "run"))[-2:] == [
         "--init_from_ckpt", str(tmp_path / "run" / "last")]
+    tinybert = bench_robustness.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))
+    assert tinybert[1] == "tinybert_distill.py" and "--student" not in tinybert and "--teacher_dir" in tinybert
+    assert bench_robustness.run_name("textcnn", "tinybert_aug") == "tinybert_aug"
+    assert bench_robustness.run_name("textcnn", "distilled") == "textcnn-distilled"
