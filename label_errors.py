@@ -26,10 +26,11 @@ import os
 import time
 
 import numpy as np
+import paddle
 
 from data import TEXT_COLUMN, load_splits, utf8_lines
-from utils import (InputError, atomic_path, claimed_output_dir, file_sha256, init_runtime, make_writable_dir,
-                   manifest_key, remove_path, run_main, texts_sha256, world, write_json)
+from utils import (InputError, atomic_path, claimed_output_dir, file_sha256, gathered, init_runtime, is_main,
+                   make_writable_dir, manifest_key, remove_path, run_main, texts_sha256, world, write_json)
 
 logger = logging.getLogger("distill_lstm")
 ISSUES, REPORT, SUMMARY, DATA = "label_issues.tsv", "clean_report.json", "label_issues.json", "data"
@@ -64,7 +65,7 @@ def probs_manifest(args, splits, label_list):
 def fold_probabilities(args, splits, label_list, fold_of, k, entry):
     """Class probabilities of fold k's rows from a model trained on the other folds (cached)."""
     path = os.path.join(entry, f"fold{k}.npy")
-    if os.path.isfile(path):
+    if cached(path):
         logger.info("fold %d/%d: probabilities cached in %s", k + 1, args.folds, path)
         return np.load(path)
     import export_model
@@ -83,22 +84,34 @@ def fold_probabilities(args, splits, label_list, fold_of, k, entry):
                 len(train_rows), len(held_out))
     with claimed_output_dir(run):
         train = fine_tune if args.model == "teacher" else train_alone
-        train(run, {"train": train_rows, "dev": splits["dev"]}, label_list)
-        export_dir = os.path.join(run.output_dir, "export")
-        export_model.main(["--checkpoint", os.path.join(run.output_dir, "best"), "--output_dir", export_dir])
-        probs = Predictor(export_dir, args.device, args.num_threads).predict(held_out, args.batch_size)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.save(f, probs)
-    remove_path(run.output_dir)  # the fold's checkpoints: only its probabilities are needed again
-    return probs
+        train(run, {"train": train_rows, "dev": splits["dev"]}, label_list)  # data-parallel under the launcher
+        if is_main():  # one process exports the fold's model and scores its held-out rows
+            export_dir = os.path.join(run.output_dir, "export")
+            export_model.main(["--checkpoint", os.path.join(run.output_dir, "best"), "--output_dir", export_dir])
+            probs = Predictor(export_dir, args.device, args.num_threads).predict(held_out, args.batch_size)
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.save(f, probs)
+    if world()[1] > 1:
+        paddle.distributed.barrier()  # the others read what rank 0 wrote
+    if is_main():
+        remove_path(run.output_dir)  # the fold's checkpoints: only its probabilities are needed again
+    return np.load(path)
+
+
+def cached(path):
+    """Whether a fold's probabilities are stored; under the launcher rank 0's view, so that every
+    rank trains the same folds."""
+    stored = os.path.isfile(path)
+    return gathered(stored)[0] if world()[1] > 1 else stored
 
 
 def out_of_sample_probabilities(args, splits, label_list):
     """[rows, classes] probabilities, each row's from the fold model that never trained on it."""
     manifest = probs_manifest(args, splits, label_list)
     entry = os.path.join(args.probs_cache, manifest_key(manifest))
-    make_writable_dir(entry)
-    write_json(os.path.join(entry, "manifest.json"), manifest)
+    if is_main():
+        make_writable_dir(entry)
+        write_json(os.path.join(entry, "manifest.json"), manifest)
     fold_of = stratified_folds([ex["label"] for ex in splits["train"]], args.folds, args.seed)
     probs = np.zeros((len(splits["train"]), len(label_list)), dtype="float32")
     for k in range(args.folds):
@@ -168,18 +181,18 @@ def check_output_dir(output_dir):
 def main(argv=None):
     args = parse_args("label", argv)
     init_runtime(args)
-    if world()[1] > 1:
-        raise InputError("label_errors.py runs in one process (its folds train one after another): "
-                         "start it without paddle.distributed.launch")
     if not args.data_dir:
         raise InputError("label_errors.py reads local files: give the task's train.tsv and dev.tsv with --data_dir")
     check_output_dir(args.output_dir)
     splits, label_list = load_splits(args)
     if len(splits["train"]) < args.folds:
         raise InputError(f"{args.data_dir}/train.tsv: {len(splits['train'])} rows for {args.folds} folds")
-    make_writable_dir(args.output_dir)
+    if is_main():
+        make_writable_dir(args.output_dir)
     start = time.time()
     probs, entry = out_of_sample_probabilities(args, splits, label_list)
+    if not is_main():
+        return  # under the launcher the others only trained
     rows = list(splits["train"])
     labels = [ex["label"] for ex in rows]
     flagged, quality = find_issues(labels, probs)

@@ -93,11 +93,15 @@ def test_distillation_and_the_teacher_under_the_launcher(fine_tuned, tmp_path):
         assert np.array_equal(single[name], sharded[name]), name
     assert len(os.listdir(tmp_path / "two" / "vdl" / "teacher")) == 1  # the reference line, once
 
-    launch("teacher_train_glue.py", ["--data_dir", data_dir, "--model_name_or_path", base, "--model_type",
-                                     "ernie-gram", "--output_dir", tmp_path / "teacher2", "--batch_size", "4",
-                                     "--max_seq_length", "32", "--num_train_epochs", "1", "--device", "cpu",
-                                     "--num_threads", "1"], 2, tmp_path / "log3")
-    assert json.loads((tmp_path / "teacher2" / "summary.json").read_text())["best_dev_acc"] > 0
+    teacher = ["--data_dir", data_dir, "--model_name_or_path", base, "--model_type", "ernie-gram", "--max_seq_length",
+               "32", "--num_train_epochs", "1", "--device", "cpu", "--num_threads", "1"]
+    launch("teacher_train_glue.py", [*teacher, "--batch_size", "8", "--output_dir", tmp_path / "teacher1"], 1,
+           tmp_path / "log6")
+    launch("teacher_train_glue.py", [*teacher, "--batch_size", "4", "--output_dir", tmp_path / "teacher2"], 2,
+           tmp_path / "log3")
+    assert_close_weights(tmp_path / "teacher1" / "last", tmp_path / "teacher2" / "last")  # the tiny teacher: no dropout
+    one, two = (json.loads((tmp_path / t / "summary.json").read_text()) for t in ("teacher1", "teacher2"))
+    assert np.allclose([a for _, a in one["dev_acc"]], [a for _, a in two["dev_acc"]])
 
 
 def test_a_killed_rank_ends_the_job_and_leaves_whole_checkpoints(toy_task, tmp_path):
@@ -129,3 +133,21 @@ def test_a_killed_rank_ends_the_job_and_leaves_whole_checkpoints(toy_task, tmp_p
     launch("student_lstm_small.py", ["--data_dir", data_dir, "--vocab_path", vocab, *STUDENT, "--batch_size", "8",
                                      "--max_epoch", "2", "--output_dir", out, "--init_from_ckpt", out / "last"],
            1, tmp_path / "log1")
+
+
+def test_label_errors_under_the_launcher_scores_as_one_process(toy_task, tmp_path):
+    data_dir, vocab = toy_task
+    common = ["--data_dir", data_dir, "--vocab_path", vocab, "--model", "student", *STUDENT, "--max_epoch", "3",
+              "--folds", "2"]
+    for processes, batch in ((1, 8), (2, 4)):
+        launch("label_errors.py", [*common, "--batch_size", batch, "--output_dir", tmp_path / f"out{processes}",
+                                   "--probs_cache", tmp_path / f"cache{processes}"], processes, tmp_path / f"log{processes}")
+    folds = []
+    for processes in (1, 2):
+        cache = tmp_path / f"cache{processes}"
+        (entry,) = os.listdir(cache)  # one entry, written by rank 0 alone, the fold runs removed
+        assert sorted(os.listdir(cache / entry)) == ["fold0.npy", "fold1.npy", "manifest.json"]
+        folds.append([np.load(cache / entry / f"fold{k}.npy") for k in (0, 1)])
+    for one, two in zip(*folds):
+        np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-5)
+    assert (tmp_path / "out2" / "label_issues.tsv").is_file() and len(os.listdir(tmp_path / "out2" / "vdl")) == 2
