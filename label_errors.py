@@ -29,7 +29,7 @@ import numpy as np
 import paddle
 
 from data import TEXT_COLUMN, load_splits, utf8_lines
-from utils import (InputError, atomic_path, claimed_output_dir, file_sha256, gathered, init_runtime, is_main,
+from utils import (InputError, atomic_path, claimed_output_dir, file_sha256, init_runtime, is_main, main_view,
                    make_writable_dir, manifest_key, remove_path, run_main, texts_sha256, world, write_json)
 
 logger = logging.getLogger("distill_lstm")
@@ -65,7 +65,7 @@ def probs_manifest(args, splits, label_list):
 def fold_probabilities(args, splits, label_list, fold_of, k, entry):
     """Class probabilities of fold k's rows from a model trained on the other folds (cached)."""
     path = os.path.join(entry, f"fold{k}.npy")
-    if cached(path):
+    if main_view(os.path.isfile(path)):  # every rank trains the same folds
         logger.info("fold %d/%d: probabilities cached in %s", k + 1, args.folds, path)
         return np.load(path)
     import export_model
@@ -96,13 +96,6 @@ def fold_probabilities(args, splits, label_list, fold_of, k, entry):
     if is_main():
         remove_path(run.output_dir)  # the fold's checkpoints: only its probabilities are needed again
     return np.load(path)
-
-
-def cached(path):
-    """Whether a fold's probabilities are stored; under the launcher rank 0's view, so that every
-    rank trains the same folds."""
-    stored = os.path.isfile(path)
-    return gathered(stored)[0] if world()[1] > 1 else stored
 
 
 def out_of_sample_probabilities(args, splits, label_list):

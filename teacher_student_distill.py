@@ -38,7 +38,7 @@ from student_lstm_small import batchify_fn as student_batchify_fn
 from student_lstm_small import student_vocab, to_records, train
 from teacher_train_glue import encode, load_teacher, teacher_pads
 from utils import (META, WEIGHTS, InputError, atomic_path, check_labels, claimed_output_dir, file_sha256,
-                   gathered, init_runtime, is_main, make_writable_dir, manifest_key, read_checkpoint_meta, remove_path,
+                   init_runtime, is_main, main_view, make_writable_dir, manifest_key, read_checkpoint_meta, remove_path,
                    require_kind, run_main, texts_sha256, world)
 
 logger = logging.getLogger("distill_lstm")
@@ -164,10 +164,7 @@ def cached_teacher_outputs(args, manifest, compute):
 
 def read_or_compute(path, compute, manifest):
     """The outputs stored in cache entry `path`, or compute() stored there atomically (by rank 0)."""
-    stored = os.path.isfile(os.path.join(path, "manifest.json"))
-    if world()[1] > 1:  # rank 0's view (it holds the lock): every rank takes the same branch
-        stored = gathered(stored)[0]
-    if stored:
+    if main_view(os.path.isfile(os.path.join(path, "manifest.json"))):  # rank 0 holds the lock
         logger.info("teacher logits: reusing %s", path)
         try:
             with np.load(os.path.join(path, "outputs.npz"), allow_pickle=True) as stored:

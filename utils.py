@@ -347,6 +347,12 @@ def gathered(obj):
     return objects
 
 
+def main_view(value):
+    """Rank 0's value on every rank under the launcher (value itself in one process): for
+    decisions every rank must take alike, such as whether a cache entry exists."""
+    return gathered(value)[0] if world()[1] > 1 else value
+
+
 def rng_state():
     """Every random generator training draws from (Paddle's dropout and word dropout; numpy's
     and Python's for completeness), so a resumed run draws what the uninterrupted one would."""

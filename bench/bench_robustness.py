@@ -11,9 +11,9 @@ The out-of-domain set is ../shared/data/ood/shopping5.tsv (2,000 reviews of prod
 never covers). Runs score it with --eval_sets: the best dev checkpoint, which it never chooses.
 The teacher (bench_teacher.py train's) is exported and scored by predict.py --eval, as a user would.
 CONFIG is a key of CONFIGS: the recipes of the README and the ablation of distillation, for any
---student of students.py, and TinyBERT's stages with and without augmentation (tinybert_*). Each run writes bench/results/robustness/<student>-<config>/seed<N>.json
-when it ends; finished seeds are skipped and
-an interrupted one continues from its last/ checkpoint (kept in $DISTILL_LSTM_CACHE/robustness),
+--student of students.py, and TinyBERT's stages with and without augmentation (tinybert_*). Each
+run writes bench/results/robustness/<student>-<config>/seed<N>.json (<config>/ for TinyBERT) when it
+ends; finished seeds are skipped and an interrupted one continues from its last/ checkpoint (kept in $DISTILL_LSTM_CACHE/robustness),
 so a series can span sessions. Distillation runs of every seed share one transfer set (--data_seed)
 and its cached teacher logits.
 """
@@ -62,7 +62,7 @@ CONFIGS = {
 # TinyBERT (tinybert_distill.py, its defaults: 2 layers of width 256 from random weights, KL at
 # temperature 1, 3 epochs of stage 2): stage 2 alone or after one epoch of stage 1, on the training
 # sentences or with their 2 augmented copies (the transfer set, and cached logits, of soft_aug).
-# Stage 1 runs the teacher on every batch: one epoch of it costs about a teacher pass and a half.
+# Stage 1 runs the teacher on every batch: one epoch of it costs at least a teacher pass.
 CONFIGS.update({
     "tinybert_s2": ("tinybert", ["--n_iter", "0", "--stage1_epochs", "0"],
                     "TinyBERT (2 layers, width 256): stage 2 alone, on the training sentences"),
