@@ -11,7 +11,6 @@ bench/results/distill/NAME.json. Tables are printed as Markdown; results go to b
 import argparse
 import json
 import os
-import platform
 import random
 import resource
 import shutil
@@ -23,7 +22,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from args import recipe  # noqa: E402
-from bench_teacher import TEACHER_OUTPUT, fetch_offline_teacher, write_results  # noqa: E402
+from bench_teacher import TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, write_results  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared")
 # The README's distillation command (recipes/distill.txt), offline.
@@ -111,7 +110,7 @@ def main():
     if args.what == "run" and not args.name:
         parser.error("run needs a NAME")
     result = timing(args) if args.what == "timing" else run(args)
-    result["cpu"] = platform.processor() or platform.machine()
+    result["cpu"] = cpu_model()
     name = "distill_timing.json" if args.what == "timing" else os.path.join("distill", f"{args.name}.json")
     path = os.path.join(ROOT, "bench", "results", name)
     write_results(path, result)

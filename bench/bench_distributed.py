@@ -19,12 +19,11 @@ import argparse
 import filecmp
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 
-from bench_teacher import TEACHER_OUTPUT, fetch_offline_teacher, write_results  # first: sets sys.path
+from bench_teacher import TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, write_results  # first: sets sys.path
 from args import recipe  # noqa: E402, I001
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -129,7 +128,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         result = {"speed": speed, "identity": identity}[args.what](args, tmp)
     write_results(args.results or os.path.join(ROOT, "bench", "results", f"distributed_{args.what}.json"),
-                  {**result, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                  {**result, "cpu": cpu_model(), "cores": os.cpu_count(),
                    "teacher": "m3e-small (offline), fine-tuned by bench_teacher.py train"})
 
 

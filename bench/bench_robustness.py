@@ -21,7 +21,6 @@ import argparse
 import glob
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -29,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from bench_teacher import TEACHER_OUTPUT, fetch_offline_teacher, portable, write_results  # first: sets sys.path
+from bench_teacher import TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, portable, write_results  # first: sets sys.path
 from args import CACHE_DIR, STUDENTS, recipe  # noqa: E402, I001
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -124,7 +123,7 @@ def run(args):
             "teacher_dev_acc": summary.get("teacher_dev_acc"), "transfer_set": summary.get("transfer_set"),
             "parameters": summary.get("parameters"),
             "epoch_seconds": summary["epoch_seconds"], "wall_minutes": (time.time() - start) / 60,
-            "threads": args.num_threads, "cpu": platform.processor() or platform.machine(),
+            "threads": args.num_threads, "cpu": cpu_model(),
             "teacher": "m3e-small (offline), fine-tuned by bench_teacher.py train",
             "command": " ".join(cmd[1:])})
 

@@ -19,7 +19,6 @@ own process, so peak memory is its own. The table goes to bench/results/serve.js
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_teacher import SHARED, fetch_offline_teacher, write_results  # noqa: E402
+from bench_teacher import SHARED, cpu_model, fetch_offline_teacher, write_results  # noqa: E402
 from utils import InputError, is_amd_cpu, read_checkpoint_meta, run_main  # noqa: E402
 
 TEACHERS = ["m3e-small", "ernie-gram-zh-shaped"]
@@ -257,7 +256,7 @@ def main():
                           f"({min(mine) / max(theirs):.0f}x .. {max(mine) / min(theirs):.0f}x) |")
     write_results(args.results, {"rows": rows, "sentences": args.sentences, "warm_pass": args.warm_pass,
                                  "repeats": args.repeats, "students": students,
-                                 "cpu": platform.processor() or platform.machine()})
+                                 "cpu": cpu_model()})
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ The table is printed as Markdown and saved (with the raw summary) to bench/resul
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 
-from bench_teacher import write_results  # first: it puts the project's root on sys.path
+from bench_teacher import cpu_model, write_results  # first: it puts the project's root on sys.path
 from args import recipe  # noqa: E402, I001
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,7 +44,7 @@ def main():
     row = {"dev_acc": summary["best_dev_acc"], "best_step": summary["best_step"], "epochs": len(epochs),
            "seconds_per_epoch": sum(epochs) / len(epochs), "examples_per_second": summary["train_examples_per_second"],
            "peak_rss_mib": peak_mib, "wall_minutes": wall / 60, "threads": args.num_threads,
-           "cpu": platform.processor() or platform.machine(), "command": " ".join(command[1:])}
+           "cpu": cpu_model(), "command": " ".join(command[1:])}
     print("\n| model | dev acc | epochs | s/epoch | train examples/s | peak RSS | wall |")
     print("|---|---|---|---|---|---|---|")
     print(f"| Bi-LSTM alone | {row['dev_acc']:.4f} | {row['epochs']} | {row['seconds_per_epoch']:.0f} "

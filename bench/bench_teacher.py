@@ -58,6 +58,17 @@ def write_results(path, result):
     print(f"results written to {path}")
 
 
+def cpu_model():
+    """The processor's name (/proc/cpuinfo's "model name", which platform.processor() leaves out
+    on Linux), and its core count: benchmarks' machines differ from session to session."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        name = platform.processor() or platform.machine()
+    return f"{name}, {os.cpu_count()} cores"
+
+
 def fetch_offline_teacher():
     if not os.path.isfile(os.path.join(OFFLINE_TEACHER, "config.json")):
         subprocess.run(["bash", os.path.join(SHARED, "tools", "get_offline_teacher.sh"), OFFLINE_TEACHER],
@@ -210,7 +221,7 @@ def main():
         print(json.dumps(time_lever(args)))
         return
     result = speed(args) if args.what == "speed" else train(args)
-    result["cpu"] = platform.processor() or platform.machine()
+    result["cpu"] = cpu_model()
     path = args.results or os.path.join(ROOT, "bench", "results", f"teacher_{args.what}.json")
     write_results(path, result)
 
