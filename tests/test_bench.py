@@ -98,3 +98,24 @@ def test_robustness_runs_continue_from_their_last_checkpoint(tmp_path, monkeypat
     assert tinybert[1] == "tinybert_distill.py" and "--student" not in tinybert and "--teacher_dir" in tinybert
     assert bench_robustness.run_name("textcnn", "tinybert_aug") == "tinybert_aug"
     assert bench_robustness.run_name("textcnn", "distilled") == "textcnn-distilled"
+
+
+def test_stage1_cache_bytes_count_hidden_states_and_attention_maps_of_mapped_layers():
+    from types import SimpleNamespace
+
+    from bench_tinybert import cache_bytes
+
+    config = SimpleNamespace(hidden_size=4, num_attention_heads=2)
+    # sentences of 3 and 5 tokens, 2 mapped layers: (1 + 2) x length x 4 hidden values and
+    # 2 layers x 2 heads x length^2 attention values each, 2 bytes a value
+    expected = ((3 * 3 * 4 + 2 * 2 * 9) + (3 * 5 * 4 + 2 * 2 * 25)) * 2
+    assert cache_bytes([3, 5], [2, 4], config, 2) == expected
+
+
+def test_cpu_model_names_the_processor_and_its_cores():
+    from bench_teacher import cpu_model
+
+    name = cpu_model()
+    assert name.endswith(f", {os.cpu_count()} cores")
+    if os.path.isfile("/proc/cpuinfo") and "model name" in open("/proc/cpuinfo", encoding="utf-8").read():
+        assert name.split(",")[0] in open("/proc/cpuinfo", encoding="utf-8").read()  # not platform's "x86_64"
