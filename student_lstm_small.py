@@ -93,7 +93,8 @@ def train(args, loaders, vocab, label_list, compute_loss=ce_loss, summary=None):
         logger.info("%s: %d words, %d classes, %d parameters (%d in the embedding); output in %s",
                     args.student, len(vocab), len(label_list), embedding + rest, embedding, args.output_dir)
         state = fit(model, optimizer, loaders["train"], loaders["dev"], compute_loss, args, meta, state)
-        write_summary(model, loaders, args, state, summary)
+        write_summary(model, loaders, args, state, {**(summary or {}), "parameters": {"embedding": embedding,
+                                                                                       "other": rest}})
     return state
 
 

@@ -65,6 +65,8 @@ def test_each_student_learns_resumes_exports_and_predicts(name, toy_task, tmp_pa
     model = build_student(meta["model"])
     load_state_strict(model, str(tmp_path / "whole" / "best" / WEIGHTS))
     model.eval()
+    embedding, other = students.parameter_counts(model)  # the family table's column
+    assert whole["parameters"] == {"embedding": embedding, "other": other} and embedding == model.embedder.weight.size
     texts = ["这个酒店很好", "房间很差，失望", "推荐", "价格不错非常满意我们觉得"]
     predictor = Predictor(str(tmp_path / "export"), num_threads=1)
     ids, lengths = predictor.inputs(texts)
@@ -79,6 +81,7 @@ def test_each_student_distils(fine_tuned, tmp_path):
                           "--dropout_prob", "0.0")
         meta = json.loads((tmp_path / name / "best" / "checkpoint.json").read_text(encoding="utf-8"))
         assert meta["model"]["student"] == name and summary["best_dev_acc"] >= 0.8, name
+        assert summary["parameters"]["embedding"] == len(meta["vocab"]) * meta["model"]["emb_dim"]
 
 
 def test_unseen_words_read_as_their_characters_with_chars():
