@@ -41,7 +41,7 @@ SEEDS = [1, 7, 2021]
 # name -> (job, flags after the job's recipe, what it measures). The distillation rows add one
 # lever at a time; "distilled" is the README's CPU recipe (reproduce.sh: --n_iter 2, unlabelled reviews).
 CONFIGS = {
-    "alone": ("student", [], "Bi-LSTM trained alone on the gold labels (recipes/student.txt)"),
+    "alone": ("student", [], "trained alone on the gold labels (recipes/student.txt)"),
     "soft_train": ("distill", ["--n_iter", "0"], "teacher's logits (MSE) on the training sentences alone"),
     "soft_aug": ("distill", ["--n_iter", "2"], "+ 2 augmented copies of each (mask, same-POS, n-gram)"),
     "distilled": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED],
@@ -57,6 +57,9 @@ CONFIGS = {
                   "share [UNK] with unseen words, so its row trains)"),
     "hard": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--distill_loss", "hard"],
              "the recipe on the teacher's hard labels (ERNIE's data distillation)"),
+    # Tuning a student's recipe on dev (the Bi-LSTM's recipes are every student's starting point):
+    "alone_lr1e-3": ("student", ["--lr", "1e-3"], "alone, Adam at 1e-3 (the recipe: 3e-4); tuned on dev"),
+    "alone_lr3e-3": ("student", ["--lr", "3e-3"], "alone, Adam at 3e-3 (the recipe: 3e-4); tuned on dev"),
 }
 # TinyBERT (tinybert_distill.py, its defaults: 2 layers of width 256 from random weights, KL at
 # temperature 1, 3 epochs of stage 2): stage 2 alone or after one epoch of stage 1, on the training
