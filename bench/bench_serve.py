@@ -9,7 +9,8 @@
 Models: each student checkpoint given (the Bi-LSTM named by its size, e.g. student-h300, others by
 type and size, e.g. textcnn-h300; without any, a Bi-LSTM of random weights of the ChnSentiCorp
 student's shape: speed does not depend on the weights),
-the offline teacher m3e-small, and an ernie-gram-zh-shaped teacher (PaddleNLP's registered
+TinyBERT students of tinybert_distill.py's shape (--tinybert 2x256: random weights, m3e-small's
+tokenizer), the offline teacher m3e-small, and an ernie-gram-zh-shaped teacher (PaddleNLP's registered
 config, random weights, the bert-base-chinese tokenizer, so its
 vocabulary is 21,128 rows instead of 18,018). For each: batch 1 and 64, 1 and 2 threads, eager
 Paddle and the exported model through paddle.inference, over ChnSentiCorp dev sentences;
@@ -61,6 +62,23 @@ def random_student(name, vocab, num_classes):
     return build_student(student_config(args, vocab, num_classes))
 
 
+def tinybert_name(layers_by_width):
+    """tinybert-L<layers>-h<width> of a --tinybert value LxW."""
+    layers, width = layers_by_width.lower().split("x")
+    return f"tinybert-L{int(layers)}-h{int(width)}"
+
+
+def tinybert_student(name, teacher, num_classes):
+    """A transformer student of tinybert_distill.py (its config rule) from the m3e-small teacher's config."""
+    from types import SimpleNamespace
+
+    from tinybert_distill import student_config
+
+    layers, width = (int(part[1:]) for part in name.split("-")[1:])
+    sizes = SimpleNamespace(num_layers=layers, hidden_size=width, intermediate_size=None)
+    return type(teacher)(student_config(sizes, teacher.config, num_classes))
+
+
 def build(model_name, student_checkpoint, data_dir):
     """(eager model, export kwargs) for a model name; everything the exporter needs."""
     import paddlenlp.transformers as T
@@ -70,7 +88,7 @@ def build(model_name, student_checkpoint, data_dir):
     from teacher_train_glue import load_teacher
 
     labels = ["0", "1"]
-    if model_name not in TEACHERS:  # a student, named by student_name()
+    if model_name not in TEACHERS and not model_name.startswith("tinybert-"):  # a word student (student_name())
         if student_checkpoint:
             meta = read_checkpoint_meta(student_checkpoint)
             model, specs, config = student_from_checkpoint(student_checkpoint, meta)
@@ -90,6 +108,8 @@ def build(model_name, student_checkpoint, data_dir):
         return model, specs, config, save_vocab
     offline = fetch_offline_teacher()
     model, tokenizer = load_teacher("bert", offline, labels)
+    if model_name.startswith("tinybert-"):  # tinybert_distill.py's student of these sizes, random weights
+        model = tinybert_student(model_name, model, len(labels))
     if model_name == "ernie-gram-zh-shaped":
         shape = dict(T.ErnieGramForSequenceClassification.pretrained_init_configuration["ernie-gram-zh"])
         shape["vocab_size"] = tokenizer.vocab_size
@@ -195,6 +215,9 @@ def main():
     parser.add_argument("--sentences", type=int, default=300,
                         help="dev sentences timed per configuration, from the first; 0: all 1,200")
     parser.add_argument("--teachers", nargs="*", choices=TEACHERS, default=TEACHERS)
+    parser.add_argument("--tinybert", nargs="*", default=[], metavar="LAYERSxWIDTH",
+                        help="tinybert_distill.py students of these sizes (e.g. 2x256), random weights, the "
+                             "m3e-small tokenizer; named tinybert-L2-h256")
     parser.add_argument("--modes", nargs="+", choices=["eager", "exported"], default=["eager", "exported"])
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--batch_sizes", nargs="+", type=int, default=[1, 64])
@@ -218,7 +241,7 @@ def main():
     for kind in args.random_students or ([] if students else ["student"]):  # speed does not depend on weights
         students.setdefault(kind if kind == "student" else serve_name(kind, 300), None)
     rows = []
-    for model in [*students, *args.teachers]:
+    for model in [*students, *map(tinybert_name, args.tinybert), *args.teachers]:
         for threads in args.threads:
             for mode in args.modes:
                 command = [sys.executable, __file__, "one", "--model", model, "--modes", mode, "--threads",
@@ -248,7 +271,7 @@ def main():
     if teacher[0] in args.teachers and "exported" in args.modes:
         print("\n| student | threads | batch | exported student / exported ernie-gram-zh-shaped (median; "
               "slowest student pass / fastest teacher pass .. the reverse) |\n|---|---|---|---|")
-        for student in students:
+        for student in [*students, *map(tinybert_name, args.tinybert)]:
             for threads in args.threads:
                 for batch in args.batch_sizes:
                     mine, theirs = passes[(student, "exported", threads, batch)], passes[(*teacher, threads, batch)]
