@@ -119,3 +119,18 @@ def test_cpu_model_names_the_processor_and_its_cores():
     assert name.endswith(f", {os.cpu_count()} cores")
     if os.path.isfile("/proc/cpuinfo") and "model name" in open("/proc/cpuinfo", encoding="utf-8").read():
         assert name.split(",")[0] in open("/proc/cpuinfo", encoding="utf-8").read()  # not platform's "x86_64"
+
+
+def test_tinybert_shapes_for_serving_follow_tinybert_distills_config_rule():
+    from paddlenlp.transformers import BertConfig, BertForSequenceClassification
+
+    from bench_serve import tinybert_name, tinybert_student
+
+    teacher = BertForSequenceClassification(BertConfig(
+        vocab_size=30, hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128,
+        max_position_embeddings=64, num_classes=2))
+    name = tinybert_name("2x16")
+    student = tinybert_student(name, teacher, num_classes=2)
+    assert name == "tinybert-L2-h16" and isinstance(student, BertForSequenceClassification)
+    config = student.config
+    assert (config.num_hidden_layers, config.hidden_size, config.intermediate_size) == (2, 16, 64)
