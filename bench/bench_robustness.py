@@ -5,6 +5,7 @@ Bi-LSTM alone and distilled, over training seeds, and which part of distillation
     python bench/bench_robustness.py run CONFIG [--student bilstm] [--seeds 1 7 2021]   # a run per seed
     python bench/bench_robustness.py unseen CONFIG [--student bilstm]  # its checkpoints, unseen words as characters
     python bench/bench_robustness.py oov                              # unseen words and script, per set
+    python bench/bench_robustness.py parameters                       # fill older results' parameter counts
     python bench/bench_robustness.py table                            # the tables, from the results
 
 The out-of-domain set is ../shared/data/ood/shopping5.tsv (2,000 reviews of products ChnSentiCorp
@@ -217,6 +218,22 @@ def oov(args):
     write_results(os.path.join(RESULTS, "oov.json"), rows)
 
 
+def parameters(args):
+    """Fill "parameters" ({embedding, other}) into word students' result files written before
+    summary.json recorded it, from each run's checkpoint config (the counts need no weights)."""
+    from students import build_student, parameter_counts
+    from utils import read_checkpoint_meta
+
+    for path in sorted(glob.glob(os.path.join(RESULTS, "*-*", "seed*.json"))):
+        with open(path, encoding="utf-8") as f:
+            result = json.load(f)
+        best = os.path.join(CACHE_DIR, "robustness", os.path.basename(os.path.dirname(path)),
+                            os.path.basename(path)[:-len(".json")], "best")
+        if result.get("parameters") is None and os.path.isdir(best):
+            embedding, other = parameter_counts(build_student(read_checkpoint_meta(best)["model"]))
+            write_results(path, {**result, "parameters": {"embedding": embedding, "other": other}})
+
+
 def mean_std(values):
     """(mean, sample standard deviation; 0 for one value)."""
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
@@ -228,24 +245,28 @@ def table(args):
     for name in ["teacher", *dict.fromkeys(run_name(s, c) for s in STUDENTS for c in CONFIGS)]:
         runs = [json.load(open(p, encoding="utf-8")) for p in sorted(glob.glob(os.path.join(RESULTS, name, "seed*.json")))]
         if runs:
-            rows[name] = {"seeds": [r["seed"] for r in runs],
+            rows[name] = {"seeds": [r["seed"] for r in runs], "parameters": runs[0].get("parameters"),
                           "dev": mean_std([r["dev_acc"] for r in runs]), "ood": mean_std([r["ood_acc"] for r in runs])}
     teacher_ood = rows["teacher"]["ood"][0] if "teacher" in rows else None
-    print("| model | what | seeds | ChnSentiCorp dev | shopping5 (out of domain) | of the teacher's out-of-domain accuracy |")
-    print("|---|---|---|---|---|---|")
+    print("| model | what | seeds | ChnSentiCorp dev | shopping5 (out of domain) | of the teacher's out-of-domain accuracy "
+          "| parameters (embedding + other) |")
+    print("|---|---|---|---|---|---|---|")
     for name, row in rows.items():
         what = "m3e-small fine-tuned" if name == "teacher" else CONFIGS[name.split("-", 1)[-1]][2]
         kept = f"{row['ood'][0] / teacher_ood:.1%}" if teacher_ood else "-"
         row["ood_share_of_teacher"] = row["ood"][0] / teacher_ood if teacher_ood else None
+        counts = row["parameters"]
+        size = (f"{counts['embedding'] / 1e6:.1f}M + {counts['other'] / 1e6:.2f}M" if isinstance(counts, dict)
+                else f"{counts / 1e6:.1f}M" if counts else "-")  # TinyBERT's: one number
         print(f"| {name} | {what} | {len(row['seeds'])} | {row['dev'][0]:.4f} ± {row['dev'][1]:.4f} "
-              f"| {row['ood'][0]:.4f} ± {row['ood'][1]:.4f} | {kept} |")
+              f"| {row['ood'][0]:.4f} ± {row['ood'][1]:.4f} | {kept} | {size} |")
     print("\nmean ± sample standard deviation over training seeds")
     write_results(os.path.join(ROOT, "bench", "results", "robustness.json"), portable(rows))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["teacher", "run", "unseen", "oov", "table"])
+    parser.add_argument("what", choices=["teacher", "run", "unseen", "oov", "parameters", "table"])
     parser.add_argument("config", nargs="?", choices=list(CONFIGS), help="run: the configuration")
     parser.add_argument("--student", choices=STUDENTS, default="bilstm", help="run: the student")
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help="run: training seeds")
@@ -256,7 +277,8 @@ def main():
         parser.error(f"{args.what} needs a CONFIG")
     if args.what == "unseen" and CONFIGS[args.config][0] not in WORD_JOBS:
         parser.error("unseen reads word students' checkpoints")
-    {"teacher": teacher, "run": run, "unseen": unseen, "oov": oov, "table": table}[args.what](args)
+    {"teacher": teacher, "run": run, "unseen": unseen, "oov": oov, "parameters": parameters,
+     "table": table}[args.what](args)
 
 
 if __name__ == "__main__":

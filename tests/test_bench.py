@@ -80,6 +80,24 @@ def test_robustness_table_gives_means_spreads_and_the_share_of_the_teacher(tmp_p
            "| 0.9100 ± 0.0100 | 98.9% |" in capsys.readouterr().out
 
 
+def test_robustness_parameters_fill_older_results_from_their_checkpoint_config(tmp_path, monkeypatch):
+    import bench_robustness
+
+    monkeypatch.setattr(bench_robustness, "RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(bench_robustness, "CACHE_DIR", str(tmp_path / "cache"))
+    old, new = tmp_path / "results" / "bow-alone" / "seed1.json", tmp_path / "results" / "bow-alone" / "seed7.json"
+    write_results(str(old), {"seed": 1, "dev_acc": 0.9, "parameters": None})
+    write_results(str(new), {"seed": 7, "dev_acc": 0.9, "parameters": {"embedding": 1, "other": 2}})
+    best = tmp_path / "cache" / "robustness" / "bow-alone" / "seed1" / "best"
+    best.mkdir(parents=True)
+    (best / "checkpoint.json").write_text(json.dumps({"model": {
+        "student": "bow", "vocab_size": 10, "num_classes": 2, "emb_dim": 4, "hidden_size": 3}}))
+    bench_robustness.parameters(None)
+    # 10 x 4 embedding; tanh dense 4 x 3 + 3, output 3 x 2 + 2
+    assert json.loads(old.read_text()) == {"seed": 1, "dev_acc": 0.9, "parameters": {"embedding": 40, "other": 23}}
+    assert json.loads(new.read_text())["parameters"] == {"embedding": 1, "other": 2}  # recorded ones stay
+
+
 def test_robustness_runs_continue_from_their_last_checkpoint(tmp_path, monkeypatch):
     import argparse
 
