@@ -17,9 +17,9 @@ import time
 
 import numpy as np
 
-from bench_teacher import cpu_model, fetch_offline_teacher, write_results  # first: sets sys.path
+from bench_teacher import TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, write_results  # first: sets sys.path
 from bench_robustness import SHARED, teacher_dir  # noqa: E402
-from args import CACHE_DIR, parse_args  # noqa: E402, I001
+from args import parse_args  # noqa: E402, I001
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results", "tinybert_stage1.json")
@@ -39,7 +39,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=30, help="Timed batches (after 3 warm-up ones).")
     parser.add_argument("--num_threads", type=int, default=1)
-    parser.add_argument("--teacher_run", default=os.path.join(CACHE_DIR, "teacher", "chnsenticorp"))
+    parser.add_argument("--teacher_run", default=TEACHER_OUTPUT, help="bench_teacher.py train's output")
     bench = parser.parse_args()
     args = parse_args("tinybert", [
         "--task_name", "chnsenticorp", "--data_dir", os.path.join(SHARED, "chnsenticorp"), "--device", "cpu",
