@@ -67,6 +67,8 @@ CONFIGS = {
     # Tuning a student's recipe on dev (the Bi-LSTM's recipes are every student's starting point):
     "alone_lr1e-3": ("student", ["--lr", "1e-3"], "alone, Adam at 1e-3 (the recipe: 3e-4); tuned on dev"),
     "alone_lr3e-3": ("student", ["--lr", "3e-3"], "alone, Adam at 3e-3 (the recipe: 3e-4); tuned on dev"),
+    "distilled_lr3e-4": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--lr", "3e-4"],
+                         "the recipe at Adam 3e-4 (the recipe: 1e-3); tuned on dev"),
 }
 # TinyBERT (tinybert_distill.py, its defaults: 2 layers of width 256 from random weights, KL at
 # temperature 1, 3 epochs of stage 2): stage 2 alone or after one epoch of stage 1, on the training
