@@ -128,7 +128,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         result = {"speed": speed, "identity": identity}[args.what](args, tmp)
     write_results(args.results or os.path.join(ROOT, "bench", "results", f"distributed_{args.what}.json"),
-                  {**result, "cpu": cpu_model(), "cores": os.cpu_count(),
+                  {**result, "cpu": cpu_model(),
                    "teacher": "m3e-small (offline), fine-tuned by bench_teacher.py train"})
 
 

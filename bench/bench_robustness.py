@@ -93,6 +93,11 @@ def run_name(student, config):
     return f"{student}-{config}" if CONFIGS[config][0] in WORD_JOBS else config
 
 
+def run_dir(name, seed):
+    """Where a run of <student>-<config> (or a TinyBERT config) and seed trains: kept in the cache."""
+    return os.path.join(CACHE_DIR, "robustness", name, f"seed{seed}")
+
+
 def teacher_dir(args):
     if not os.path.isfile(os.path.join(args.teacher_run, "summary.json")):  # best/ alone: still training
         sys.exit(f"{args.teacher_run}: no finished teacher; run `python bench/bench_teacher.py train` first")
@@ -121,7 +126,7 @@ def run(args):
         if os.path.isfile(path):
             print(f"{path}: done, skipped")
             continue
-        output_dir = os.path.join(CACHE_DIR, "robustness", name, f"seed{seed}")
+        output_dir = run_dir(name, seed)
         cmd = command(args, args.config, seed, output_dir)
         print("running:", " ".join(cmd[1:]), flush=True)
         start = time.time()
@@ -181,7 +186,7 @@ def unseen(args):
     words = {s: segment([ex["text"] for ex in ds]) for s, ds in sets.items()}
     rows = []
     for seed in args.seeds:
-        best = os.path.join(CACHE_DIR, "robustness", name, f"seed{seed}", "best")
+        best = os.path.join(run_dir(name, seed), "best")
         meta = read_checkpoint_meta(best)
         vocab = vocab_from_words(meta["vocab"])
         model = build_student(meta["model"])
@@ -235,8 +240,7 @@ def parameters(args):
     for path in sorted(glob.glob(os.path.join(RESULTS, "*-*", "seed*.json"))):
         with open(path, encoding="utf-8") as f:
             result = json.load(f)
-        best = os.path.join(CACHE_DIR, "robustness", os.path.basename(os.path.dirname(path)),
-                            os.path.basename(path)[:-len(".json")], "best")
+        best = os.path.join(run_dir(os.path.basename(os.path.dirname(path)), result["seed"]), "best")
         if result.get("parameters") is None and os.path.isdir(best):
             embedding, other = parameter_counts(build_student(read_checkpoint_meta(best)["model"]))
             write_results(path, {**result, "parameters": {"embedding": embedding, "other": other}})
