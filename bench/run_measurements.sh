@@ -7,7 +7,7 @@
 #   DISTILL_LSTM_CACHE=/path/that/persists nohup bash bench/run_measurements.sh > measurements.log 2>&1 &
 #
 # It fine-tunes the teacher first if the cache has none (69 min here), and fills the teacher-logits
-# cache of each transfer set with one 2-thread run before the seeds share it.
+# cache of each transfer set on two threads before the seeds share it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
@@ -28,12 +28,12 @@ pooled() {
     $R run "$config" --student "$student" --seeds "$seed" --num_threads 1 &
   done
 }
-# fresh CONFIG STUDENT: a new transfer set. Its seed 1 runs alone on both threads (the teacher
-# labelling it does scale) and caches the logits seeds 7 and 2021 then share.
+# fresh CONFIG STUDENT: a new transfer set. The teacher labels it on both threads (that pass does
+# scale), then its three seeds share the cached logits.
 fresh() {
   wait
-  $R run "$1" --student "$2" --seeds 1 --num_threads 2
-  pooled "$1" "$2" 7 2021
+  $R logits "$1" --num_threads 2
+  pooled "$1" "$2" 1 7 2021
 }
 
 fresh distilled bilstm  # the README's recipe; min_freq2, kl_t2, hard, word_dropout and the family share its set
