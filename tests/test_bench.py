@@ -152,3 +152,22 @@ def test_tinybert_shapes_for_serving_follow_tinybert_distills_config_rule():
     assert name == "tinybert-L2-h16" and isinstance(student, BertForSequenceClassification)
     config = student.config
     assert (config.num_hidden_layers, config.hidden_size, config.intermediate_size) == (2, 16, 64)
+
+
+def test_robustness_seeds_of_a_configuration_share_its_transfer_set(tmp_path, monkeypatch):
+    """`logits CONFIG` fills the cache entry with seed 1's flags: every seed's must give the same
+    transfer set, differing from seed 1's only in the training seed and where the run goes."""
+    import argparse
+
+    import bench_robustness
+    from args import parse_args
+
+    monkeypatch.setattr(bench_robustness, "teacher_dir", lambda args: str(tmp_path / "teacher" / "best"))
+    monkeypatch.setattr(bench_robustness, "fetch_offline_teacher", lambda: str(tmp_path / "m3e"))
+    args = argparse.Namespace(student="bow", num_threads=1)
+    for config, (job, _, _) in bench_robustness.CONFIGS.items():
+        if job == "distill":
+            flags = [vars(parse_args("distill", bench_robustness.command(args, config, seed, str(tmp_path / str(seed)))[2:]))
+                     for seed in (1, 7)]
+            differ = {name for name in flags[0] if flags[0][name] != flags[1][name]}
+            assert differ == {"seed", "output_dir", "logdir", "run_name"}, config
