@@ -2,7 +2,7 @@
 Bi-LSTM alone and distilled, over training seeds, and which part of distillation buys it.
 
     python bench/bench_robustness.py teacher                          # the fine-tuned teacher, exported
-    python bench/bench_robustness.py logits CONFIG                    # its teacher logits, cached; no training
+    python bench/bench_robustness.py logits CONFIG                    # its teacher logits, cached; no training (launcher too)
     python bench/bench_robustness.py run CONFIG [--student bilstm] [--seeds 1 7 2021]   # a run per seed
     python bench/bench_robustness.py unseen CONFIG [--student bilstm]  # its checkpoints, unseen words as characters
     python bench/bench_robustness.py oov                              # unseen words and script, per set
@@ -151,7 +151,8 @@ def run(args):
 def logits(args):
     """Fill the teacher-logits cache of a distillation configuration's transfer set, training
     nothing: its seeds then train side by side on one thread each (the teacher's pass gains from
-    both threads, a Bi-LSTM seed little), instead of seed 1 training alone on two."""
+    both cores, a Bi-LSTM seed little), instead of seed 1 training alone on two. Runs under
+    paddle.distributed.launch too (each process labels its share)."""
     from args import parse_args
     from data import load_splits
     from teacher_student_distill import transfer_targets

@@ -7,7 +7,7 @@
 #   DISTILL_LSTM_CACHE=/path/that/persists nohup bash bench/run_measurements.sh > measurements.log 2>&1 &
 #
 # It fine-tunes the teacher first if the cache has none (69 min here), and fills the teacher-logits
-# cache of each transfer set on two threads before the seeds share it.
+# cache of each transfer set on both cores before the seeds share it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
@@ -28,11 +28,12 @@ pooled() {
     $R run "$config" --student "$student" --seeds "$seed" --num_threads 1 &
   done
 }
-# fresh CONFIG STUDENT: a new transfer set. The teacher labels it on both threads (that pass does
-# scale), then its three seeds share the cached logits.
+# fresh CONFIG STUDENT: a new transfer set. The teacher labels it in two one-thread processes
+# (1.5x one process on two threads: README, More than one device), then its three seeds share it.
 fresh() {
   wait
-  $R logits "$1" --num_threads 2
+  $PY -m paddle.distributed.launch --nproc_per_node 2 --log_dir "$CACHE/launch_logs" \
+    bench/bench_robustness.py logits "$1" --num_threads 1
   pooled "$1" "$2" 1 7 2021
 }
 
