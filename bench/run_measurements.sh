@@ -45,12 +45,13 @@ fresh soft_train bilstm
 fresh soft_aug bilstm
 for config in kl_t2 hard; do pooled "$config" bilstm 1 7 2021; done
 fresh augment_unlabeled bilstm
-pooled word_dropout bilstm 1 7 2021
+pooled distilled_h128 bilstm 1 7 2021  # the student family's 100x-faster candidate
 wait
 for config in alone distilled; do $R unseen "$config"; done  # the same checkpoints, unseen words as characters
 for student in textcnn bow gru; do
   for config in alone distilled hard; do pooled "$config" "$student" 1 7 2021; done
 done
+pooled word_dropout bilstm 1 7 2021
 wait
 $R table
 
