@@ -230,7 +230,7 @@ def transfer_targets(args, splits, label_list):
     """The transfer set and what the student learns from it, the teacher's logits computed once
     and cached: a namespace of teacher, words (each split's jieba words), sentences (word lists),
     labels (gold, -1 for sentences without one), logits (None with --teacher_logits online),
-    teacher_dev_acc and logits_seconds."""
+    dev_logits, teacher_dev_acc and logits_seconds."""
     make_writable_dir(args.logits_cache)  # now, not after the teacher's logits took minutes
     texts = {split: [ex["text"] for ex in ds] for split, ds in splits.items()}
     unlabeled_texts = read_lines(args.unlabeled_path) if args.unlabeled_path else []
@@ -256,8 +256,8 @@ def transfer_targets(args, splits, label_list):
     logger.info("teacher dev accuracy %.4f", teacher_dev_acc)
     return SimpleNamespace(teacher=teacher, words=words, sentences=[s.split(" ") for s in outputs["sentences"]],
                            labels=[gold[i] if i >= 0 else -1 for i in outputs["source"]],
-                           logits=outputs.get("logits"), teacher_dev_acc=teacher_dev_acc,
-                           logits_seconds=logits_seconds)
+                           logits=outputs.get("logits"), dev_logits=outputs["dev_logits"],
+                           teacher_dev_acc=teacher_dev_acc, logits_seconds=logits_seconds)
 
 
 def run(args):

@@ -2,9 +2,10 @@
 Bi-LSTM alone and distilled, over training seeds, and which part of distillation buys it.
 
     python bench/bench_robustness.py teacher                          # the fine-tuned teacher, exported
-    python bench/bench_robustness.py logits CONFIG                    # its teacher logits, cached; no training (launcher too)
+    python bench/bench_robustness.py logits CONFIG                    # its teacher logits, cached (launcher too)
     python bench/bench_robustness.py run CONFIG [--student bilstm] [--seeds 1 7 2021]   # a run per seed
     python bench/bench_robustness.py unseen CONFIG [--student bilstm]  # its checkpoints, unseen words as characters
+    python bench/bench_robustness.py lengths CONFIG [--student bilstm] # its checkpoints' accuracy by sentence length
     python bench/bench_robustness.py oov                              # unseen words and script, per set
     python bench/bench_robustness.py parameters                       # fill older results' parameter counts
     python bench/bench_robustness.py table                            # the tables, from the results
@@ -152,20 +153,27 @@ def run(args):
             "command": " ".join(cmd[1:])})
 
 
-def logits(args):
-    """Fill the teacher-logits cache of a distillation configuration's transfer set, training
-    nothing: its seeds then train side by side on one thread each (the teacher's pass gains from
-    both cores, a Bi-LSTM seed little), instead of seed 1 training alone on two. Runs under
-    paddle.distributed.launch too (each process labels its share)."""
+def transfer(args, config):
+    """(splits, transfer_targets()) of a distillation configuration, read with its runs' own flags:
+    the cache entry they use, its teacher logits computed there if it has none."""
     from args import parse_args
     from data import load_splits
     from teacher_student_distill import transfer_targets
     from utils import init_runtime
 
-    flags = command(args, args.config, SEEDS[0], run_dir(run_name(args.student, args.config), SEEDS[0]))[2:]
-    distill_args = parse_args("distill", flags)  # the runs' own flags: the same cache entry
+    flags = command(args, config, SEEDS[0], run_dir(run_name(args.student, config), SEEDS[0]))[2:]
+    distill_args = parse_args("distill", flags)
     init_runtime(distill_args)
-    transfer_targets(distill_args, *load_splits(distill_args))
+    splits, label_list = load_splits(distill_args)
+    return splits, transfer_targets(distill_args, splits, label_list)
+
+
+def logits(args):
+    """Fill the teacher-logits cache of a distillation configuration's transfer set, training
+    nothing: its seeds then train side by side on one thread each (the teacher's pass gains from
+    both cores, a Bi-LSTM seed little), instead of seed 1 training alone on two. Runs under
+    paddle.distributed.launch too (each process labels its share)."""
+    transfer(args, args.config)
 
 
 def predict_accuracy(model_dir, path, num_threads):
@@ -193,15 +201,28 @@ def teacher(args):
         "teacher": "m3e-small (offline), fine-tuned by bench_teacher.py train", "run": best})
 
 
+def load_best(name, seed):
+    """(model, vocab, checkpoint metadata) of a finished word-student run's best checkpoint."""
+    from data import vocab_from_words
+    from students import build_student
+    from utils import WEIGHTS, load_state_strict, read_checkpoint_meta
+
+    best = os.path.join(run_dir(name, seed), "best")
+    meta = read_checkpoint_meta(best)
+    model = build_student(meta["model"])
+    load_state_strict(model, os.path.join(best, WEIGHTS))
+    model.eval()
+    return model, vocab_from_words(meta["vocab"]), meta
+
+
 def unseen(args):
     """The finished runs' best checkpoints read with --unseen_words unk and chars: dev and
     out-of-domain accuracy of the same weights (a paired comparison; nothing is retrained)."""
     import numpy as np
     from paddlenlp.data import Pad, Stack, Tuple
 
-    from data import create_dataloader, load_eval_sets, load_local_splits, segment, vocab_from_words
-    from students import build_student
-    from utils import WEIGHTS, convert_example, evaluate, load_state_strict, read_checkpoint_meta
+    from data import create_dataloader, load_eval_sets, load_local_splits, segment
+    from utils import convert_example, evaluate
 
     name = f"{args.student}-{args.config}"
     splits, labels = load_local_splits(os.path.join(SHARED, "chnsenticorp"))
@@ -209,11 +230,7 @@ def unseen(args):
     words = {s: segment([ex["text"] for ex in ds]) for s, ds in sets.items()}
     rows = []
     for seed in args.seeds:
-        best = os.path.join(run_dir(name, seed), "best")
-        meta = read_checkpoint_meta(best)
-        vocab = vocab_from_words(meta["vocab"])
-        model = build_student(meta["model"])
-        load_state_strict(model, os.path.join(best, WEIGHTS))
+        model, vocab, meta = load_best(name, seed)
         batchify = Tuple(Pad(axis=0, pad_val=0, dtype="int64"), Stack(dtype="int64"), Stack(dtype="int64"))
         row = {"seed": seed}
         for mode in ("unk", "chars"):
@@ -225,6 +242,66 @@ def unseen(args):
         rows.append({**row, "unseen_token_share": unk_share})
         print(row, flush=True)
     write_results(os.path.join(RESULTS, name, "unseen_words.json"), {"runs": rows, "config": name})
+
+
+LENGTH_BINS = [0, 20, 40, 80, 160, 100000]  # jieba words: [0, 20), [20, 40), ... [160, ...)
+
+
+def student_logits(model, vocab, max_seq_length, sentences):
+    """A student's logits of word lists, in their order."""
+    import numpy as np
+    import paddle
+    from paddlenlp.data import Pad, Stack, Tuple
+
+    from data import PAD, create_dataloader
+    from utils import convert_example
+
+    records = [(*convert_example(words, vocab, max_seq_length), row) for row, words in enumerate(sentences)]
+    batchify = Tuple(Pad(axis=0, pad_val=vocab.to_indices(PAD), dtype="int64"), Stack(dtype="int64"),
+                     Stack(dtype="int64"))
+    out = np.zeros((len(sentences), model.output_layer.weight.shape[1]), dtype="float32")
+    with paddle.no_grad():
+        for ids, seq_len, rows in create_dataloader(records, batchify, 64):  # batched by length
+            out[rows.numpy()] = model(ids, seq_len).numpy()
+    return out
+
+
+def by_length(lengths, values):
+    """The mean of values per LENGTH_BINS bin (None for an empty bin)."""
+    import numpy as np
+
+    bins = np.digitize(lengths, LENGTH_BINS[1:-1])
+    return [float(values[bins == b].mean()) if (bins == b).any() else None for b in range(len(LENGTH_BINS) - 1)]
+
+
+def lengths(args):
+    """Dev accuracy by sentence length (jieba words) of the teacher and of a configuration's
+    finished runs (best checkpoints, nothing retrained), and the mean squared distance of each
+    student's logits from the teacher's per length, on dev and on the training sentences: where a
+    student falls short of its teacher, and whether it had fit such sentences in training."""
+    import numpy as np
+
+    splits, t = transfer(args, "soft_train")  # the training sentences' teacher logits: the smallest entry
+    gold, train_gold = (np.array([ex["label"] for ex in splits[s]]) for s in ("dev", "train"))
+    sets = {"dev": (t.words["dev"], t.dev_logits), "train": (t.words["train"], t.logits[:len(t.words["train"])])}
+    counts = {s: np.array([len(w) for w in words]) for s, (words, _) in sets.items()}
+    result = {"bins": LENGTH_BINS, "sentences": {s: np.bincount(np.digitize(c, LENGTH_BINS[1:-1]),
+                                                                minlength=len(LENGTH_BINS) - 1).tolist()
+                                                 for s, c in counts.items()},
+              "teacher_dev_acc": by_length(counts["dev"], t.dev_logits.argmax(-1) == gold),
+              "teacher_train_acc": by_length(counts["train"], sets["train"][1].argmax(-1) == train_gold), "runs": []}
+    name = run_name(args.student, args.config)
+    for seed in args.seeds:
+        model, vocab, meta = load_best(name, seed)
+        run = {"seed": seed}
+        for s, (words, teacher) in sets.items():
+            student = student_logits(model, vocab, meta["args"]["max_seq_length"], words)
+            run[f"{s}_mse_to_teacher"] = by_length(counts[s], ((student - teacher) ** 2).mean(-1))
+            if s == "dev":
+                run["dev_acc"] = by_length(counts[s], student.argmax(-1) == gold)
+        result["runs"].append(run)
+        print(json.dumps(run), flush=True)
+    write_results(os.path.join(RESULTS, name, "lengths.json"), {"config": name, **result})
 
 
 def oov(args):
@@ -301,21 +378,21 @@ def table(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["teacher", "logits", "run", "unseen", "oov", "parameters", "table"])
-    parser.add_argument("config", nargs="?", choices=list(CONFIGS), help="logits, run, unseen: the configuration")
+    parser.add_argument("what", choices=["teacher", "logits", "run", "unseen", "lengths", "oov", "parameters", "table"])
+    parser.add_argument("config", nargs="?", choices=list(CONFIGS), help="logits, run, unseen, lengths: the configuration")
     parser.add_argument("--student", choices=STUDENTS, default="bilstm", help="run: the student")
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help="run: training seeds")
     parser.add_argument("--teacher_run", default=TEACHER_OUTPUT, help="bench_teacher.py train's output")
     parser.add_argument("--num_threads", type=int, default=2)
     args = parser.parse_args()
-    if args.what in ("logits", "run", "unseen") and not args.config:
+    if args.what in ("logits", "run", "unseen", "lengths") and not args.config:
         parser.error(f"{args.what} needs a CONFIG")
-    if args.what == "unseen" and CONFIGS[args.config][0] not in WORD_JOBS:
-        parser.error("unseen reads word students' checkpoints")
+    if args.what in ("unseen", "lengths") and CONFIGS[args.config][0] not in WORD_JOBS:
+        parser.error(f"{args.what} reads word students' checkpoints")
     if args.what == "logits" and CONFIGS[args.config][0] != "distill":
         parser.error("logits fills the cache of teacher_student_distill.py's configurations")
-    {"teacher": teacher, "logits": logits, "run": run, "unseen": unseen, "oov": oov, "parameters": parameters,
-     "table": table}[args.what](args)
+    {"teacher": teacher, "logits": logits, "run": run, "unseen": unseen, "lengths": lengths, "oov": oov,
+     "parameters": parameters, "table": table}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ pooled min_freq2 bilstm 1 7 2021
 fresh soft_train bilstm
 fresh soft_aug bilstm
 for config in kl_t2 hard; do pooled "$config" bilstm 1 7 2021; done
+pooled distilled_drop0.5 bilstm 1  # the distilled Bi-LSTM overfits long sentences (lengths.json): does alone's dropout help?
 fresh augment_unlabeled bilstm
 pooled distilled_h128 bilstm 1 7 2021  # the student family's 100x-faster candidate
 wait

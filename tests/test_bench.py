@@ -171,3 +171,13 @@ def test_robustness_seeds_of_a_configuration_share_its_transfer_set(tmp_path, mo
                      for seed in (1, 7)]
             differ = {name for name in flags[0] if flags[0][name] != flags[1][name]}
             assert differ == {"seed", "output_dir", "logdir", "run_name"}, config
+
+
+def test_by_length_averages_each_length_bin_and_leaves_empty_bins_none():
+    import numpy as np
+
+    from bench_robustness import LENGTH_BINS, by_length
+
+    assert LENGTH_BINS == [0, 20, 40, 80, 160, 100000]
+    # 19 words is the first bin's, 20 the second's; 400 the open last bin's
+    assert by_length(np.array([19, 20, 39, 400]), np.array([1.0, 0.0, 1.0, 1.0])) == [1.0, 0.5, None, None, 1.0]
