@@ -43,12 +43,13 @@ pooled alone bilstm 1 7 2021
 pooled min_freq2 bilstm 1 7 2021
 fresh soft_train bilstm
 fresh soft_aug bilstm
-for config in kl_t2 hard; do pooled "$config" bilstm 1 7 2021; done
 pooled distilled_drop0.5 bilstm 1  # the distilled Bi-LSTM overfits long sentences (lengths.json): does alone's dropout help?
+for config in kl_t2 hard; do pooled "$config" bilstm 1 7 2021; done
 fresh augment_unlabeled bilstm
 pooled distilled_h128 bilstm 1 7 2021  # the student family's 100x-faster candidate
 wait
 for config in alone distilled; do $R unseen "$config"; done  # the same checkpoints, unseen words as characters
+for config in soft_train soft_aug kl_t2 hard augment_unlabeled; do $R lengths "$config"; done  # by sentence length
 for student in textcnn bow gru; do
   for config in alone distilled hard; do pooled "$config" "$student" 1 7 2021; done
 done
