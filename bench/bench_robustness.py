@@ -224,7 +224,7 @@ def unseen(args):
     from data import create_dataloader, load_eval_sets, load_local_splits, segment
     from utils import convert_example, evaluate
 
-    name = f"{args.student}-{args.config}"
+    name = run_name(args.student, args.config)
     splits, labels = load_local_splits(os.path.join(SHARED, "chnsenticorp"))
     sets = {"dev": splits["dev"], **load_eval_sets([OOD], labels)}
     words = {s: segment([ex["text"] for ex in ds]) for s, ds in sets.items()}
@@ -378,10 +378,12 @@ def table(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["teacher", "logits", "run", "unseen", "lengths", "oov", "parameters", "table"])
-    parser.add_argument("config", nargs="?", choices=list(CONFIGS), help="logits, run, unseen, lengths: the configuration")
-    parser.add_argument("--student", choices=STUDENTS, default="bilstm", help="run: the student")
-    parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help="run: training seeds")
+    parser.add_argument("what", choices=["teacher", "logits", "run", "unseen", "lengths", "oov", "parameters",
+                                         "table"])
+    parser.add_argument("config", nargs="?", choices=list(CONFIGS),
+                        help="logits, run, unseen, lengths: the configuration")
+    parser.add_argument("--student", choices=STUDENTS, default="bilstm", help="run, unseen, lengths: the student")
+    parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help="run, unseen, lengths: training seeds")
     parser.add_argument("--teacher_run", default=TEACHER_OUTPUT, help="bench_teacher.py train's output")
     parser.add_argument("--num_threads", type=int, default=2)
     args = parser.parse_args()
