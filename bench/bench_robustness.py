@@ -46,36 +46,35 @@ SEEDS = [1, 7, 2021]
 # Each row trains about as many steps as the recipe (6 epochs of 869 batches: 5,214), so a row differs
 # from it in its data, not in its number of updates (at 6 epochs the training sentences alone give
 # 900 steps, and dev accuracy was still rising at the last).
+RECIPE = ["--n_iter", "2", "--unlabeled_path", UNLABELED]  # the README's CPU recipe's transfer set (reproduce.sh)
 CONFIGS = {
     "alone": ("student", [], "trained alone on the gold labels (recipes/student.txt)"),
     "soft_train": ("distill", ["--n_iter", "0", "--max_epoch", "35"],
                    "teacher's logits (MSE) on the training sentences alone (35 epochs: 5,250 steps)"),
     "soft_aug": ("distill", ["--n_iter", "2", "--max_epoch", "12"],
                  "+ 2 augmented copies of each (mask, same-POS, n-gram; 12 epochs: 5,400 steps)"),
-    "distilled": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED],
-                  "+ 26,910 unlabelled reviews (the README's recipe)"),
-    "augment_unlabeled": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--augment_unlabeled",
-                                      "--max_epoch", "3"], "+ augmented copies of the unlabelled reviews too "
-                          "(3 epochs: 5,136 steps)"),
-    "kl_t2": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--distill_loss", "kl",
-                          "--temperature", "2"], "the recipe with KL at temperature 2 instead of MSE"),
-    "word_dropout": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--word_dropout", "0.1"],
+    "distilled": ("distill", RECIPE, "+ 26,910 unlabelled reviews (the README's recipe)"),
+    "augment_unlabeled": ("distill", [*RECIPE, "--augment_unlabeled", "--max_epoch", "3"],
+                          "+ augmented copies of the unlabelled reviews too (3 epochs: 5,136 steps)"),
+    "kl_t2": ("distill", [*RECIPE, "--distill_loss", "kl", "--temperature", "2"],
+              "the recipe with KL at temperature 2 instead of MSE"),
+    "word_dropout": ("distill", [*RECIPE, "--word_dropout", "0.1"],
                      "the recipe with 10% of the words replaced by [UNK] in training (unseen words read as [UNK])"),
-    "min_freq2": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--min_freq", "2"],
+    "min_freq2": ("distill", [*RECIPE, "--min_freq", "2"],
                   "the recipe with rows only for words seen twice or more in the transfer set (the rarer "
                   "share [UNK] with unseen words, so its row trains)"),
-    "hard": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--distill_loss", "hard"],
+    "hard": ("distill", [*RECIPE, "--distill_loss", "hard"],
              "the recipe on the teacher's hard labels (ERNIE's data distillation)"),
     # The fastest Bi-LSTM that serves 100x faster than the ernie-gram-zh-shaped teacher at batch 1 on one thread
     # (hidden 128 per direction: 112x in bench/results/serve_headline.json; hidden 300: 41x):
-    "distilled_h128": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--hidden_size", "128"],
+    "distilled_h128": ("distill", [*RECIPE, "--hidden_size", "128"],
                        "the recipe with hidden size 128 (100x the ernie-gram-zh-shaped teacher's speed)"),
     # Tuning a student's recipe on dev (the Bi-LSTM's recipes are every student's starting point):
     "alone_lr1e-3": ("student", ["--lr", "1e-3"], "alone, Adam at 1e-3 (the recipe: 3e-4); tuned on dev"),
     "alone_lr3e-3": ("student", ["--lr", "3e-3"], "alone, Adam at 3e-3 (the recipe: 3e-4); tuned on dev"),
-    "distilled_lr3e-4": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--lr", "3e-4"],
+    "distilled_lr3e-4": ("distill", [*RECIPE, "--lr", "3e-4"],
                          "the recipe at Adam 3e-4 (the recipe: 1e-3); tuned on dev"),
-    "distilled_drop0.5": ("distill", ["--n_iter", "2", "--unlabeled_path", UNLABELED, "--dropout_prob", "0.5"],
+    "distilled_drop0.5": ("distill", [*RECIPE, "--dropout_prob", "0.5"],
                           "the recipe with dropout 0.5 (alone's; the recipe: 0.1); tuned on dev"),
 }
 # TinyBERT (tinybert_distill.py, its defaults: 2 layers of width 256 from random weights, KL at
@@ -219,36 +218,30 @@ def unseen(args):
     """The finished runs' best checkpoints read with --unseen_words unk and chars: dev and
     out-of-domain accuracy of the same weights (a paired comparison; nothing is retrained)."""
     import numpy as np
-    from paddlenlp.data import Pad, Stack, Tuple
 
-    from data import create_dataloader, load_eval_sets, load_local_splits, segment
-    from utils import convert_example, evaluate
+    from data import load_eval_sets, load_local_splits, segment
 
     name = run_name(args.student, args.config)
     splits, labels = load_local_splits(os.path.join(SHARED, "chnsenticorp"))
     sets = {"dev": splits["dev"], **load_eval_sets([OOD], labels)}
     words = {s: segment([ex["text"] for ex in ds]) for s, ds in sets.items()}
+    gold = {s: np.array([ex["label"] for ex in ds]) for s, ds in sets.items()}
     rows = []
     for seed in args.seeds:
         model, vocab, meta = load_best(name, seed)
-        batchify = Tuple(Pad(axis=0, pad_val=0, dtype="int64"), Stack(dtype="int64"), Stack(dtype="int64"))
         row = {"seed": seed}
         for mode in ("unk", "chars"):
-            for s, ds in sets.items():
-                records = [(*convert_example(w, vocab, meta["args"]["max_seq_length"], mode), ex["label"])
-                           for w, ex in zip(words[s], ds)]
-                row[f"{s}_{mode}"] = evaluate(model, create_dataloader(records, batchify, 64))
+            for s in sets:
+                logits = student_logits(model, vocab, meta["args"]["max_seq_length"], words[s], mode)
+                row[f"{s}_{mode}"] = float(np.mean(logits.argmax(-1) == gold[s]))
         unk_share = {s: float(np.mean([w not in vocab.token_to_idx for ws in words[s] for w in ws])) for s in sets}
         rows.append({**row, "unseen_token_share": unk_share})
         print(row, flush=True)
     write_results(os.path.join(RESULTS, name, "unseen_words.json"), {"runs": rows, "config": name})
 
 
-LENGTH_BINS = [0, 20, 40, 80, 160, 100000]  # jieba words: [0, 20), [20, 40), ... [160, ...)
-
-
-def student_logits(model, vocab, max_seq_length, sentences):
-    """A student's logits of word lists, in their order."""
+def student_logits(model, vocab, max_seq_length, sentences, unseen_words="unk"):
+    """A student's logits of word lists, in their order (unseen words read as utils.convert_example does)."""
     import numpy as np
     import paddle
     from paddlenlp.data import Pad, Stack, Tuple
@@ -256,7 +249,8 @@ def student_logits(model, vocab, max_seq_length, sentences):
     from data import PAD, create_dataloader
     from utils import convert_example
 
-    records = [(*convert_example(words, vocab, max_seq_length), row) for row, words in enumerate(sentences)]
+    records = [(*convert_example(words, vocab, max_seq_length, unseen_words), row)
+               for row, words in enumerate(sentences)]
     batchify = Tuple(Pad(axis=0, pad_val=vocab.to_indices(PAD), dtype="int64"), Stack(dtype="int64"),
                      Stack(dtype="int64"))
     out = np.zeros((len(sentences), model.output_layer.weight.shape[1]), dtype="float32")
@@ -264,6 +258,9 @@ def student_logits(model, vocab, max_seq_length, sentences):
         for ids, seq_len, rows in create_dataloader(records, batchify, 64):  # batched by length
             out[rows.numpy()] = model(ids, seq_len).numpy()
     return out
+
+
+LENGTH_BINS = [0, 20, 40, 80, 160, 100000]  # jieba words: [0, 20), [20, 40), ... [160, ...)
 
 
 def by_length(lengths, values):

@@ -167,8 +167,8 @@ def test_robustness_seeds_of_a_configuration_share_its_transfer_set(tmp_path, mo
     args = argparse.Namespace(student="bow", num_threads=1)
     for config, (job, _, _) in bench_robustness.CONFIGS.items():
         if job == "distill":
-            flags = [vars(parse_args("distill", bench_robustness.command(args, config, seed, str(tmp_path / str(seed)))[2:]))
-                     for seed in (1, 7)]
+            commands = [bench_robustness.command(args, config, seed, str(tmp_path / str(seed))) for seed in (1, 7)]
+            flags = [vars(parse_args("distill", cmd[2:])) for cmd in commands]
             differ = {name for name in flags[0] if flags[0][name] != flags[1][name]}
             assert differ == {"seed", "output_dir", "logdir", "run_name"}, config
 
