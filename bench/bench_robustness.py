@@ -200,6 +200,14 @@ def teacher(args):
         "teacher": "m3e-small (offline), fine-tuned by bench_teacher.py train", "run": best})
 
 
+def require_finished(name, seeds):
+    """Stop, before any work, unless every seed's run of `name` has finished (summary.json beside best/)."""
+    missing = [seed for seed in seeds if not os.path.isfile(os.path.join(run_dir(name, seed), "summary.json"))]
+    if missing:
+        sys.exit(f"{name}: no finished run for seed(s) {', '.join(map(str, missing))} in "
+                 f"{os.path.dirname(run_dir(name, missing[0]))}; `bench_robustness.py run` makes them")
+
+
 def load_best(name, seed):
     """(model, vocab, checkpoint metadata) of a finished word-student run's best checkpoint."""
     from data import vocab_from_words
@@ -222,6 +230,7 @@ def unseen(args):
     from data import load_eval_sets, load_local_splits, segment
 
     name = run_name(args.student, args.config)
+    require_finished(name, args.seeds)
     splits, labels = load_local_splits(os.path.join(SHARED, "chnsenticorp"))
     sets = {"dev": splits["dev"], **load_eval_sets([OOD], labels)}
     words = {s: segment([ex["text"] for ex in ds]) for s, ds in sets.items()}
@@ -278,6 +287,8 @@ def lengths(args):
     student falls short of its teacher, and whether it had fit such sentences in training."""
     import numpy as np
 
+    name = run_name(args.student, args.config)
+    require_finished(name, args.seeds)
     splits, t = transfer(args, "soft_train")  # the training sentences' teacher logits: the smallest entry
     gold, train_gold = (np.array([ex["label"] for ex in splits[s]]) for s in ("dev", "train"))
     sets = {"dev": (t.words["dev"], t.dev_logits), "train": (t.words["train"], t.logits[:len(t.words["train"])])}
@@ -287,7 +298,6 @@ def lengths(args):
                                                  for s, c in counts.items()},
               "teacher_dev_acc": by_length(counts["dev"], t.dev_logits.argmax(-1) == gold),
               "teacher_train_acc": by_length(counts["train"], sets["train"][1].argmax(-1) == train_gold), "runs": []}
-    name = run_name(args.student, args.config)
     for seed in args.seeds:
         model, vocab, meta = load_best(name, seed)
         run = {"seed": seed}

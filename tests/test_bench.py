@@ -181,3 +181,18 @@ def test_by_length_averages_each_length_bin_and_leaves_empty_bins_none():
     assert LENGTH_BINS == [0, 20, 40, 80, 160, 100000]
     # 19 words is the first bin's, 20 the second's; 400 the open last bin's
     assert by_length(np.array([19, 20, 39, 400]), np.array([1.0, 0.0, 1.0, 1.0])) == [1.0, 0.5, None, None, 1.0]
+
+
+def test_robustness_analyses_refuse_unfinished_runs_before_any_work(tmp_path, monkeypatch):
+    import pytest
+
+    import bench_robustness
+
+    monkeypatch.setattr(bench_robustness, "CACHE_DIR", str(tmp_path))
+    done = tmp_path / "robustness" / "bilstm-distilled" / "seed1"
+    done.mkdir(parents=True)
+    (done / "summary.json").write_text("{}")
+    (tmp_path / "robustness" / "bilstm-distilled" / "seed7" / "best").mkdir(parents=True)  # still training
+    bench_robustness.require_finished("bilstm-distilled", [1])
+    with pytest.raises(SystemExit, match=r"bilstm-distilled: no finished run for seed\(s\) 7 in "):
+        bench_robustness.require_finished("bilstm-distilled", [1, 7])
