@@ -88,7 +88,8 @@ def build(model_name, student_checkpoint, data_dir):
     from teacher_train_glue import load_teacher
 
     labels = ["0", "1"]
-    if model_name not in TEACHERS and not model_name.startswith("tinybert-"):  # a word student (student_name())
+    tinybert = model_name.startswith("tinybert-")  # tinybert_name()'s: tinybert_distill.py's student, random weights
+    if model_name not in TEACHERS and not tinybert:  # a word student (student_name())
         if student_checkpoint:
             meta = read_checkpoint_meta(student_checkpoint)
             model, specs, config = student_from_checkpoint(student_checkpoint, meta)
@@ -108,7 +109,7 @@ def build(model_name, student_checkpoint, data_dir):
         return model, specs, config, save_vocab
     offline = fetch_offline_teacher()
     model, tokenizer = load_teacher("bert", offline, labels)
-    if model_name.startswith("tinybert-"):  # tinybert_distill.py's student of these sizes, random weights
+    if tinybert:
         model = tinybert_student(model_name, model, len(labels))
     if model_name == "ernie-gram-zh-shaped":
         shape = dict(T.ErnieGramForSequenceClassification.pretrained_init_configuration["ernie-gram-zh"])
