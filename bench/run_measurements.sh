@@ -44,6 +44,9 @@ pooled min_freq2 bilstm 1 7 2021
 fresh soft_train bilstm
 fresh soft_aug bilstm
 pooled distilled_drop0.5 bilstm 1  # the distilled Bi-LSTM overfits long sentences (lengths.json): does alone's dropout help?
+# Both recipes keep a constant learning rate; decayed, do they settle higher? (before the rows that use the recipe)
+pooled distilled_linear bilstm 1 7 2021
+pooled alone_linear bilstm 1 7 2021
 for config in kl_t2 hard; do pooled "$config" bilstm 1 7 2021; done
 fresh augment_unlabeled bilstm
 pooled distilled_h128 bilstm 1 7 2021  # the student family's 100x-faster candidate
