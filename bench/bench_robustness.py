@@ -141,7 +141,6 @@ def run(args):
         output_dir = run_dir(name, seed)
         cmd = command(args, args.config, seed, output_dir)
         print("running:", " ".join(cmd[1:]), flush=True)
-        start = time.time()
         if not os.path.isfile(os.path.join(output_dir, "summary.json")):
             subprocess.run(cmd, cwd=ROOT, check=True)
         with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
@@ -151,7 +150,8 @@ def run(args):
             "ood_acc": summary["eval_sets"][OOD[0]]["acc"], "best_step": summary["best_step"],
             "teacher_dev_acc": summary.get("teacher_dev_acc"), "transfer_set": summary.get("transfer_set"),
             "parameters": summary.get("parameters"),
-            "epoch_seconds": summary["epoch_seconds"], "wall_minutes": (time.time() - start) / 60,
+            # over every session a resumed run spanned (this process may have run only its last part)
+            "epoch_seconds": summary["epoch_seconds"], "train_minutes": sum(summary["epoch_seconds"]) / 60,
             "threads": args.num_threads, "cpu": cpu_model(),
             "teacher": "m3e-small (offline), fine-tuned by bench_teacher.py train",
             "command": " ".join(cmd[1:])})
