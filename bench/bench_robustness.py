@@ -65,6 +65,11 @@ CONFIGS = {
                   "share [UNK] with unseen words, so its row trains)"),
     "hard": ("distill", [*RECIPE, "--distill_loss", "hard"],
              "the recipe on the teacher's hard labels (ERNIE's data distillation)"),
+    "alpha0.5": ("distill", [*RECIPE, "--alpha", "0.5"],
+                 "the recipe with half its loss cross-entropy on the gold labels of the training sentences"),
+    "hard_alpha0.5": ("distill", [*RECIPE, "--distill_loss", "hard", "--alpha", "0.5"],
+                      "the teacher's hard labels, and the gold ones on the training sentences, half the loss each "
+                      "(ERNIE's data distillation interleaves gold and teacher-labelled batches)"),
     # The fastest Bi-LSTM that serves 100x faster than the ernie-gram-zh-shaped teacher at batch 1 on one thread
     # (hidden 128 per direction: 112x in bench/results/serve_headline.json; hidden 300: 41x):
     "distilled_h128": ("distill", [*RECIPE, "--hidden_size", "128"],
@@ -72,6 +77,9 @@ CONFIGS = {
     # Tuning a student's recipe on dev (the Bi-LSTM's recipes are every student's starting point):
     "alone_lr1e-3": ("student", ["--lr", "1e-3"], "alone, Adam at 1e-3 (the recipe: 3e-4); tuned on dev"),
     "alone_lr3e-3": ("student", ["--lr", "3e-3"], "alone, Adam at 3e-3 (the recipe: 3e-4); tuned on dev"),
+    "alone_distill_opt": ("student", ["--lr", "1e-3", "--dropout_prob", "0.1"],
+                          "alone with the distillation recipe's Adam 1e-3 and dropout 0.1 (the recipe: 3e-4, 0.5): "
+                          "whether those settings, not the teacher, cost the distilled students the long reviews"),
     "distilled_lr3e-4": ("distill", [*RECIPE, "--lr", "3e-4"],
                          "the recipe at Adam 3e-4 (the recipe: 1e-3); tuned on dev"),
     "distilled_drop0.5": ("distill", [*RECIPE, "--dropout_prob", "0.5"],
