@@ -51,6 +51,8 @@ pooled alone_linear bilstm 1 7 2021
 # training sentences' logits alone, or from their augmented copies? (one seed each, on cached logits)
 pooled soft_train bow 1
 pooled soft_aug bow 1
+# ... and with the gold labels beside the teacher's, as ERNIE's data distillation has them (one seed each)
+for config in alpha0.5 hard_alpha0.5; do pooled "$config" bow 1; done
 for config in kl_t2 hard; do pooled "$config" bilstm 1 7 2021; done
 fresh augment_unlabeled bilstm
 # Every distilled student falls on the long reviews: with the gold labels beside the teacher's? And the
@@ -61,8 +63,9 @@ pooled distilled_lr3e-4_12ep bilstm 1  # alone_distill_opt fell on the long revi
 pooled distilled_h128 bilstm 1 7 2021  # the student family's 100x-faster candidate
 wait
 for config in alone distilled; do $R unseen "$config"; done  # the same checkpoints, unseen words as characters
-for config in kl_t2 hard alpha0.5 augment_unlabeled; do $R lengths "$config"; done  # by sentence length
-$R lengths distilled_lr3e-4_12ep --seeds 1
+for config in soft_train soft_aug kl_t2 hard alpha0.5 augment_unlabeled; do $R lengths "$config"; done  # by sentence length
+for config in alone_distill_opt distilled_lr3e-4_12ep; do $R lengths "$config" --seeds 1; done
+for config in soft_train soft_aug alpha0.5 hard_alpha0.5; do $R lengths "$config" --student bow --seeds 1; done
 for student in textcnn bow gru; do
   for config in alone distilled hard; do pooled "$config" "$student" 1 7 2021; done
 done
