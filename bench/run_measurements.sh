@@ -64,17 +64,15 @@ pooled distilled_h128 bilstm 1 7 2021  # the student family's 100x-faster candid
 wait
 for config in alone distilled; do $R unseen "$config"; done  # the same checkpoints, unseen words as characters
 for config in alone distilled min_freq2 soft_train soft_aug kl_t2 hard alpha0.5 augment_unlabeled; do $R lengths "$config"; done  # by sentence length
-for config in distilled_drop0.5 alone_distill_opt distilled_lr3e-4_12ep; do $R lengths "$config" --seeds 1; done
+for config in distilled_drop0.5 word_dropout alone_distill_opt distilled_lr3e-4_12ep; do $R lengths "$config" --seeds 1; done
 for config in distilled_drop0.5 soft_train soft_aug alpha0.5 hard_alpha0.5; do $R lengths "$config" --student bow --seeds 1; done
 for student in textcnn bow gru; do
   for config in alone distilled hard; do pooled "$config" "$student" 1 7 2021; done
 done
-pooled word_dropout bilstm 1 7 2021
 wait
 for student in textcnn bow gru; do
   for config in alone distilled hard; do $R lengths "$config" --student "$student"; done
 done
-$R lengths word_dropout
 $R table
 
 # Label cleaning (bench/bench_label_errors.py): 10% flipped labels, each scorer, the Bi-LSTM on each set.
