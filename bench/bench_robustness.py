@@ -6,7 +6,7 @@ Bi-LSTM alone and distilled, over training seeds, and which part of distillation
     python bench/bench_robustness.py run CONFIG [--student bilstm] [--seeds 1 7 2021]   # a run per seed
     python bench/bench_robustness.py unseen CONFIG [--student bilstm]  # its checkpoints, unseen words as characters
     python bench/bench_robustness.py lengths CONFIG [--student bilstm] # its checkpoints' accuracy by sentence length
-    python bench/bench_robustness.py oov                              # unseen words and script, per set
+    python bench/bench_robustness.py oov                              # unseen words, script and length, per set
     python bench/bench_robustness.py parameters                       # fill older results' parameter counts
     python bench/bench_robustness.py table                            # the tables, from the results
 
@@ -286,6 +286,7 @@ def student_logits(model, vocab, max_seq_length, sentences, unseen_words="unk"):
 
 
 LENGTH_BINS = [0, 20, 40, 80, 160, 100000]  # jieba words: [0, 20), [20, 40), ... [160, ...)
+TRANSFER_SETS = ("soft_aug", "distilled", "augment_unlabeled")  # the ablation's, beyond the training sentences
 
 
 def by_length(lengths, values):
@@ -328,9 +329,12 @@ def lengths(args):
 
 
 def oov(args):
-    """How each set's words differ from training's: the share of tokens never seen in training (and
-    in training + the unlabelled reviews), how many of those every character of which was seen, and
-    how many sentences hold Traditional characters (would OpenCC normalisation matter?)."""
+    """How each set differs from training: the share of tokens never seen in training (and in
+    training + the unlabelled reviews), how many of those every character of which was seen, how
+    many sentences hold Traditional characters (would OpenCC normalisation matter?), and how long
+    the sentences of each set and of the transfer sets are (LENGTH_BINS)."""
+    import numpy as np
+
     from data import read_lines, read_tsv, segment
 
     traditional = set("們這個說時會對於來過還與為國買賣質價應該點體發現實頭愛")  # common, unlike their simplified forms
@@ -350,6 +354,10 @@ def oov(args):
                       "of_those_spelled_by_seen_characters": sum(all(c in seen_all for c in w) for w in unseen) / len(unseen)}
     rows["sentences_with_traditional_characters"] = {
         name: [sum(any(c in traditional for c in t) for t in ts), len(ts)] for name, ts in texts.items()}
+    sets = {**words, **{f"transfer set of {c}": transfer(args, c)[1].sentences for c in TRANSFER_SETS}}
+    rows["sentences_by_length"] = {"bins": LENGTH_BINS, **{
+        name: np.bincount(np.digitize([len(s) for s in ws], LENGTH_BINS[1:-1]), minlength=len(LENGTH_BINS) - 1).tolist()
+        for name, ws in sets.items()}}
     print(json.dumps(rows, indent=1, ensure_ascii=False))
     write_results(os.path.join(RESULTS, "oov.json"), rows)
 

@@ -62,6 +62,7 @@ pooled alone_distill_opt bilstm 1
 pooled distilled_lr3e-4_12ep bilstm 1  # alone_distill_opt fell on the long reviews too (0.913, alone 0.939, seed 1)
 pooled distilled_h128 bilstm 1 7 2021  # the student family's 100x-faster candidate
 wait
+$R oov  # unseen words, script and sentence length of each set and transfer set
 for config in alone distilled; do $R unseen "$config"; done  # the same checkpoints, unseen words as characters
 for config in alone distilled min_freq2 soft_train soft_aug kl_t2 hard alpha0.5 augment_unlabeled; do $R lengths "$config"; done  # by sentence length
 for config in distilled_drop0.5 word_dropout alone_distill_opt distilled_lr3e-4_12ep; do $R lengths "$config" --seeds 1; done
