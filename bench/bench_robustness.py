@@ -105,6 +105,9 @@ CONFIGS.update({
                         "stage 2 alone, + 2 augmented copies of each sentence"),
     "tinybert_aug": ("tinybert", ["--n_iter", "2", "--stage1_epochs", "1"],
                      "stages 1 and 2, + 2 augmented copies of each sentence"),
+    # The width the teacher's layers fit (m3e-small: 512): what --init_from_teacher buys, for ~2x less speed
+    "tinybert_init": ("tinybert", ["--n_iter", "0", "--stage1_epochs", "1", "--hidden_size", "512", "--init_from_teacher"],
+                      "stages 1 and 2, 2 layers of width 512 started from the teacher's layers 2 and 4"),
 })
 SCRIPTS = {"student": "student_lstm_small.py", "distill": "teacher_student_distill.py",
            "tinybert": "tinybert_distill.py"}

@@ -90,5 +90,6 @@ $L table
 # (the configurations take no --student; seeds passes one all the same).
 # (tinybert_s2 and tinybert_s2_aug reuse the logits of soft_train and soft_aug.)
 for config in tinybert_s2 tinybert tinybert_s2_aug tinybert_aug; do pooled "$config" bilstm 1 7 2021; done
+pooled tinybert_init bilstm 1  # what --init_from_teacher buys, at the teacher's width
 wait
 $R table
