@@ -292,6 +292,13 @@ LENGTH_BINS = [0, 20, 40, 80, 160, 100000]  # jieba words: [0, 20), [20, 40), ..
 TRANSFER_SETS = ("soft_aug", "distilled", "augment_unlabeled")  # the ablation's, beyond the training sentences
 
 
+def bin_counts(lengths):
+    """How many of `lengths` fall in each LENGTH_BINS bin."""
+    import numpy as np
+
+    return np.bincount(np.digitize(lengths, LENGTH_BINS[1:-1]), minlength=len(LENGTH_BINS) - 1).tolist()
+
+
 def by_length(lengths, values):
     """The mean of values per LENGTH_BINS bin (None for an empty bin)."""
     import numpy as np
@@ -313,9 +320,7 @@ def lengths(args):
     gold, train_gold = (np.array([ex["label"] for ex in splits[s]]) for s in ("dev", "train"))
     sets = {"dev": (t.words["dev"], t.dev_logits), "train": (t.words["train"], t.logits[:len(t.words["train"])])}
     counts = {s: np.array([len(w) for w in words]) for s, (words, _) in sets.items()}
-    result = {"bins": LENGTH_BINS, "sentences": {s: np.bincount(np.digitize(c, LENGTH_BINS[1:-1]),
-                                                                minlength=len(LENGTH_BINS) - 1).tolist()
-                                                 for s, c in counts.items()},
+    result = {"bins": LENGTH_BINS, "sentences": {s: bin_counts(c) for s, c in counts.items()},
               "teacher_dev_acc": by_length(counts["dev"], t.dev_logits.argmax(-1) == gold),
               "teacher_train_acc": by_length(counts["train"], sets["train"][1].argmax(-1) == train_gold), "runs": []}
     for seed in args.seeds:
@@ -336,8 +341,6 @@ def oov(args):
     training + the unlabelled reviews), how many of those every character of which was seen, how
     many sentences hold Traditional characters (would OpenCC normalisation matter?), and how long
     the sentences of each set and of the transfer sets are (LENGTH_BINS)."""
-    import numpy as np
-
     from data import read_lines, read_tsv, segment
 
     traditional = set("們這個說時會對於來過還與為國買賣質價應該點體發現實頭愛")  # common, unlike their simplified forms
@@ -358,9 +361,8 @@ def oov(args):
     rows["sentences_with_traditional_characters"] = {
         name: [sum(any(c in traditional for c in t) for t in ts), len(ts)] for name, ts in texts.items()}
     sets = {**words, **{f"transfer set of {c}": transfer(args, c)[1].sentences for c in TRANSFER_SETS}}
-    rows["sentences_by_length"] = {"bins": LENGTH_BINS, **{
-        name: np.bincount(np.digitize([len(s) for s in ws], LENGTH_BINS[1:-1]), minlength=len(LENGTH_BINS) - 1).tolist()
-        for name, ws in sets.items()}}
+    rows["sentences_by_length"] = {"bins": LENGTH_BINS,
+                                   **{name: bin_counts([len(s) for s in ws]) for name, ws in sets.items()}}
     print(json.dumps(rows, indent=1, ensure_ascii=False))
     write_results(os.path.join(RESULTS, "oov.json"), rows)
 
