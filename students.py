@@ -98,8 +98,15 @@ class TextCNN(Student):
             starts = paddle.arange(paddle.shape(features)[1], dtype=seq_len.dtype)
             mask = (starts.unsqueeze(0) < valid.unsqueeze(1)).unsqueeze(-1)
             # -2 is below tanh's range: a masked window never wins the max
-            pooled.append(paddle.where(mask, features, paddle.full_like(features, -2.0)).max(axis=1))
+            pooled.append(max_over_time(paddle.where(mask, features, paddle.full_like(features, -2.0))))
         return paddle.concat(pooled, axis=-1)
+
+
+def max_over_time(features):
+    """features [batch, positions, channels] -> [batch, channels]: max(axis=1) in values and gradient, as
+    argmax + gather, because Paddle's CPU backward of max over a middle axis is slow (1.75 s for a batch
+    of 64 x 120 windows x 100 filters; this, 6 ms: TextCNN trained 3 s a step)."""
+    return paddle.take_along_axis(features, features.argmax(axis=1, keepdim=True), axis=1).squeeze(1)
 
 
 class BOW(Student):

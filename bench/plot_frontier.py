@@ -1,10 +1,12 @@
-"""The accuracy / speed frontier: each student alone and distilled, and the teacher, as a picture.
+"""The student family's accuracy / speed frontier: the README's table and picture.
 
     python bench/plot_frontier.py [--serve bench/results/serve_family.json] [--output docs/frontier.png]
 
 Accuracy is the mean over training seeds of bench_robustness.py's runs (error bars: the sample
 standard deviation), on ChnSentiCorp dev (left) and out of domain, shopping5 (right); speed is
-bench_serve.py's exported model at batch 1 on one thread, tokenization included (log scale).
+bench_serve.py's exported model at batch 1 on one thread, tokenization included (log scale). The
+table (printed, and bench/results/family.json) adds the teacher's hard labels and the gain of
+distillation against the seed spread.
 """
 import argparse
 import glob
@@ -21,13 +23,28 @@ import matplotlib.pyplot as plt  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from args import STUDENTS  # noqa: E402
 from bench_serve import serve_name  # noqa: E402
+from bench_teacher import write_results  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results")
-MARKERS = {"bilstm": "o", "gru": "s", "textcnn": "^", "bow": "D"}
 LABELS = {"bilstm": "Bi-LSTM", "gru": "Bi-GRU", "textcnn": "TextCNN", "bow": "BOW"}
-STYLES = {"alone": {"color": "tab:gray", "fillstyle": "none"}, "distilled": {"color": "tab:blue"}}
+# (student, hidden size) -> marker: every student at the recipe's sizes, and the 100x-faster Bi-LSTM
+MEMBERS = {("bow", 300): "D", ("textcnn", 300): "^", ("bilstm", 300): "o", ("gru", 300): "s", ("bilstm", 128): "p"}
+# recipe -> bench_robustness.py's configuration at the recipe's sizes. "distilled": the teacher's logits and,
+# on the training sentences, the gold labels, half the loss each (the best Bi-LSTM and BOW on dev).
+RECIPES = {"alone": "alone", "distilled": "alpha0.5", "hard labels": "hard"}
+COMMANDS = {"alone": "`recipes/student.txt`", "distilled": "`recipes/distill.txt`",
+            "hard labels": "`--distill_loss hard --alpha 0`"}  # the table's recipe column
+STYLES = {"alone": {"color": "tab:gray", "fillstyle": "none"}, "distilled": {"color": "tab:blue"}}  # the picture's
+
+
+def run_name(student, hidden, recipe):
+    """bench_robustness.py's run of a member and recipe: <student>-<config>[_h<hidden>] (other sizes)."""
+    return f"{student}-{RECIPES[recipe]}" + ("" if hidden == 300 else f"_h{hidden}")
+
+
+def member_label(student, hidden):
+    return LABELS[student] + ("" if hidden == 300 else f" {hidden}")
 
 
 def accuracies(name):
@@ -55,15 +72,15 @@ def plot(speeds, output):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     teacher = accuracies("teacher")
     for ax, key, title in zip(axes, ("dev", "ood"), ("ChnSentiCorp dev", "out of domain: shopping5")):
-        for student in STUDENTS:
-            speed = speeds.get(serve_name(student, 300))
+        for (student, hidden), marker in MEMBERS.items():
+            speed = speeds.get(serve_name(student, hidden))
             for recipe, style in STYLES.items():
-                acc = accuracies(f"{student}-{recipe}")
+                acc = accuracies(run_name(student, hidden, recipe))
                 if acc is None or speed is None:
                     continue
                 mean, std, n = acc[key]
-                ax.errorbar(speed, mean, yerr=std, marker=MARKERS[student], markersize=8, capsize=3,
-                            linestyle="none", label=f"{LABELS[student]} {recipe}", **style)
+                ax.errorbar(speed, mean, yerr=std, marker=marker, markersize=8, capsize=3, linestyle="none",
+                            label=f"{member_label(student, hidden)} {recipe}", **style)
         if teacher and "m3e-small" in speeds:
             mean, std, _ = teacher[key]
             ax.errorbar(speeds["m3e-small"], mean, yerr=std, marker="*", markersize=13, color="tab:red",
@@ -85,13 +102,78 @@ def plot(speeds, output):
     print(f"frontier written to {output}")
 
 
+# dev accuracy the seed systems publish on ChnSentiCorp, beside the rows they match (ERNIE: its data distillation)
+PUBLISHED = {("bilstm", 300, "alone"): "0.920 (distill_lstm), 0.912 (ERNIE)", ("bilstm", 300, "distilled"): "0.934 (distill_lstm)",
+             ("bilstm", 300, "hard labels"): "0.939 (ERNIE)", ("bow", 300, "alone"): "0.901 (ERNIE)",
+             ("bow", 300, "hard labels"): "0.914 (ERNIE)", ("textcnn", 300, "alone"): "0.916 (ERNIE)",
+             ("textcnn", 300, "hard labels"): "0.924 (ERNIE)"}
+
+
+def mean_cell(mean_std_n):
+    mean, std, n = mean_std_n
+    return f"{mean:.4f}" if n == 1 else f"{mean:.4f} ± {std:.4f}"
+
+
+def gain_over(alone, other):
+    """other - alone in dev points, and whether it exceeds the larger of the two standard deviations."""
+    (a, a_std, _), (o, o_std, _) = alone["dev"], other["dev"]
+    return {"points": 100 * (o - a), "beyond_spread": o - a > max(a_std, o_std)}
+
+
+def table(speeds, output):
+    """Print the README's results table (every member and recipe with runs, and the teacher); write it as JSON."""
+    reference = speeds.get("ernie-gram-zh-shaped")
+    teacher = accuracies("teacher")
+    rows = []
+    if teacher:
+        rows.append({"model": "teacher: m3e-small fine-tuned", "recipe": "recipes/teacher.txt", **teacher,
+                     "sentences_per_second": speeds.get("m3e-small"), "published": "about 0.95 (ERNIE-Gram)"})
+    for student, hidden in MEMBERS:
+        alone = accuracies(run_name(student, hidden, "alone"))
+        for recipe in RECIPES:
+            name = run_name(student, hidden, recipe)
+            acc = accuracies(name)
+            if acc is None:
+                continue
+            rows.append({"model": member_label(student, hidden), "recipe": recipe, "config": name, **acc,
+                         "gain_over_alone": gain_over(alone, acc) if alone and recipe != "alone" else None,
+                         "parameters": first_result(name).get("parameters"),
+                         "sentences_per_second": speeds.get(serve_name(student, hidden)),
+                         "published": PUBLISHED.get((student, hidden, recipe), "")})
+    print("| model | recipe | seeds | dev | gain over alone | shopping5 (of the teacher's) "
+          "| parameters (embedding + other) | sentences/s, batch 1, 1 thread | published dev |")
+    print("|---" * 9 + "|")
+    for row in rows:
+        gain = row.get("gain_over_alone")
+        gained = "" if gain is None else f"{gain['points']:+.2f}" + ("" if gain["beyond_spread"] else " (within the spread)")
+        kept = f" ({row['ood'][0] / teacher['ood'][0]:.0%})" if teacher else ""
+        counts = row.get("parameters")
+        size = f"{counts['embedding'] / 1e6:.1f}M + {counts['other'] / 1e6:.2f}M" if counts else ""
+        speed = row["sentences_per_second"]
+        rate = f"{speed:.0f} ({speed / reference:.0f}x)" if speed and reference else ""
+        recipe = f"{row['recipe']} ({COMMANDS[row['recipe']]})" if row["recipe"] in COMMANDS else f"`{row['recipe']}`"
+        print(f"| {row['model']} | {recipe} | {row['dev'][2]} | {mean_cell(row['dev'])} | {gained} "
+              f"| {mean_cell(row['ood'])}{kept} | {size} | {rate} | {row['published']} |")
+    print("\nmean ± sample standard deviation over training seeds; a gain within the spread is no larger than the "
+          "larger of the two standard deviations; speed: exported, batch 1, one thread, x the ernie-gram-zh-shaped teacher")
+    write_results(output, {"recipes": RECIPES, "serve": "exported, batch 1, one thread", "rows": rows})
+
+
+def first_result(name):
+    with open(sorted(glob.glob(os.path.join(RESULTS, "robustness", name, "seed*.json")))[0], encoding="utf-8") as f:
+        return json.load(f)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", default=os.path.join(RESULTS, "serve_family.json"),
                         help="bench_serve.py's results with every student's checkpoint and the teachers")
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "frontier.png"))
+    parser.add_argument("--table", default=os.path.join(RESULTS, "family.json"))
     args = parser.parse_args()
-    plot(serving_speeds(args.serve), args.output)
+    speeds = serving_speeds(args.serve)
+    table(speeds, args.table)
+    plot(speeds, args.output)
 
 
 if __name__ == "__main__":

@@ -105,3 +105,16 @@ def test_export_and_predict_follow_the_unseen_words_rule(toy_task, tmp_path):
     assert predictor.config["unseen_words"] == "chars"
     ids, lengths = predictor.inputs(["服务员推荐"])  # jieba: 服务员 (never seen whole) 推荐
     assert predictor.vocab.to_tokens([int(i) for i in ids[0]]) == ["服", "务", "员", "推荐"] and lengths[0] == 4
+
+
+def test_max_over_time_is_max_in_values_and_gradient():
+    values = np.random.RandomState(0).randn(3, 7, 4).astype("float32")
+    grads = []
+    for pool in (students.max_over_time, lambda x: x.max(axis=1)):
+        x = paddle.to_tensor(values, stop_gradient=False)
+        out = pool(x)
+        (out * paddle.arange(12, dtype="float32").reshape([3, 4])).sum().backward()  # a distinct weight per output
+        grads.append((out.numpy(), x.grad.numpy()))
+    np.testing.assert_array_equal(grads[0][0], grads[1][0])
+    np.testing.assert_array_equal(grads[0][1], grads[1][1])
+    assert (grads[0][1] != 0).sum() == 3 * 4 - 1  # one position per channel (weight 0 leaves one at zero)
