@@ -203,14 +203,17 @@ def test_family_table_judges_the_gain_of_distillation_against_the_larger_spread(
 
     monkeypatch.setattr(plot_frontier, "RESULTS", str(tmp_path))
     runs = {"bilstm-alone": [0.910, 0.920, 0.915], "bilstm-alpha0.5": [0.930, 0.925, 0.935],  # +1.5, std 0.005
-            "bow-alone": [0.905, 0.910, 0.915], "bow-alpha0.5": [0.900, 0.925, 0.915]}  # +0.33, std 0.0126
+            "bow-alone": [0.905, 0.910, 0.915], "bow-alpha0.5": [0.900, 0.925, 0.915],  # +0.33, std 0.0126
+            "textcnn-alone": [0.80], "textcnn-alone_lr1e-3": [0.905]}  # TextCNN's alone recipe was tuned: 1e-3
     for name, devs in runs.items():
         for seed, dev in zip([1, 7, 2021], devs):
             write_results(str(tmp_path / "robustness" / name / f"seed{seed}.json"),
                           {"seed": seed, "dev_acc": dev, "ood_acc": 0.9, "parameters": {"embedding": 3e6, "other": 2e5}})
     plot_frontier.table({"student-h300": 150.0, "ernie-gram-zh-shaped": 5.0}, str(tmp_path / "family.json"))
     rows = {(r["model"], r["recipe"]): r for r in json.loads((tmp_path / "family.json").read_text())["rows"]}
-    assert list(rows) == [("BOW", "alone"), ("BOW", "distilled"), ("Bi-LSTM", "alone"), ("Bi-LSTM", "distilled")]
+    assert list(rows) == [("BOW", "alone"), ("BOW", "distilled"), ("TextCNN", "alone"), ("Bi-LSTM", "alone"),
+                          ("Bi-LSTM", "distilled")]
+    assert rows["TextCNN", "alone"]["dev"] == [0.905, 0.0, 1]
     assert rows["Bi-LSTM", "distilled"]["gain_over_alone"] == {"points": pytest.approx(1.5), "beyond_spread": True}
     assert rows["BOW", "distilled"]["gain_over_alone"] == {"points": pytest.approx(1 / 3), "beyond_spread": False}
     assert rows["Bi-LSTM", "alone"]["gain_over_alone"] is None
@@ -218,3 +221,4 @@ def test_family_table_judges_the_gain_of_distillation_against_the_larger_spread(
     assert "| Bi-LSTM | distilled (`recipes/distill.txt`) | 3 | 0.9300 ± 0.0050 | +1.50 | 0.9000 ± 0.0000 " \
            "| 3.0M + 0.20M | 150 (30x) | 0.934 (distill_lstm) |" in out
     assert "| BOW | distilled (`recipes/distill.txt`) | 3 | 0.9133 ± 0.0126 | +0.33 (within the spread) |" in out
+    assert "| TextCNN | alone (`recipes/student.txt` `--lr 1e-3`) | 1 | 0.9050 |" in out
