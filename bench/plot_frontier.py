@@ -106,10 +106,10 @@ def plot(speeds, output):
 
 
 # dev accuracy the seed systems publish on ChnSentiCorp, beside the rows they match (ERNIE: its data distillation)
-PUBLISHED = {("bilstm", 300, "alone"): "0.920 (distill_lstm), 0.912 (ERNIE)", ("bilstm", 300, "distilled"): "0.934 (distill_lstm)",
-             ("bilstm", 300, "hard labels"): "0.939 (ERNIE)", ("bow", 300, "alone"): "0.901 (ERNIE)",
-             ("bow", 300, "hard labels"): "0.914 (ERNIE)", ("textcnn", 300, "alone"): "0.916 (ERNIE)",
-             ("textcnn", 300, "hard labels"): "0.924 (ERNIE)"}
+PUBLISHED = {("bilstm", 300, "alone"): "0.920 (distill_lstm), 0.912 (ERNIE)",
+             ("bilstm", 300, "distilled"): "0.934 (distill_lstm)", ("bilstm", 300, "hard labels"): "0.939 (ERNIE)",
+             ("bow", 300, "alone"): "0.901 (ERNIE)", ("bow", 300, "hard labels"): "0.914 (ERNIE)",
+             ("textcnn", 300, "alone"): "0.916 (ERNIE)", ("textcnn", 300, "hard labels"): "0.924 (ERNIE)"}
 
 
 def mean_cell(mean_std_n):
@@ -129,8 +129,8 @@ def table(speeds, output):
     teacher = accuracies("teacher")
     rows = []
     if teacher:
-        rows.append({"model": "teacher: m3e-small fine-tuned", "recipe": "fine-tuned", "command": "`recipes/teacher.txt`", **teacher,
-                     "sentences_per_second": speeds.get("m3e-small"), "published": "about 0.95 (ERNIE-Gram)"})
+        rows.append({"model": "teacher: m3e-small fine-tuned", "recipe": "fine-tuned", "command": "`recipes/teacher.txt`",
+                     **teacher, "sentences_per_second": speeds.get("m3e-small"), "published": "about 0.95 (ERNIE-Gram)"})
     for student, hidden in MEMBERS:
         alone = accuracies(run_name(student, hidden, "alone"))
         for recipe in RECIPES:
@@ -139,8 +139,8 @@ def table(speeds, output):
             if acc is None:
                 continue
             command = COMMANDS[recipe] + (f" `{TUNED[student, recipe][1]}`" if (student, recipe) in TUNED else "")
-            rows.append({"model": member_label(student, hidden), "recipe": recipe, "command": command, "config": name, **acc,
-                         "gain_over_alone": gain_over(alone, acc) if alone and recipe != "alone" else None,
+            rows.append({"model": member_label(student, hidden), "recipe": recipe, "command": command, "config": name,
+                         **acc, "gain_over_alone": gain_over(alone, acc) if alone and recipe != "alone" else None,
                          "parameters": first_result(name).get("parameters"),
                          "sentences_per_second": speeds.get(serve_name(student, hidden)),
                          "published": PUBLISHED.get((student, hidden, recipe), "")})
@@ -155,8 +155,8 @@ def table(speeds, output):
         size = f"{counts['embedding'] / 1e6:.1f}M + {counts['other'] / 1e6:.2f}M" if counts else ""
         speed = row["sentences_per_second"]
         rate = f"{speed:.0f} ({speed / reference:.0f}x)" if speed and reference else ""
-        print(f"| {row['model']} | {row['recipe']} ({row['command']}) | {row['dev'][2]} | {mean_cell(row['dev'])} | {gained} "
-              f"| {mean_cell(row['ood'])}{kept} | {size} | {rate} | {row['published']} |")
+        print(f"| {row['model']} | {row['recipe']} ({row['command']}) | {row['dev'][2]} | {mean_cell(row['dev'])} "
+              f"| {gained} | {mean_cell(row['ood'])}{kept} | {size} | {rate} | {row['published']} |")
     print("\nmean ± sample standard deviation over training seeds; a gain within the spread is no larger than the "
           "larger of the two standard deviations; speed: exported, batch 1, one thread, x the ernie-gram-zh-shaped teacher")
     write_results(output, {"recipes": RECIPES, "serve": "exported, batch 1, one thread", "rows": rows})

@@ -57,7 +57,7 @@ for config in kl_t2 hard; do pooled "$config" bilstm 1 7 2021; done
 fresh augment_unlabeled bilstm
 # Every distilled student falls on the long reviews: with the gold labels beside the teacher's? And the
 # student alone at the distillation recipe's Adam 1e-3 and dropout 0.1: do those settings cost them?
-pooled alpha0.5 bilstm 1 7 2021  # dev 0.9300 +- 0.0022 (distilled: 0.9239 +- 0.0029): the recipe since
+pooled alpha0.5 bilstm 1 7 2021  # dev 0.9300 +- 0.0022 (distilled: 0.9239 +- 0.0029): the recipe since session 15
 pooled alone_distill_opt bilstm 1
 pooled distilled_h128 bilstm 1  # the student family's 100x-faster candidate
 # The family, each student at the Bi-LSTM's recipes: alone, the teacher's logits with the gold labels
