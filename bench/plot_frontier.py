@@ -51,12 +51,13 @@ def member_label(student, hidden):
 
 
 def accuracies(name):
-    """{"dev"|"ood": (mean, std, n)} of bench/results/robustness/<name>/seed*.json, or None."""
+    """{"dev"|"ood": (mean, std, n), "parameters": the first run's} of bench/results/robustness/<name>/seed*.json,
+    or None."""
     runs = [json.load(open(p, encoding="utf-8"))
             for p in sorted(glob.glob(os.path.join(RESULTS, "robustness", name, "seed*.json")))]
     if not runs:
         return None
-    out = {}
+    out = {"parameters": runs[0].get("parameters")}
     for key in ("dev", "ood"):
         values = [r[f"{key}_acc"] for r in runs]
         out[key] = (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
@@ -141,7 +142,6 @@ def table(speeds, output):
             command = COMMANDS[recipe] + (f" `{TUNED[student, recipe][1]}`" if (student, recipe) in TUNED else "")
             rows.append({"model": member_label(student, hidden), "recipe": recipe, "command": command, "config": name,
                          **acc, "gain_over_alone": gain_over(alone, acc) if alone and recipe != "alone" else None,
-                         "parameters": first_result(name).get("parameters"),
                          "sentences_per_second": speeds.get(serve_name(student, hidden)),
                          "published": PUBLISHED.get((student, hidden, recipe), "")})
     print("| model | recipe | seeds | dev | gain over alone | shopping5 (of the teacher's) "
@@ -160,11 +160,6 @@ def table(speeds, output):
     print("\nmean ± sample standard deviation over training seeds; a gain within the spread is no larger than the "
           "larger of the two standard deviations; speed: exported, batch 1, one thread, x the ernie-gram-zh-shaped teacher")
     write_results(output, {"recipes": RECIPES, "serve": "exported, batch 1, one thread", "rows": rows})
-
-
-def first_result(name):
-    with open(sorted(glob.glob(os.path.join(RESULTS, "robustness", name, "seed*.json")))[0], encoding="utf-8") as f:
-        return json.load(f)
 
 
 def main():
