@@ -233,6 +233,20 @@ def require_finished(name, seeds):
                  f"{os.path.dirname(run_dir(name, missing[0]))}; `bench_robustness.py run` makes them")
 
 
+def measured(path, seeds):
+    """Whether the diagnostic's results file at `path` already holds these seeds' runs: then it is
+    skipped, as finished runs are (the checkpoints it reads may be gone with the machine; its results
+    are committed). Delete the file to measure again."""
+    if not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8") as f:
+        done = sorted(run["seed"] for run in json.load(f)["runs"])
+    if done == sorted(seeds):
+        print(f"{path}: done, skipped")
+        return True
+    return False
+
+
 def load_best(name, seed):
     """(model, vocab, checkpoint metadata) of a finished word-student run's best checkpoint."""
     from data import vocab_from_words
@@ -255,6 +269,9 @@ def unseen(args):
     from data import load_eval_sets, load_local_splits, segment
 
     name = run_name(args.student, args.config)
+    path = os.path.join(RESULTS, name, "unseen_words.json")
+    if measured(path, args.seeds):
+        return
     require_finished(name, args.seeds)
     splits, labels = load_local_splits(os.path.join(SHARED, "chnsenticorp"))
     sets = {"dev": splits["dev"], **load_eval_sets([OOD], labels)}
@@ -271,7 +288,7 @@ def unseen(args):
         unk_share = {s: float(np.mean([w not in vocab.token_to_idx for ws in words[s] for w in ws])) for s in sets}
         rows.append({**row, "unseen_token_share": unk_share})
         print(row, flush=True)
-    write_results(os.path.join(RESULTS, name, "unseen_words.json"), {"runs": rows, "config": name})
+    write_results(path, {"runs": rows, "config": name})
 
 
 def student_logits(model, vocab, max_seq_length, sentences, unseen_words="unk"):
@@ -321,6 +338,9 @@ def lengths(args):
     import numpy as np
 
     name = run_name(args.student, args.config)
+    path = os.path.join(RESULTS, name, "lengths.json")
+    if measured(path, args.seeds):
+        return
     require_finished(name, args.seeds)
     splits, t = transfer(args, "soft_train")  # the training sentences' teacher logits: the smallest entry
     gold, train_gold = (np.array([ex["label"] for ex in splits[s]]) for s in ("dev", "train"))
@@ -339,7 +359,7 @@ def lengths(args):
                 run["dev_acc"] = by_length(counts[s], student.argmax(-1) == gold)
         result["runs"].append(run)
         print(json.dumps(run), flush=True)
-    write_results(os.path.join(RESULTS, name, "lengths.json"), {"config": name, **result})
+    write_results(path, {"config": name, **result})
 
 
 def oov(args):

@@ -28,12 +28,26 @@ pooled() {
     $R run "$config" --student "$student" --seeds "$seed" --num_threads 1 &
   done
 }
-# fresh CONFIG STUDENT: a new transfer set. The teacher labels it in two one-thread processes
-# (1.5x one process on two threads: README, More than one device), then its three seeds share it.
-fresh() {
+# missing STUDENT-CONFIG...: whether a seed of theirs has not landed (the cache of teacher logits does
+# not outlive a machine, the results do: a transfer set is labelled again only for runs still to come).
+missing() {
+  local run seed
+  for run in "$@"; do
+    for seed in 1 7 2021; do [ -f "bench/results/robustness/$run/seed$seed.json" ] || return 0; done
+  done
+  return 1
+}
+# label CONFIG: the teacher labels its transfer set in two one-thread processes (1.5x one process on
+# two threads: README, More than one device).
+label() {
   wait
   $PY -m paddle.distributed.launch --nproc_per_node 2 --log_dir "$CACHE/launch_logs" \
     bench/bench_robustness.py logits "$1" --num_threads 1
+}
+# fresh CONFIG STUDENT: a new transfer set, labelled, then its three seeds share it.
+fresh() {
+  missing "$2-$1" || return 0
+  label "$1"
   pooled "$1" "$2" 1 7 2021
 }
 
@@ -66,6 +80,8 @@ pooled distilled_h128 bilstm 1  # the student family's 100x-faster candidate
 # 1,200; 1e-3: 0.9092, best at 420), its alone recipe is 1e-3 (plot_frontier.py's TUNED)
 pooled alone textcnn 1
 pooled alone_lr1e-3 textcnn 1
+# The family's distilled rows and the 100x Bi-LSTM share the recipe's transfer set ("distilled"'s)
+missing {gru,bow}-{alpha0.5,hard} bilstm-alpha0.5_h128 && label distilled
 alone_of() { if [ "$1" = textcnn ]; then echo alone_lr1e-3; else echo alone; fi; }
 for student in textcnn gru bow; do
   for config in "$(alone_of $student)" alpha0.5 hard; do pooled "$config" "$student" 1 7 2021; done
@@ -73,13 +89,17 @@ done
 pooled alpha0.5_h128 bilstm 1 7 2021  # the 100x-faster Bi-LSTM at the recipe (alpha0.5) that beat distilled on dev
 pooled distilled_lr3e-4_12ep bilstm 1  # alone_distill_opt fell on the long reviews too (0.913, alone 0.939, seed 1)
 wait
-$R oov  # unseen words, script and sentence length of each set and transfer set
-for config in alone distilled; do $R unseen "$config"; done  # the same checkpoints, unseen words as characters
-for config in alone distilled min_freq2 soft_train soft_aug kl_t2 hard alpha0.5 augment_unlabeled alpha0.5_h128; do $R lengths "$config"; done  # by sentence length
-for config in distilled_drop0.5 word_dropout alone_distill_opt distilled_lr3e-4_12ep distilled_h128; do $R lengths "$config" --seeds 1; done
-for config in distilled_drop0.5 soft_train soft_aug alpha0.5 hard_alpha0.5; do $R lengths "$config" --student bow --seeds 1; done
+# Diagnostics of the runs' best checkpoints, skipped once their results file holds the runs. The checkpoints
+# do not outlive a machine (the results do): one whose runs trained on another machine says so and the
+# queue goes on to the label and TinyBERT benches.
+diagnostic() { "$@" || echo "run_measurements.sh: not measured here: $*" >&2; }
+[ -f bench/results/robustness/oov.json ] || $R oov  # unseen words, script and sentence length of each set and transfer set
+for config in alone distilled; do diagnostic $R unseen "$config"; done  # the same checkpoints, unseen words as characters
+for config in alone distilled min_freq2 soft_train soft_aug kl_t2 hard alpha0.5 augment_unlabeled alpha0.5_h128; do diagnostic $R lengths "$config"; done  # by sentence length
+for config in distilled_drop0.5 word_dropout alone_distill_opt distilled_lr3e-4_12ep distilled_h128; do diagnostic $R lengths "$config" --seeds 1; done
+for config in distilled_drop0.5 soft_train soft_aug alpha0.5 hard_alpha0.5; do diagnostic $R lengths "$config" --student bow --seeds 1; done
 for student in textcnn gru bow; do
-  for config in "$(alone_of $student)" alpha0.5 hard; do $R lengths "$config" --student "$student"; done
+  for config in "$(alone_of $student)" alpha0.5 hard; do diagnostic $R lengths "$config" --student "$student"; done
 done
 $R table
 
