@@ -11,7 +11,9 @@ the model's recipe (ARGS are added, e.g. --num_train_epochs 1 to bound the teach
 scores the flagged rows against the flips (precision, recall, F1), then writes the cleaned data
 (--clean relabel, from the cached folds). `train` trains the Bi-LSTM alone on the clean, noisy or
 cleaned training set (on the clean one it is bench_robustness.py's bilstm-alone, read from its
-results: --eval_sets does not change training). Results go to bench/results/label_errors/.
+results: --eval_sets does not change training). Results go to bench/results/label_errors/; a step
+whose results have landed is skipped (detect runs again on a new machine while runs on its cleaned
+data are still to come).
 """
 import argparse
 import glob
@@ -75,6 +77,13 @@ def flagged_lines(output_dir):
 def detect(args):
     data_dir, flips = noisy_task(args.noise)
     output_dir = os.path.join(WORK, f"issues-{args.model}")
+    result = os.path.join(RESULTS, f"detect_{args.model}.json")
+    trained = all(os.path.isfile(os.path.join(RESULTS, f"train_cleaned-{args.model}", f"seed{seed}.json"))
+                  for seed in SEEDS)
+    # Done, unless the runs on its cleaned data still need that data (the cache does not outlive a machine)
+    if os.path.isfile(result) and (trained or os.path.isdir(os.path.join(output_dir, "data"))):
+        print(f"{result}: done, skipped")
+        return
     start = time.time()
     subprocess.run(label_command(args, data_dir, output_dir, "--clean", "relabel"), cwd=ROOT, check=True)
     wall = time.time() - start
@@ -87,7 +96,7 @@ def detect(args):
            "teacher": "m3e-small (offline)" if args.model == "teacher" else None,
            "cleaned_data": os.path.join(output_dir, "data")}
     print(json.dumps(row, indent=1))
-    write_results(os.path.join(RESULTS, f"detect_{args.model}.json"), row)
+    write_results(result, row)
 
 
 def data_dir_of(name, noise):
@@ -100,10 +109,14 @@ def train(args):
     for seed in args.seeds:
         path = os.path.join(RESULTS, f"train_{args.data}", f"seed{seed}.json")
         if os.path.isfile(path):
+            print(f"{path}: done, skipped")
             continue
+        data_dir = os.path.abspath(data_dir_of(args.data, args.noise))
+        if not os.path.isdir(data_dir):
+            sys.exit(f"{data_dir}: no such data; `bench_label_errors.py detect --model {args.data.split('-', 1)[-1]}` "
+                     "writes it")
         output_dir = os.path.join(WORK, "runs", args.data, f"seed{seed}")
-        cmd = [sys.executable, "student_lstm_small.py", *recipe("student"), "--data_dir",
-               os.path.abspath(data_dir_of(args.data, args.noise)), "--seed", str(seed), "--device", "cpu",
+        cmd = [sys.executable, "student_lstm_small.py", *recipe("student"), "--data_dir", data_dir, "--seed", str(seed), "--device", "cpu",
                "--num_threads", str(args.num_threads), "--output_dir", output_dir, "--overwrite_output_dir"]
         subprocess.run(cmd, cwd=ROOT, check=True)
         with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
@@ -114,11 +127,15 @@ def train(args):
 
 def real(args):
     output_dir = os.path.join(WORK, f"real-{args.model}")
+    result = os.path.join(RESULTS, f"real_{args.model}.json")
+    if os.path.isfile(result):
+        print(f"{result}: done, skipped")
+        return
     start = time.time()
     subprocess.run(label_command(args, TASK, output_dir), cwd=ROOT, check=True)
     with open(os.path.join(output_dir, "label_issues.tsv"), encoding="utf-8") as f:
         header, *rows = f.read().splitlines()
-    write_results(os.path.join(RESULTS, f"real_{args.model}.json"), {
+    write_results(result, {
         "model": args.model, "flagged": len(rows), "wall_minutes": (time.time() - start) / 60,
         "worst_30": [dict(zip(header.split("\t"), row.split("\t"))) for row in rows[:30]]})
 

@@ -105,12 +105,12 @@ $R table
 
 # Label cleaning (bench/bench_label_errors.py): 10% flipped labels, each scorer, the Bi-LSTM on each set.
 L="$PY bench/bench_label_errors.py"
-[ -f bench/results/label_errors/detect_student.json ] || $L detect --model student
-[ -f bench/results/label_errors/detect_teacher.json ] || $L detect --model teacher --num_train_epochs 1
+$L detect --model student
+$L detect --model teacher --num_train_epochs 1
 $L train noisy --seeds 1 7 2021
 $L train cleaned-teacher --seeds 1 7 2021
 $L train cleaned-student --seeds 1 7 2021
-[ -f bench/results/label_errors/real_teacher.json ] || $L real --model teacher --num_train_epochs 1
+$L real --model teacher --num_train_epochs 1
 $L table
 
 # TinyBERT (tinybert_distill.py): stage 2 alone against stages 1 + 2, without and with augmentation

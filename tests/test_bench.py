@@ -240,3 +240,46 @@ def test_family_table_judges_the_gain_of_distillation_against_the_larger_spread(
            "| 3.0M + 0.20M | 150 (30x) | 0.934 (distill_lstm) |" in out
     assert "| BOW | distilled (`recipes/distill.txt`) | 3 | 0.9133 ± 0.0126 | +0.33 (within the spread) |" in out
     assert "| TextCNN | alone (`recipes/student.txt` `--lr 1e-3`) | 1 | 0.9050 |" in out
+
+
+def test_label_bench_flips_a_fixed_share_and_resumes_on_a_fresh_machine(tmp_path, monkeypatch, capsys):
+    """The noisy task flips exactly its share of labels (file lines listed); a detection whose cleaned data
+    is gone with the machine runs again while runs on that data are still to come, and `train` says which
+    step writes missing data instead of training on nothing."""
+    import argparse
+
+    import bench_label_errors as bench
+    from conftest import toy_sentences, write_tsv
+
+    task = tmp_path / "task"
+    task.mkdir()
+    rows = toy_sentences(40, seed=0)
+    write_tsv(task / "train.tsv", rows)
+    write_tsv(task / "dev.tsv", rows[:8])
+    for name, value in [("TASK", task), ("WORK", tmp_path / "work"), ("RESULTS", tmp_path / "results")]:
+        monkeypatch.setattr(bench, name, str(value))
+    data_dir, flips = bench.noisy_task(0.1)
+    noisy = (tmp_path / "work" / "noisy10" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(flips) == 4 and all(noisy[line - 1] != "\t".join(rows[line - 2]) for line in flips)
+    assert sum(a != "\t".join(b) for a, b in zip(noisy[1:], rows)) == 4
+    assert bench.noisy_task(0.1) == (data_dir, flips)  # read back, not drawn again
+
+    ran = []
+    monkeypatch.setattr(bench.subprocess, "run", lambda cmd, **kw: ran.append(cmd))
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "detect_student.json").write_text("{}")
+    args = argparse.Namespace(model="student", noise=0.1, num_threads=1, extra=[], seeds=[1], data="cleaned-student")
+    with pytest.raises(SystemExit, match="no such data; `bench_label_errors.py detect --model student` writes it"):
+        bench.train(args)
+    monkeypatch.setattr(bench, "flagged_lines", lambda output_dir: sorted(flips)[:2])
+    bench.detect(args)  # no cleaned data on this machine: label_errors.py (stubbed) runs again
+    assert ran and "label_errors.py" in ran[0]
+    detected = json.loads((tmp_path / "results" / "detect_student.json").read_text())
+    assert (detected["flagged"], detected["precision"], detected["recall"]) == (2, 1.0, 0.5)
+    ran.clear()
+    for seed in bench.SEEDS:  # every run on the cleaned data has landed: the detection is not needed again
+        path = tmp_path / "results" / "train_cleaned-student" / f"seed{seed}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("{}")
+    bench.detect(args)
+    assert not ran and "detect_student.json: done, skipped" in capsys.readouterr().out
