@@ -20,6 +20,7 @@ own process, so peak memory is its own. The table goes to bench/results/serve.js
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -52,13 +53,29 @@ def student_name(checkpoint):
     return serve_name(meta["model"].get("student", "bilstm"), meta["model"]["hidden_size"])
 
 
+def random_student_name(text):
+    """--random_students' KIND or KIND-h<hidden size> -> its name in the tables (serve_name; the hidden size
+    defaults to the recipe's 300); "student" stays the Bi-LSTM of the recipe's sizes."""
+    from args import STUDENTS
+
+    if text == "student":
+        return text
+    match = re.fullmatch(rf"({'|'.join(STUDENTS)})(?:-h([1-9][0-9]*))?", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a student ({', '.join(STUDENTS)}), with an optional "
+                                         "-h<hidden size>, e.g. gru-h128")
+    return serve_name(match[1], int(match[2] or 300))
+
+
 def random_student(name, vocab, num_classes):
-    """A student of random weights and the recipe's sizes over `vocab`, by name (student: the Bi-LSTM)."""
+    """A student of random weights over `vocab`, by its name in the tables (student: the Bi-LSTM): the
+    recipe's sizes, and the name's hidden size."""
     from args import parse_args
     from students import build_student, student_config
 
-    kind = name.split("-h")[0]
-    args = parse_args("student", ["--student", "bilstm" if kind == "student" else kind])
+    kind, _, hidden = name.partition("-h")
+    kind = "bilstm" if kind == "student" else kind
+    args = parse_args("student", ["--student", kind] + (["--hidden_size", hidden] if hidden else []))
     return build_student(student_config(args, vocab, num_classes))
 
 
@@ -210,9 +227,10 @@ def main():
     parser.add_argument("--data_dir", default=os.path.join(SHARED, "data", "chnsenticorp"))
     parser.add_argument("--student_checkpoint", action="append", default=None,
                         help="a student checkpoint to time; repeat for several (one: `one` mode)")
-    parser.add_argument("--random_students", nargs="+", choices=["student", "bilstm", "gru", "textcnn", "bow"],
-                        help="students of random weights and the recipe's sizes to time (speed does not depend "
-                             "on the weights); without checkpoints or these, a Bi-LSTM ('student')")
+    parser.add_argument("--random_students", nargs="+", type=random_student_name, metavar="STUDENT[-hSIZE]",
+                        help="students of random weights to time (speed does not depend on the weights), at the "
+                             "recipe's sizes or the hidden size given (e.g. gru-h128); without checkpoints or "
+                             "these, a Bi-LSTM ('student')")
     parser.add_argument("--sentences", type=int, default=300,
                         help="dev sentences timed per configuration, from the first; 0: all 1,200")
     parser.add_argument("--teachers", nargs="*", choices=TEACHERS, default=TEACHERS)
@@ -239,8 +257,8 @@ def main():
     students = {student_name(c): c for c in args.student_checkpoint or []}
     if len(students) < len(args.student_checkpoint or []):
         raise InputError("two --student_checkpoint of the same student and size: their rows would share one name")
-    for kind in args.random_students or ([] if students else ["student"]):  # speed does not depend on weights
-        students.setdefault(kind if kind == "student" else serve_name(kind, 300), None)
+    for name in args.random_students or ([] if students else ["student"]):  # speed does not depend on weights
+        students.setdefault(name, None)
     rows = []
     for model in [*students, *map(tinybert_name, args.tinybert), *args.teachers]:
         for threads in args.threads:

@@ -283,3 +283,22 @@ def test_label_bench_flips_a_fixed_share_and_resumes_on_a_fresh_machine(tmp_path
         path.write_text("{}")
     bench.detect(args)
     assert not ran and "detect_student.json: done, skipped" in capsys.readouterr().out
+
+
+def test_random_students_take_a_hidden_size_by_name():
+    import argparse
+
+    from bench_serve import random_student, random_student_name
+
+    assert [random_student_name(t) for t in ("student", "bilstm", "gru-h128", "bow")] == [
+        "student", "student-h300", "gru-h128", "bow-h300"]
+    with pytest.raises(argparse.ArgumentTypeError, match="'lstm-h128': not a student"):
+        random_student_name("lstm-h128")
+    with pytest.raises(argparse.ArgumentTypeError):
+        random_student_name("gru-h0")
+    from data import vocab_from_words
+
+    vocab = vocab_from_words(["[PAD]", "[UNK]", "好"])
+    gru = random_student("gru-h128", vocab, 2)
+    assert type(gru).__name__ == "BiGRU" and gru.fc.weight.shape == [256, 128]
+    assert random_student("student", vocab, 2).fc.weight.shape == [600, 300]
