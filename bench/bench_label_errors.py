@@ -116,8 +116,9 @@ def train(args):
             sys.exit(f"{data_dir}: no such data; `bench_label_errors.py detect --model {args.data.split('-', 1)[-1]}` "
                      "writes it")
         output_dir = os.path.join(WORK, "runs", args.data, f"seed{seed}")
-        cmd = [sys.executable, "student_lstm_small.py", *recipe("student"), "--data_dir", data_dir, "--seed", str(seed), "--device", "cpu",
-               "--num_threads", str(args.num_threads), "--output_dir", output_dir, "--overwrite_output_dir"]
+        cmd = [sys.executable, "student_lstm_small.py", *recipe("student"), "--data_dir", data_dir,
+               "--seed", str(seed), "--device", "cpu", "--num_threads", str(args.num_threads),
+               "--output_dir", output_dir, "--overwrite_output_dir"]
         subprocess.run(cmd, cwd=ROOT, check=True)
         with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
             summary = json.load(f)

@@ -86,7 +86,7 @@ alone_of() { if [ "$1" = textcnn ]; then echo alone_lr1e-3; else echo alone; fi;
 for student in textcnn gru bow; do pooled "$(alone_of $student)" "$student" 1 7 2021; done
 for config in alpha0.5 hard; do
   pooled "$config" textcnn 1 7 2021
-  # BOW's seeds (30-40 min) between GRU's (about 50): two of them fit where a third GRU seed would not
+  # BOW's seeds (17 min as a pair) between GRU's (33): two of them fit where a third GRU seed would not
   pooled "$config" gru 1 7
   pooled "$config" bow 1 7 2021
   pooled "$config" gru 2021
