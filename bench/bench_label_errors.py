@@ -78,8 +78,7 @@ def detect(args):
     data_dir, flips = noisy_task(args.noise)
     output_dir = os.path.join(WORK, f"issues-{args.model}")
     result = os.path.join(RESULTS, f"detect_{args.model}.json")
-    trained = all(os.path.isfile(os.path.join(RESULTS, f"train_cleaned-{args.model}", f"seed{seed}.json"))
-                  for seed in SEEDS)
+    trained = all(os.path.isfile(train_result(f"cleaned-{args.model}", seed)) for seed in SEEDS)
     # Done, unless the runs on its cleaned data still need that data (the cache does not outlive a machine)
     if os.path.isfile(result) and (trained or os.path.isdir(os.path.join(output_dir, "data"))):
         print(f"{result}: done, skipped")
@@ -105,9 +104,14 @@ def data_dir_of(name, noise):
     return os.path.join(WORK, f"issues-{name.split('-', 1)[1]}", "data")  # cleaned-<model>
 
 
+def train_result(data, seed):
+    """Where `train` writes the result of the Bi-LSTM trained on DATA (noisy, cleaned-<model>) with seed."""
+    return os.path.join(RESULTS, f"train_{data}", f"seed{seed}.json")
+
+
 def train(args):
     for seed in args.seeds:
-        path = os.path.join(RESULTS, f"train_{args.data}", f"seed{seed}.json")
+        path = train_result(args.data, seed)
         if os.path.isfile(path):
             print(f"{path}: done, skipped")
             continue
