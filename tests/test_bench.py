@@ -222,7 +222,8 @@ def test_family_table_judges_the_gain_of_distillation_against_the_larger_spread(
     monkeypatch.setattr(plot_frontier, "RESULTS", str(tmp_path))
     runs = {"bilstm-alone": [0.910, 0.920, 0.915], "bilstm-alpha0.5": [0.930, 0.925, 0.935],  # +1.5, std 0.005
             "bow-alone": [0.905, 0.910, 0.915], "bow-alpha0.5": [0.900, 0.925, 0.915],  # +0.33, std 0.0126
-            "textcnn-alone": [0.80], "textcnn-alone_lr1e-3": [0.905]}  # TextCNN's alone recipe was tuned: 1e-3
+            "textcnn-alone": [0.80], "textcnn-alone_lr1e-3": [0.905],  # TextCNN's alone recipe was tuned: 1e-3
+            "gru-alpha0.5_h100": [0.93], "gru-alpha0.5": [0.94]}  # a member of another size has its own rows
     for name, devs in runs.items():
         for seed, dev in zip([1, 7, 2021], devs):
             write_results(str(tmp_path / "robustness" / name / f"seed{seed}.json"),
@@ -230,7 +231,9 @@ def test_family_table_judges_the_gain_of_distillation_against_the_larger_spread(
     plot_frontier.table({"student-h300": 150.0, "ernie-gram-zh-shaped": 5.0}, str(tmp_path / "family.json"))
     rows = {(r["model"], r["recipe"]): r for r in json.loads((tmp_path / "family.json").read_text())["rows"]}
     assert list(rows) == [("BOW", "alone"), ("BOW", "distilled"), ("TextCNN", "alone"), ("Bi-LSTM", "alone"),
-                          ("Bi-LSTM", "distilled")]
+                          ("Bi-LSTM", "distilled"), ("Bi-GRU", "distilled"), ("Bi-GRU 100", "distilled")]
+    assert rows["Bi-GRU 100", "distilled"]["config"] == "gru-alpha0.5_h100"
+    assert rows["Bi-GRU 100", "distilled"]["gain_over_alone"] is None  # no alone run of its size
     assert rows["TextCNN", "alone"]["dev"] == [0.905, 0.0, 1]
     assert rows["Bi-LSTM", "distilled"]["gain_over_alone"] == {"points": pytest.approx(1.5), "beyond_spread": True}
     assert rows["BOW", "distilled"]["gain_over_alone"] == {"points": pytest.approx(1 / 3), "beyond_spread": False}
