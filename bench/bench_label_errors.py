@@ -1,16 +1,16 @@
 """Label cleaning, measured: synthetic label noise on ChnSentiCorp, and the real training set.
 
     python bench/bench_label_errors.py detect --model student|teacher [ARGS]  # on 10% flipped labels
-    python bench/bench_label_errors.py train DATA [--seeds 1 7 2021]         # Bi-LSTM alone on noisy|cleaned-<model>
+    python bench/bench_label_errors.py train DATA [--seeds 1 7 2021]         # Bi-LSTM alone on noisy|<clean>-<model>
     python bench/bench_label_errors.py real --model teacher [ARGS]           # the real ChnSentiCorp training set
     python bench/bench_label_errors.py table
 
 The noisy task is ChnSentiCorp with --noise (10%) of its training labels flipped by a fixed seed
 (dev untouched), kept in $DISTILL_LSTM_CACHE/label_bench. `detect` runs label_errors.py on it with
 the model's recipe (ARGS are added, e.g. --num_train_epochs 1 to bound the teacher's folds) and
-scores the flagged rows against the flips (precision, recall, F1), then writes the cleaned data
-(--clean relabel, from the cached folds). `train` trains the Bi-LSTM alone on the clean, noisy or
-cleaned training set (on the clean one it is bench_robustness.py's bilstm-alone, read from its
+scores the flagged rows against the flips (precision, recall, F1), then writes both cleaned sets
+from the cached folds (drop-<model>: the flagged rows removed; relabel-<model>: given the suggested
+label). `train` trains the Bi-LSTM alone on the clean, noisy or a cleaned training set (on the clean one it is bench_robustness.py's bilstm-alone, read from its
 results: --eval_sets does not change training). Results go to bench/results/label_errors/; a step
 whose results have landed is skipped (detect runs again on a new machine while runs on its cleaned
 data are still to come).
@@ -74,26 +74,42 @@ def flagged_lines(output_dir):
         return [int(line.split("\t", 1)[0]) for line in f.read().splitlines()[1:]]
 
 
+CLEAN = ("drop", "relabel")  # label_errors.py's --clean: the bench measures both
+DATA = ["noisy", *(f"{clean}-{model}" for clean in CLEAN for model in ("teacher", "student"))]  # train's
+
+
+def issues_dir(clean, model):
+    """label_errors.py's --output_dir for MODEL's flags cleaned by CLEAN (the folds' scores are shared)."""
+    return os.path.join(WORK, f"issues-{model}-{clean}")
+
+
 def detect(args):
     data_dir, flips = noisy_task(args.noise)
-    output_dir = os.path.join(WORK, f"issues-{args.model}")
     result = os.path.join(RESULTS, f"detect_{args.model}.json")
-    trained = all(os.path.isfile(train_result(f"cleaned-{args.model}", seed)) for seed in SEEDS)
-    # Done, unless the runs on its cleaned data still need that data (the cache does not outlive a machine)
-    if os.path.isfile(result) and (trained or os.path.isdir(os.path.join(output_dir, "data"))):
+    needed = [clean for clean in CLEAN if not all(os.path.isfile(train_result(f"{clean}-{args.model}", seed))
+                                                    for seed in SEEDS)]
+    # Done, unless runs still to come need cleaned data this machine lacks (the cache does not outlive a machine)
+    measured = os.path.isfile(result)
+    if measured and all(os.path.isdir(os.path.join(issues_dir(c, args.model), "data")) for c in needed):
         print(f"{result}: done, skipped")
         return
     start = time.time()
-    subprocess.run(label_command(args, data_dir, output_dir, "--clean", "relabel"), cwd=ROOT, check=True)
-    wall = time.time() - start
-    found = set(flagged_lines(output_dir))
+    for clean in CLEAN:
+        subprocess.run(label_command(args, data_dir, issues_dir(clean, args.model), "--clean", clean),
+                       cwd=ROOT, check=True)
+        if clean == CLEAN[0]:
+            wall = time.time() - start  # the folds' training and scoring: the second reads their cached scores
+    if measured:  # its wall time was the folds' training, which the cache spared this time
+        print(f"{result}: measured before; cleaned data written again")
+        return
+    found = set(flagged_lines(issues_dir(CLEAN[0], args.model)))
     hits = len(found & flips)
     precision, recall = hits / max(len(found), 1), hits / len(flips)
     row = {"model": args.model, "noise": args.noise, "flipped": len(flips), "flagged": len(found), "correct": hits,
            "precision": precision, "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-12),
            "wall_minutes": wall / 60, "threads": args.num_threads, "args": args.extra,
            "teacher": "m3e-small (offline)" if args.model == "teacher" else None,
-           "cleaned_data": os.path.join(output_dir, "data")}
+           "cleaned_data": {clean: os.path.join(issues_dir(clean, args.model), "data") for clean in CLEAN}}
     print(json.dumps(row, indent=1))
     write_results(result, row)
 
@@ -101,11 +117,11 @@ def detect(args):
 def data_dir_of(name, noise):
     if name == "noisy":
         return noisy_task(noise)[0]
-    return os.path.join(WORK, f"issues-{name.split('-', 1)[1]}", "data")  # cleaned-<model>
+    return os.path.join(issues_dir(*name.split("-", 1)), "data")  # <clean>-<model>
 
 
 def train_result(data, seed):
-    """Where `train` writes the result of the Bi-LSTM trained on DATA (noisy, cleaned-<model>) with seed."""
+    """Where `train` writes the result of the Bi-LSTM trained on DATA (noisy, <clean>-<model>) with seed."""
     return os.path.join(RESULTS, f"train_{data}", f"seed{seed}.json")
 
 
@@ -165,7 +181,7 @@ def table(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["detect", "train", "real", "table"])
-    parser.add_argument("data", nargs="?", help="train: noisy, or cleaned-<model>")
+    parser.add_argument("data", nargs="?", choices=DATA, help="train: the noisy set or a cleaned one")
     parser.add_argument("--model", choices=["teacher", "student"], default="teacher")
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)

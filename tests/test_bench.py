@@ -269,21 +269,26 @@ def test_label_bench_flips_a_fixed_share_and_resumes_on_a_fresh_machine(tmp_path
 
     ran = []
     monkeypatch.setattr(bench.subprocess, "run", lambda cmd, **kw: ran.append(cmd))
-    (tmp_path / "results").mkdir()
-    (tmp_path / "results" / "detect_student.json").write_text("{}")
-    args = argparse.Namespace(model="student", noise=0.1, num_threads=1, extra=[], seeds=[1], data="cleaned-student")
+    args = argparse.Namespace(model="student", noise=0.1, num_threads=1, extra=[], seeds=[1], data="drop-student")
     with pytest.raises(SystemExit, match="no such data; `bench_label_errors.py detect --model student` writes it"):
         bench.train(args)
     monkeypatch.setattr(bench, "flagged_lines", lambda output_dir: sorted(flips)[:2])
-    bench.detect(args)  # no cleaned data on this machine: label_errors.py (stubbed) runs again
-    assert ran and "label_errors.py" in ran[0]
-    detected = json.loads((tmp_path / "results" / "detect_student.json").read_text())
+    bench.detect(args)  # label_errors.py (stubbed) flags, then writes each cleaned set
+    assert [cmd[cmd.index("--clean") + 1] for cmd in ran] == ["drop", "relabel"]
+    result = tmp_path / "results" / "detect_student.json"
+    detected = json.loads(result.read_text())
     assert (detected["flagged"], detected["precision"], detected["recall"]) == (2, 1.0, 0.5)
+
     ran.clear()
-    for seed in bench.SEEDS:  # every run on the cleaned data has landed: the detection is not needed again
-        path = tmp_path / "results" / "train_cleaned-student" / f"seed{seed}.json"
-        path.parent.mkdir(exist_ok=True)
+    result.write_text('{"wall_minutes": 48}')
+    bench.detect(args)  # measured, but no cleaned data on this machine: written again, the measurement kept
+    assert len(ran) == 2 and json.loads(result.read_text()) == {"wall_minutes": 48}
+    ran.clear()
+    for seed in bench.SEEDS:  # every run on the dropped set has landed; the relabelled set's data is here
+        path = tmp_path / "results" / "train_drop-student" / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("{}")
+    os.makedirs(os.path.join(bench.issues_dir("relabel", "student"), "data"))
     bench.detect(args)
     assert not ran and "detect_student.json: done, skipped" in capsys.readouterr().out
 
