@@ -1,6 +1,6 @@
 """The student family's accuracy / speed frontier: the README's table and picture.
 
-    python bench/plot_frontier.py [--serve bench/results/serve_family.json] [--output docs/frontier.png]
+    python bench/plot_frontier.py [--serve bench/results/serve_frontier.json] [--output docs/frontier.png]
 
 Accuracy is the mean over training seeds of bench_robustness.py's runs (error bars: the sample
 standard deviation), on ChnSentiCorp dev (left) and out of domain, shopping5 (right); speed is
@@ -165,8 +165,8 @@ def table(speeds, output):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", default=os.path.join(RESULTS, "serve_family.json"),
-                        help="bench_serve.py's results with every student's checkpoint and the teachers")
+    parser.add_argument("--serve", default=os.path.join(RESULTS, "serve_frontier.json"),
+                        help="bench_serve.py's results holding every member (MEMBERS) and the teachers at batch 1, one thread")
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "frontier.png"))
     parser.add_argument("--table", default=os.path.join(RESULTS, "family.json"))
     args = parser.parse_args()
