@@ -10,10 +10,10 @@ The noisy task is ChnSentiCorp with --noise (10%) of its training labels flipped
 the model's recipe (ARGS are added, e.g. --num_train_epochs 1 to bound the teacher's folds) and
 scores the flagged rows against the flips (precision, recall, F1), then writes both cleaned sets
 from the cached folds (drop-<model>: the flagged rows removed; relabel-<model>: given the suggested
-label). `train` trains the Bi-LSTM alone on the clean, noisy or a cleaned training set (on the clean one it is bench_robustness.py's bilstm-alone, read from its
-results: --eval_sets does not change training). Results go to bench/results/label_errors/; a step
-whose results have landed is skipped (detect runs again on a new machine while runs on its cleaned
-data are still to come).
+label). `train` trains the Bi-LSTM alone on the clean, noisy or a cleaned training set (on the
+clean one it is bench_robustness.py's bilstm-alone, read from its results: --eval_sets does not
+change training). Results go to bench/results/label_errors/; a step whose results have landed is
+skipped (detect runs again on a new machine while runs on its cleaned data are still to come).
 """
 import argparse
 import glob

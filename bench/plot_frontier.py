@@ -166,7 +166,7 @@ def table(speeds, output):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", default=os.path.join(RESULTS, "serve_frontier.json"),
-                        help="bench_serve.py's results holding every member (MEMBERS) and the teachers at batch 1, one thread")
+                        help="bench_serve.py's results: every member (MEMBERS) and the teachers, batch 1, 1 thread")
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "frontier.png"))
     parser.add_argument("--table", default=os.path.join(RESULTS, "family.json"))
     args = parser.parse_args()
