@@ -90,7 +90,7 @@ def detect(args):
                                                     for seed in SEEDS)]
     # Done, unless runs still to come need cleaned data this machine lacks (the cache does not outlive a machine)
     measured = os.path.isfile(result)
-    if measured and all(os.path.isdir(os.path.join(issues_dir(c, args.model), "data")) for c in needed):
+    if measured and all(os.path.isdir(data_dir_of(f"{clean}-{args.model}", args.noise)) for clean in needed):
         print(f"{result}: done, skipped")
         return
     start = time.time()
@@ -109,7 +109,7 @@ def detect(args):
            "precision": precision, "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-12),
            "wall_minutes": wall / 60, "threads": args.num_threads, "args": args.extra,
            "teacher": "m3e-small (offline)" if args.model == "teacher" else None,
-           "cleaned_data": {clean: os.path.join(issues_dir(clean, args.model), "data") for clean in CLEAN}}
+           "cleaned_data": {clean: data_dir_of(f"{clean}-{args.model}", args.noise) for clean in CLEAN}}
     print(json.dumps(row, indent=1))
     write_results(result, row)
 

@@ -288,7 +288,7 @@ def test_label_bench_flips_a_fixed_share_and_resumes_on_a_fresh_machine(tmp_path
         path = tmp_path / "results" / "train_drop-student" / f"seed{seed}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("{}")
-    os.makedirs(os.path.join(bench.issues_dir("relabel", "student"), "data"))
+    os.makedirs(bench.data_dir_of("relabel-student", 0.1))
     bench.detect(args)
     assert not ran and "detect_student.json: done, skipped" in capsys.readouterr().out
 
