@@ -158,7 +158,51 @@ def real(args):
         header, *rows = f.read().splitlines()
     write_results(result, {
         "model": args.model, "flagged": len(rows), "wall_minutes": (time.time() - start) / 60,
+        "threads": args.num_threads, "args": args.extra,
         "worst_30": [dict(zip(header.split("\t"), row.split("\t"))) for row in rows[:30]]})
+
+
+def count_rows(task):
+    with open(os.path.join(task, "train.tsv"), encoding="utf-8") as f:
+        return sum(1 for _ in f) - 1  # the header
+
+
+JUDGEMENTS = ("wrong", "ambiguous", "correct")
+
+
+def read_judgements(path, worst):
+    """{file line: (judgement, note)} from a person's reading of the worst rows (`line<TAB>judgement<TAB>note`,
+    a header first): every row of `worst` judged once, as one of JUDGEMENTS."""
+    judged = {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f.read().splitlines()[1:], start=2):
+            fields = line.split("\t")
+            if len(fields) != 3 or fields[1] not in JUDGEMENTS or not fields[0].isdigit():
+                sys.exit(f"error: {path}:{number}: expected line<TAB>{'|'.join(JUDGEMENTS)}<TAB>note, found {line!r}")
+            judged[int(fields[0])] = (fields[1], fields[2])
+    differ = {int(row["line"]) for row in worst} ^ set(judged)
+    if differ:
+        sys.exit(f"error: {path}: judge exactly the worst rows: lines {sorted(differ)} differ")
+    return judged
+
+
+def real_table(path):
+    """The worst rows of the real training set beside a person's judgement of each (<result>_judgements.tsv)."""
+    with open(path, encoding="utf-8") as f:
+        r = json.load(f)
+    judgements = path[:-len(".json")] + "_judgements.tsv"
+    judged = read_judgements(judgements, r["worst_30"]) if os.path.isfile(judgements) else {}
+    counts = {j: sum(v[0] == j for v in judged.values()) for j in JUDGEMENTS}
+    print(f"\n{r['model']} scorer on the real training set: {r['flagged']} of {count_rows(TASK)} rows flagged"
+          + (f"; of the {len(r['worst_30'])} worst, " + ", ".join(f"{n} {j}" for j, n in counts.items())
+             if judged else ""))
+    print("\n| rank | line | label | suggested | quality | text | judgement |\n|---|---|---|---|---|---|---|")
+    for rank, row in enumerate(r["worst_30"], start=1):
+        text = row["text_a"].replace("|", "\\|")  # a table cell
+        text = text if len(text) <= 80 else text[:80] + "…"
+        judgement, note = judged.get(int(row["line"]), ("", ""))
+        print(f"| {rank} | {row['line']} | {row['label']} | {row['suggested_label']} | {row['label_quality']} "
+              f"| {text} | {judgement}{': ' + note.replace('|', chr(92) + '|') if note else ''} |")
 
 
 def table(args):
@@ -176,6 +220,8 @@ def table(args):
         if accs:
             spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
             print(f"| {name} | {len(accs)} | {statistics.mean(accs):.4f} ± {spread:.4f} |")
+    for path in sorted(glob.glob(os.path.join(RESULTS, "real_*.json"))):
+        real_table(path)
 
 
 def main():

@@ -310,3 +310,34 @@ def test_random_students_take_a_hidden_size_by_name():
     gru = random_student("gru-h128", vocab, 2)
     assert type(gru).__name__ == "BiGRU" and gru.fc.weight.shape == [256, 128]
     assert random_student("student", vocab, 2).fc.weight.shape == [600, 300]
+
+
+def test_the_real_sets_worst_rows_are_tabled_with_a_persons_judgements(tmp_path, monkeypatch, capsys):
+    """Each of the worst rows is judged once as wrong, ambiguous or correct, and the table counts them; a
+    judgement file that misreads a row or leaves one out is one error naming the file (and line)."""
+    import bench_label_errors as bench
+    from conftest import toy_sentences, write_tsv
+
+    task = tmp_path / "task"
+    task.mkdir()
+    write_tsv(task / "train.tsv", toy_sentences(12, seed=0))
+    monkeypatch.setattr(bench, "TASK", str(task))
+    worst = [{"line": str(line), "label": "1", "suggested_label": "0", "label_quality": "0.01",
+              "text_a": "不好|太差" if line == 5 else "一般"} for line in (5, 9, 3)]
+    result = tmp_path / "real_teacher.json"
+    result.write_text(json.dumps({"model": "teacher", "flagged": 4, "worst_30": worst}), encoding="utf-8")
+    judgements = tmp_path / "real_teacher_judgements.tsv"
+    judgements.write_text("line\tjudgement\tnote\n5\twrong\tsays bad\n9\tambiguous\tmixed\n3\tcorrect\t\n",
+                          encoding="utf-8")
+    bench.real_table(str(result))
+    out = capsys.readouterr().out
+    assert "teacher scorer on the real training set: 4 of 12 rows flagged; of the 3 worst, 1 wrong, 1 ambiguous, " \
+           "1 correct" in out
+    assert "| 1 | 5 | 1 | 0 | 0.01 | 不好\\|太差 | wrong: says bad |" in out
+
+    judgements.write_text("line\tjudgement\tnote\n5\twrong\tx\n9\tmaybe\tx\n3\tcorrect\tx\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match=f"{judgements}:3: expected line<TAB>wrong\\|ambiguous\\|correct"):
+        bench.real_table(str(result))
+    judgements.write_text("line\tjudgement\tnote\n5\twrong\tx\n9\twrong\tx\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"judge exactly the worst rows: lines \[3\] differ"):
+        bench.real_table(str(result))
