@@ -190,7 +190,7 @@ def add_student_args(parser):
     group = parser.add_argument_group("student")
     group.add_argument("--student", choices=STUDENTS, default="bilstm",
                        help="bilstm: one bidirectional LSTM (Tang et al.); gru: one bidirectional GRU; "
-                            "textcnn: Kim's CNN; bow: mean of the word embeddings. Each then has a tanh "
+                            "textcnn: Kim's CNN; bow: a bag of words (--pooling). Each then has a tanh "
                             "dense layer of --hidden_size before the logits.")
     group.add_argument("--emb_dim", type=positive_int, default=300, help="Word embedding size.")
     group.add_argument("--hidden_size", type=positive_int, default=300,
@@ -199,6 +199,11 @@ def add_student_args(parser):
     group.add_argument("--num_filters", type=positive_int, default=100, help="TextCNN: filters per window size.")
     group.add_argument("--window_sizes", type=positive_int, nargs="+", default=[3, 4, 5],
                        help="TextCNN: window sizes in words.")
+    group.add_argument("--pooling", choices=["mean", "sum"], default="mean",
+                       help="BOW: the mean of the word embeddings, or tanh of their sum (PaddleNLP's BoW).")
+    group.add_argument("--fc_hidden_size", type=non_negative_int, default=0,
+                       help="BOW: a second tanh dense layer of this size before the logits (PaddleNLP's BoW: "
+                            "96); 0, none.")
     group.add_argument("--dropout_prob", type=probability, help="Dropout on embeddings and sentence vector.")
     group.add_argument("--word_dropout", type=probability, default=0.0,
                        help="Rate at which training words are replaced by [UNK].")

@@ -29,15 +29,20 @@ class Student(nn.Layer):
         self.embedder = nn.Embedding(vocab_size, emb_dim, padding_idx=padding_idx, weight_attr=self.uniform)
         self.dropout = nn.Dropout(dropout_prob)
 
-    def add_head(self, sentence_size, hidden_size, num_classes):
+    def add_head(self, sentence_size, hidden_size, num_classes, fc_hidden_size=0):
+        """A tanh dense layer of hidden_size, and a second one of fc_hidden_size unless 0, before the logits."""
         self.fc = nn.Linear(sentence_size, hidden_size, weight_attr=self.uniform)
-        self.output_layer = nn.Linear(hidden_size, num_classes, weight_attr=self.uniform)
+        self.fc2 = nn.Linear(hidden_size, fc_hidden_size, weight_attr=self.uniform) if fc_hidden_size else None
+        self.output_layer = nn.Linear(fc_hidden_size or hidden_size, num_classes, weight_attr=self.uniform)
 
     def forward(self, input_ids, seq_len):
         if self.training and self.word_dropout > 0:
             input_ids = self.drop_words(input_ids)
         sentence = self.encode(self.dropout(self.embedder(input_ids)), seq_len)
-        return self.output_layer(paddle.tanh(self.fc(self.dropout(sentence))))
+        hidden = paddle.tanh(self.fc(self.dropout(sentence)))
+        if self.fc2 is not None:
+            hidden = paddle.tanh(self.fc2(hidden))
+        return self.output_layer(hidden)
 
     def drop_words(self, input_ids):
         """Replace words by [UNK] at rate word_dropout: regularises, and trains the [UNK] row
@@ -110,16 +115,24 @@ def max_over_time(features):
 
 
 class BOW(Student):
-    """Bag of words (PaddleNLP's BoW model): the mean of the sentence's word embeddings."""
+    """Bag of words: the mean of the sentence's word embeddings, or as PaddleNLP's BoW model
+    (pooling="sum", fc_hidden_size=96) tanh of their sum and a second tanh layer."""
 
-    def __init__(self, vocab_size, num_classes, emb_dim=300, hidden_size=300, dropout_prob=0.0, init_scale=0.1,
-                 padding_idx=0, word_dropout=0.0, unk_id=1):
+    def __init__(self, vocab_size, num_classes, emb_dim=300, hidden_size=300, pooling="mean", fc_hidden_size=0,
+                 dropout_prob=0.0, init_scale=0.1, padding_idx=0, word_dropout=0.0, unk_id=1):
         super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id)
-        self.add_head(emb_dim, hidden_size, num_classes)
+        self.pooling = pooling
+        self.add_head(emb_dim, hidden_size, num_classes, fc_hidden_size)
 
     def encode(self, embedded, seq_len):
-        # padding embeds to zeros (padding_idx), so the sum is the sentence's own
-        return embedded.sum(axis=1) / paddle.clip(seq_len, min=1).astype(embedded.dtype).unsqueeze(-1)
+        # the sentence's own words, by its length (the padding's row is zero as well; the length also
+        # keeps seq_len an input of the exported program, which a sum alone would not read)
+        positions = paddle.arange(paddle.shape(embedded)[1], dtype=seq_len.dtype)
+        words = (positions.unsqueeze(0) < seq_len.unsqueeze(1)).unsqueeze(-1).astype(embedded.dtype)
+        summed = (embedded * words).sum(axis=1)
+        if self.pooling == "sum":
+            return paddle.tanh(summed)  # a sum grows with the sentence: tanh bounds it, as PaddleNLP's
+        return summed / paddle.clip(seq_len, min=1).astype(embedded.dtype).unsqueeze(-1)
 
 
 STUDENTS = {"bilstm": BiLSTM, "gru": BiGRU, "textcnn": TextCNN, "bow": BOW}

@@ -16,17 +16,19 @@ from test_student import train
 from utils import WEIGHTS, InputError, load_state_strict, read_checkpoint_meta
 
 SMALL = {"bilstm": [], "gru": [], "textcnn": ["--num_filters", "8", "--window_sizes", "2", "3"], "bow": []}
+PADDLENLP_BOW = ["--pooling", "sum", "--fc_hidden_size", "8"]  # its second layer goes through every job too
 
 
 def test_every_student_has_its_flag_value_and_one_class():
     assert list(args_module.STUDENTS) == list(STUDENTS) == list(SMALL)
 
 
-@pytest.mark.parametrize("name", list(STUDENTS))
-def test_logits_do_not_depend_on_padding(name):
+@pytest.mark.parametrize("name, extra", [*((n, {}) for n in STUDENTS if n != "textcnn"),
+                                         ("textcnn", {"num_filters": 4, "window_sizes": [2, 5]}),
+                                         ("bow", {"pooling": "sum", "fc_hidden_size": 6})])
+def test_logits_do_not_depend_on_padding(name, extra):
     """A sentence gets the same logits alone and in a batch of longer ones (the padding is ignored)."""
     paddle.seed(0)
-    extra = {"num_filters": 4, "window_sizes": [2, 5]} if name == "textcnn" else {}
     model = build_student({"student": name, "vocab_size": 50, "num_classes": 3, "emb_dim": 8, "hidden_size": 8,
                            **extra})
     model.eval()
@@ -44,9 +46,10 @@ def test_a_checkpoint_without_a_student_type_is_a_bilstm():
     assert isinstance(model, students.BiLSTM)
 
 
-@pytest.mark.parametrize("name", [n for n in STUDENTS if n != "bilstm"])  # the Bi-LSTM's: test_student.py
-def test_each_student_learns_resumes_exports_and_predicts(name, toy_task, tmp_path):
-    run = ("--student", name, *SMALL[name], "--max_epoch", "10", "--save_steps", "6", "--lr", "1e-2",
+@pytest.mark.parametrize("name, shape", [*((n, SMALL[n]) for n in STUDENTS if n != "bilstm"),  # the Bi-LSTM's:
+                                         ("bow", PADDLENLP_BOW)])                             # test_student.py
+def test_each_student_learns_resumes_exports_and_predicts(name, shape, toy_task, tmp_path):
+    run = ("--student", name, *shape, "--max_epoch", "10", "--save_steps", "6", "--lr", "1e-2",
            "--dropout_prob", "0.1", "--word_dropout", "0.1", "--num_threads", "1")
     whole = train(toy_task, tmp_path / "whole", *run)
     assert whole["best_dev_acc"] >= 0.9
