@@ -132,6 +132,13 @@ if missing bow-alpha0.5_paddlenlp; then label distilled; fi
 pooled alpha0.5_paddlenlp bow 1 7 2021
 wait
 
+# TinyBERT (tinybert_distill.py): stage 2 alone against stages 1 + 2, without and with augmentation
+# (the configurations take no --student; seeds passes one all the same).
+# (tinybert_s2 and tinybert_s2_aug reuse the logits of soft_train and soft_aug.)
+for config in tinybert_s2 tinybert tinybert_s2_aug tinybert_aug; do pooled "$config" bilstm 1 7 2021; done
+pooled tinybert_init bilstm 1  # what --init_from_teacher buys, at the teacher's width
+wait
+
 # Below the 100x line on the Xeon (96x) and a question about long reviews: after the issues' measurements
 pooled alpha0.5_h128 bilstm 1 7 2021  # the Bi-LSTM at the recipe (alpha0.5) that beat distilled on dev
 pooled distilled_lr3e-4_12ep bilstm 1  # alone_distill_opt fell on the long reviews too (0.913, alone 0.939, seed 1)
@@ -139,10 +146,4 @@ wait
 diagnostic $R lengths alpha0.5_h128
 diagnostic $R lengths distilled_lr3e-4_12ep --seeds 1
 
-# TinyBERT (tinybert_distill.py): stage 2 alone against stages 1 + 2, without and with augmentation
-# (the configurations take no --student; seeds passes one all the same).
-# (tinybert_s2 and tinybert_s2_aug reuse the logits of soft_train and soft_aug.)
-for config in tinybert_s2 tinybert tinybert_s2_aug tinybert_aug; do pooled "$config" bilstm 1 7 2021; done
-pooled tinybert_init bilstm 1  # what --init_from_teacher buys, at the teacher's width
-wait
 $R table
