@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 
-from bench_teacher import TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, write_results  # first: sets sys.path
+from bench_teacher import TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, python_command, write_results  # first: sets sys.path
 from args import recipe  # noqa: E402, I001
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,10 +33,7 @@ SETUPS = [(1, 2), (2, 1)]  # (processes, threads each)
 
 def launch(script, flags, processes, threads, output_dir, log_dir):
     """Run a script in `processes` processes (the launcher for more than one) and read its summary."""
-    prefix = [sys.executable]
-    if processes > 1:
-        prefix += ["-m", "paddle.distributed.launch", "--nproc_per_node", str(processes), "--log_dir", log_dir]
-    cmd = [*prefix, script, *flags, "--data_dir", DATA, "--device", "cpu", "--num_threads", str(threads),
+    cmd = [*python_command(processes, log_dir), script, *flags, "--data_dir", DATA, "--device", "cpu", "--num_threads", str(threads),
            "--output_dir", output_dir]
     print("running:", " ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, cwd=ROOT, check=True)

@@ -1,7 +1,7 @@
 """Label cleaning, measured: synthetic label noise on ChnSentiCorp, and the real training set.
 
-    python bench/bench_label_errors.py detect --model student|teacher [ARGS]  # on 10% flipped labels
-    python bench/bench_label_errors.py train DATA [--seeds 1 7 2021]         # Bi-LSTM alone on noisy|<clean>-<model>
+    python bench/bench_label_errors.py detect --model student|teacher [--tag T] [ARGS]  # on 10% flipped labels
+    python bench/bench_label_errors.py train DATA [--seeds 1 7 2021]   # Bi-LSTM alone on noisy|<clean>-<scorer>
     python bench/bench_label_errors.py real --model teacher [ARGS]           # the real ChnSentiCorp training set
     python bench/bench_label_errors.py table
 
@@ -19,6 +19,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import time
 
 import numpy as np
 
-from bench_teacher import fetch_offline_teacher, write_results  # first: puts the project on sys.path
+from bench_teacher import fetch_offline_teacher, python_command, write_results  # first: puts the project on sys.path
 from args import CACHE_DIR, recipe  # noqa: E402, I001
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,7 +63,7 @@ def noisy_task(noise, seed=0):
 
 def label_command(args, data_dir, output_dir, *extra):
     job = "teacher" if args.model == "teacher" else "student"
-    cmd = [sys.executable, "label_errors.py", *recipe(job), "--model", args.model, "--data_dir", data_dir,
+    cmd = [*python_command(args.processes, os.path.join(WORK, "launch_logs")), "label_errors.py", *recipe(job), "--model", args.model, "--data_dir", data_dir,
            "--output_dir", output_dir, "--device", "cpu", "--num_threads", str(args.num_threads), *extra, *args.extra]
     if args.model == "teacher":
         cmd += ["--model_type", "bert", "--model_name_or_path", fetch_offline_teacher()]
@@ -75,41 +76,59 @@ def flagged_lines(output_dir):
 
 
 CLEAN = ("drop", "relabel")  # label_errors.py's --clean: the bench measures both
-DATA = ["noisy", *(f"{clean}-{model}" for clean in CLEAN for model in ("teacher", "student"))]  # train's
 
 
-def issues_dir(clean, model):
-    """label_errors.py's --output_dir for MODEL's flags cleaned by CLEAN (the folds' scores are shared)."""
-    return os.path.join(WORK, f"issues-{model}-{clean}")
+def scorer_of(args):
+    """A scorer's name: its model, and the tag of a variant (e.g. teacher_3epochs for other ARGS)."""
+    return f"{args.model}_{args.tag}" if args.tag else args.model
+
+
+def data_name(text):
+    """train's DATA: noisy, or <clean>-<scorer> (drop-teacher, relabel-student_T, ...)."""
+    if text != "noisy" and not re.fullmatch(rf"({'|'.join(CLEAN)})-(teacher|student)(_\w+)?", text):
+        raise argparse.ArgumentTypeError(f"expected noisy or <{'|'.join(CLEAN)}>-<teacher|student>[_TAG], got {text!r}")
+    return text
+
+
+def tag_name(text):
+    if not re.fullmatch(r"\w+", text):
+        raise argparse.ArgumentTypeError(f"letters, digits and _ only, got {text!r}")
+    return text
+
+
+def issues_dir(clean, scorer):
+    """label_errors.py's --output_dir for SCORER's flags cleaned by CLEAN (the folds' scores are shared)."""
+    return os.path.join(WORK, f"issues-{scorer}-{clean}")
 
 
 def detect(args):
     data_dir, flips = noisy_task(args.noise)
-    result = os.path.join(RESULTS, f"detect_{args.model}.json")
-    needed = [clean for clean in CLEAN if not all(os.path.isfile(train_result(f"{clean}-{args.model}", seed))
+    scorer = scorer_of(args)
+    result = os.path.join(RESULTS, f"detect_{scorer}.json")
+    needed = [clean for clean in CLEAN if not all(os.path.isfile(train_result(f"{clean}-{scorer}", seed))
                                                     for seed in SEEDS)]
     # Done, unless runs still to come need cleaned data this machine lacks (the cache does not outlive a machine)
     measured = os.path.isfile(result)
-    if measured and all(os.path.isdir(data_dir_of(f"{clean}-{args.model}", args.noise)) for clean in needed):
+    if measured and all(os.path.isdir(data_dir_of(f"{clean}-{scorer}", args.noise)) for clean in needed):
         print(f"{result}: done, skipped")
         return
     start = time.time()
     for clean in CLEAN:
-        subprocess.run(label_command(args, data_dir, issues_dir(clean, args.model), "--clean", clean),
+        subprocess.run(label_command(args, data_dir, issues_dir(clean, scorer), "--clean", clean),
                        cwd=ROOT, check=True)
         if clean == CLEAN[0]:
             wall = time.time() - start  # the folds' training and scoring: the second reads their cached scores
     if measured:  # its wall time was the folds' training, which the cache spared this time
         print(f"{result}: measured before; cleaned data written again")
         return
-    found = set(flagged_lines(issues_dir(CLEAN[0], args.model)))
+    found = set(flagged_lines(issues_dir(CLEAN[0], scorer)))
     hits = len(found & flips)
     precision, recall = hits / max(len(found), 1), hits / len(flips)
-    row = {"model": args.model, "noise": args.noise, "flipped": len(flips), "flagged": len(found), "correct": hits,
+    row = {"scorer": scorer, "model": args.model, "noise": args.noise, "flipped": len(flips), "flagged": len(found), "correct": hits,
            "precision": precision, "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-12),
-           "wall_minutes": wall / 60, "threads": args.num_threads, "args": args.extra,
+           "wall_minutes": wall / 60, "processes": args.processes, "threads": args.num_threads, "args": args.extra,
            "teacher": "m3e-small (offline)" if args.model == "teacher" else None,
-           "cleaned_data": {clean: data_dir_of(f"{clean}-{args.model}", args.noise) for clean in CLEAN}}
+           "cleaned_data": {clean: data_dir_of(f"{clean}-{scorer}", args.noise) for clean in CLEAN}}
     print(json.dumps(row, indent=1))
     write_results(result, row)
 
@@ -117,11 +136,11 @@ def detect(args):
 def data_dir_of(name, noise):
     if name == "noisy":
         return noisy_task(noise)[0]
-    return os.path.join(issues_dir(*name.split("-", 1)), "data")  # <clean>-<model>
+    return os.path.join(issues_dir(*name.split("-", 1)), "data")  # <clean>-<scorer>
 
 
 def train_result(data, seed):
-    """Where `train` writes the result of the Bi-LSTM trained on DATA (noisy, <clean>-<model>) with seed."""
+    """Where `train` writes the result of the Bi-LSTM trained on DATA (noisy, <clean>-<scorer>) with seed."""
     return os.path.join(RESULTS, f"train_{data}", f"seed{seed}.json")
 
 
@@ -133,8 +152,9 @@ def train(args):
             continue
         data_dir = os.path.abspath(data_dir_of(args.data, args.noise))
         if not os.path.isdir(data_dir):
-            sys.exit(f"{data_dir}: no such data; `bench_label_errors.py detect --model {args.data.split('-', 1)[-1]}` "
-                     "writes it")
+            model, _, tag = args.data.split("-", 1)[1].partition("_")
+            sys.exit(f"{data_dir}: no such data; `bench_label_errors.py detect --model {model}"
+                     f"{' --tag ' + tag if tag else ''}` writes it")
         output_dir = os.path.join(WORK, "runs", args.data, f"seed{seed}")
         cmd = [sys.executable, "student_lstm_small.py", *recipe("student"), "--data_dir", data_dir,
                "--seed", str(seed), "--device", "cpu", "--num_threads", str(args.num_threads),
@@ -147,8 +167,9 @@ def train(args):
 
 
 def real(args):
-    output_dir = os.path.join(WORK, f"real-{args.model}")
-    result = os.path.join(RESULTS, f"real_{args.model}.json")
+    scorer = scorer_of(args)
+    output_dir = os.path.join(WORK, f"real-{scorer}")
+    result = os.path.join(RESULTS, f"real_{scorer}.json")
     if os.path.isfile(result):
         print(f"{result}: done, skipped")
         return
@@ -157,8 +178,8 @@ def real(args):
     with open(os.path.join(output_dir, "label_issues.tsv"), encoding="utf-8") as f:
         header, *rows = f.read().splitlines()
     write_results(result, {
-        "model": args.model, "flagged": len(rows), "wall_minutes": (time.time() - start) / 60,
-        "threads": args.num_threads, "args": args.extra,
+        "scorer": scorer, "model": args.model, "flagged": len(rows), "wall_minutes": (time.time() - start) / 60,
+        "processes": args.processes, "threads": args.num_threads, "args": args.extra,
         "worst_30": [dict(zip(header.split("\t"), row.split("\t"))) for row in rows[:30]]})
 
 
@@ -193,7 +214,7 @@ def real_table(path):
     judgements = path[:-len(".json")] + "_judgements.tsv"
     judged = read_judgements(judgements, r["worst_30"]) if os.path.isfile(judgements) else {}
     counts = {j: sum(v[0] == j for v in judged.values()) for j in JUDGEMENTS}
-    print(f"\n{r['model']} scorer on the real training set: {r['flagged']} of {count_rows(TASK)} rows flagged"
+    print(f"\n{r.get('scorer', r['model'])} scorer on the real training set: {r['flagged']} of {count_rows(TASK)} rows flagged"
           + (f"; of the {len(r['worst_30'])} worst, " + ", ".join(f"{n} {j}" for j, n in counts.items())
              if judged else ""))
     print("\n| rank | line | label | suggested | quality | text | judgement |\n|---|---|---|---|---|---|---|")
@@ -206,12 +227,13 @@ def real_table(path):
 
 
 def table(args):
-    print("| scorer | flagged | precision | recall | F1 | wall |\n|---|---|---|---|---|---|")
+    print("| scorer | flagged | precision | recall | F1 | wall (processes x threads) |\n|---|---|---|---|---|---|")
     for path in sorted(glob.glob(os.path.join(RESULTS, "detect_*.json"))):
         with open(path, encoding="utf-8") as f:
             r = json.load(f)
-        print(f"| {r['model']} | {r['flagged']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} "
-              f"| {r['wall_minutes']:.0f} min |")
+        scorer = " ".join([r.get("scorer", r["model"]), *r["args"]])
+        print(f"| {scorer} | {r['flagged']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} "
+              f"| {r['wall_minutes']:.0f} min ({r.get('processes', 1)} x {r['threads']}) |")
     print("\n| Bi-LSTM alone trained on | seeds | dev accuracy |\n|---|---|---|")
     clean = os.path.join(ROOT, "bench", "results", "robustness", "bilstm-alone")
     for name, directory in [("clean", clean), *((os.path.basename(d)[6:], d)
@@ -227,11 +249,16 @@ def table(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["detect", "train", "real", "table"])
-    parser.add_argument("data", nargs="?", choices=DATA, help="train: the noisy set or a cleaned one")
+    parser.add_argument("data", nargs="?", type=data_name, help="train: noisy, or a cleaned set (<drop|relabel>-<scorer>)")
     parser.add_argument("--model", choices=["teacher", "student"], default="teacher")
+    parser.add_argument("--tag", type=tag_name, default=None,
+                        help="detect, real: names a scorer variant (<model>_<tag>) run with other ARGS")
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
-    parser.add_argument("--num_threads", type=int, default=2)
+    parser.add_argument("--num_threads", type=int, default=2, help="Each process's.")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="detect, real: label_errors.py's processes under paddle.distributed.launch (each "
+                             "fold's model trains data-parallel; 2 one-thread processes beat one two-thread one)")
     args, args.extra = parser.parse_known_args()
     if args.what == "train" and not args.data:
         parser.error("train needs DATA")

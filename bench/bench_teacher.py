@@ -31,6 +31,13 @@ README_COMMAND = ["teacher_train_glue.py", "--model_type", "bert", "--task_name"
                   *recipe("teacher")]
 
 
+def python_command(processes, log_dir):
+    """The interpreter, under paddle.distributed.launch when more than one process (CPU: gloo)."""
+    if processes == 1:
+        return [sys.executable]
+    return [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(processes), "--log_dir", log_dir]
+
+
 def portable(obj):
     """`obj` with this machine's paths written as a user would type them on theirs: the
     repository root as relative paths, its parent (where ../shared lives) as .., home as ~."""

@@ -269,7 +269,8 @@ def test_label_bench_flips_a_fixed_share_and_resumes_on_a_fresh_machine(tmp_path
 
     ran = []
     monkeypatch.setattr(bench.subprocess, "run", lambda cmd, **kw: ran.append(cmd))
-    args = argparse.Namespace(model="student", noise=0.1, num_threads=1, extra=[], seeds=[1], data="drop-student")
+    args = argparse.Namespace(model="student", tag=None, noise=0.1, num_threads=1, processes=1, extra=[], seeds=[1],
+                              data="drop-student")
     with pytest.raises(SystemExit, match="no such data; `bench_label_errors.py detect --model student` writes it"):
         bench.train(args)
     monkeypatch.setattr(bench, "flagged_lines", lambda output_dir: sorted(flips)[:2])
@@ -291,6 +292,19 @@ def test_label_bench_flips_a_fixed_share_and_resumes_on_a_fresh_machine(tmp_path
     os.makedirs(bench.data_dir_of("relabel-student", 0.1))
     bench.detect(args)
     assert not ran and "detect_student.json: done, skipped" in capsys.readouterr().out
+
+    # a tagged variant (other ARGS) is a scorer of its own, whose label_errors.py may run under the launcher
+    tagged = argparse.Namespace(**{**vars(args), "tag": "3epochs", "processes": 2, "extra": ["--num_train_epochs", "3"]})
+    bench.detect(tagged)
+    assert ran[0][1:3] == ["-m", "paddle.distributed.launch"] and ran[0][-2:] == ["--num_train_epochs", "3"]
+    detected = json.loads((tmp_path / "results" / "detect_student_3epochs.json").read_text())
+    assert detected["scorer"] == "student_3epochs" and detected["processes"] == 2
+    assert detected["cleaned_data"]["drop"].endswith(os.path.join("issues-student_3epochs-drop", "data"))
+    with pytest.raises(SystemExit, match="`bench_label_errors.py detect --model teacher --tag 3epochs` writes it"):
+        bench.train(argparse.Namespace(**{**vars(args), "data": "drop-teacher_3epochs"}))
+    for bad in ("clean-teacher", "drop-ernie", "drop-teacher_3 epochs"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bench.data_name(bad)
 
 
 def test_random_students_take_a_hidden_size_by_name():
