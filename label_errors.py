@@ -21,6 +21,7 @@ if __name__ == "__main__":
     parse_args("label")  # before Paddle's import (seconds): --help and bad flags answer at once
 
 import copy
+import json
 import logging
 import os
 import time
@@ -38,6 +39,9 @@ OUTPUTS = {ISSUES, REPORT, SUMMARY, DATA, "vdl"}  # what a run writes in --outpu
 # Arguments that do not change what a fold's model learns: left out of the cache key.
 NOT_IN_KEY = {"output_dir", "overwrite_output_dir", "logdir", "run_name", "log_freq", "device", "num_threads",
               "clean", "probs_cache", "save_steps", "data_dir", "task_name"}
+# Flags added after entries were cached: at these values they change no model, so they stay out of the
+# key and the entries stay valid (a new flag goes here with the value that keeps the old behaviour).
+KEY_OMITS_AT = {"pooling": "mean", "fc_hidden_size": 0}
 
 
 def stratified_folds(labels, folds, seed):
@@ -59,7 +63,8 @@ def probs_manifest(args, splits, label_list):
     return {"train_sha256": rows_sha(splits["train"]), "dev_sha256": rows_sha(splits["dev"]), "labels": label_list,
             "teacher_weights_sha256": file_sha256(weights) if args.model == "teacher" and os.path.isfile(weights) else None,
             "vocab_sha256": file_sha256(args.vocab_path) if args.model == "student" else None,
-            "settings": {k: v for k, v in sorted(vars(args).items()) if k not in NOT_IN_KEY}}
+            "settings": {k: v for k, v in sorted(vars(args).items())
+                         if k not in NOT_IN_KEY and not (k in KEY_OMITS_AT and v == KEY_OMITS_AT[k])}}
 
 
 def fold_probabilities(args, splits, label_list, fold_of, k, entry):
@@ -82,6 +87,7 @@ def fold_probabilities(args, splits, label_list, fold_of, k, entry):
     run.eval_sets = []
     logger.info("fold %d/%d: training the %s on %d rows, scoring %d", k + 1, args.folds, args.model,
                 len(train_rows), len(held_out))
+    start = time.time()
     with claimed_output_dir(run):
         train = fine_tune if args.model == "teacher" else train_alone
         train(run, {"train": train_rows, "dev": splits["dev"]}, label_list)  # data-parallel under the launcher
@@ -91,6 +97,9 @@ def fold_probabilities(args, splits, label_list, fold_of, k, entry):
             probs = Predictor(export_dir, args.device, args.num_threads).predict(held_out, args.batch_size)
             with atomic_path(path) as tmp, open(tmp, "wb") as f:
                 np.save(f, probs)
+            # what the fold cost, whichever run computed it (a stopped run's folds are read from here)
+            write_json(os.path.join(entry, f"fold{k}.json"), {"seconds": time.time() - start,
+                                                              "processes": world()[1], "threads": args.num_threads})
     if world()[1] > 1:
         paddle.distributed.barrier()  # the others read what rank 0 wrote
     if is_main():
@@ -110,6 +119,17 @@ def out_of_sample_probabilities(args, splits, label_list):
     for k in range(args.folds):
         probs[fold_of == k] = fold_probabilities(args, splits, label_list, fold_of, k, entry)
     return probs, entry
+
+
+def fold_seconds(entry, folds):
+    """Each fold's training and scoring seconds in a cache entry (None for a fold cached without them)."""
+    def seconds(k):
+        path = os.path.join(entry, f"fold{k}.json")
+        if not os.path.isfile(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["seconds"]
+    return [seconds(k) for k in range(folds)]
 
 
 def find_issues(labels, probs):
@@ -195,7 +215,8 @@ def main(argv=None):
         "rows": len(rows), "flagged": len(flagged),
         "flagged_by_label": {label_list[c]: int(sum(labels[i] == c for i in flagged)) for c in range(len(label_list))},
         "out_of_sample_accuracy": float(np.mean(suggested == np.asarray(labels))),
-        "model": args.model, "folds": args.folds, "probs_cache_entry": entry, "seconds": time.time() - start})
+        "model": args.model, "folds": args.folds, "probs_cache_entry": entry, "seconds": time.time() - start,
+        "fold_seconds": fold_seconds(entry, args.folds)})
     logger.info("%d of %d training rows flagged; worst first in %s", len(flagged), len(rows),
                 os.path.join(args.output_dir, ISSUES))
     if args.clean:

@@ -23,7 +23,6 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -112,12 +111,9 @@ def detect(args):
     if measured and all(os.path.isdir(data_dir_of(f"{clean}-{scorer}", args.noise)) for clean in needed):
         print(f"{result}: done, skipped")
         return
-    start = time.time()
-    for clean in CLEAN:
+    for clean in CLEAN:  # the second reads the folds' cached scores
         subprocess.run(label_command(args, data_dir, issues_dir(clean, scorer), "--clean", clean),
                        cwd=ROOT, check=True)
-        if clean == CLEAN[0]:
-            wall = time.time() - start  # the folds' training and scoring: the second reads their cached scores
     if measured:  # its wall time was the folds' training, which the cache spared this time
         print(f"{result}: measured before; cleaned data written again")
         return
@@ -126,11 +122,19 @@ def detect(args):
     precision, recall = hits / max(len(found), 1), hits / len(flips)
     row = {"scorer": scorer, "model": args.model, "noise": args.noise, "flipped": len(flips), "flagged": len(found), "correct": hits,
            "precision": precision, "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-12),
-           "wall_minutes": wall / 60, "processes": args.processes, "threads": args.num_threads, "args": args.extra,
+           "wall_minutes": scoring_minutes(issues_dir(CLEAN[0], scorer)), "processes": args.processes, "threads": args.num_threads, "args": args.extra,
            "teacher": "m3e-small (offline)" if args.model == "teacher" else None,
            "cleaned_data": {clean: data_dir_of(f"{clean}-{scorer}", args.noise) for clean in CLEAN}}
     print(json.dumps(row, indent=1))
     write_results(result, row)
+
+
+def scoring_minutes(output_dir):
+    """What a scorer's folds cost to train and score, summed over the runs that computed them (a run
+    stopped mid-way leaves its folds cached); None for folds cached before their cost was recorded."""
+    with open(os.path.join(output_dir, "label_issues.json"), encoding="utf-8") as f:
+        seconds = json.load(f)["fold_seconds"]
+    return None if None in seconds else sum(seconds) / 60
 
 
 def data_dir_of(name, noise):
@@ -173,12 +177,11 @@ def real(args):
     if os.path.isfile(result):
         print(f"{result}: done, skipped")
         return
-    start = time.time()
     subprocess.run(label_command(args, TASK, output_dir), cwd=ROOT, check=True)
     with open(os.path.join(output_dir, "label_issues.tsv"), encoding="utf-8") as f:
         header, *rows = f.read().splitlines()
     write_results(result, {
-        "scorer": scorer, "model": args.model, "flagged": len(rows), "wall_minutes": (time.time() - start) / 60,
+        "scorer": scorer, "model": args.model, "flagged": len(rows), "wall_minutes": scoring_minutes(output_dir),
         "processes": args.processes, "threads": args.num_threads, "args": args.extra,
         "worst_30": [dict(zip(header.split("\t"), row.split("\t"))) for row in rows[:30]]})
 
@@ -226,6 +229,10 @@ def real_table(path):
               f"| {text} | {judgement}{': ' + note.replace('|', chr(92) + '|') if note else ''} |")
 
 
+def wall(result):
+    return "not recorded" if result["wall_minutes"] is None else f"{result['wall_minutes']:.0f} min"
+
+
 def table(args):
     print("| scorer | flagged | precision | recall | F1 | wall (processes x threads) |\n|---|---|---|---|---|---|")
     for path in sorted(glob.glob(os.path.join(RESULTS, "detect_*.json"))):
@@ -233,7 +240,7 @@ def table(args):
             r = json.load(f)
         scorer = " ".join([r.get("scorer", r["model"]), *r["args"]])
         print(f"| {scorer} | {r['flagged']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} "
-              f"| {r['wall_minutes']:.0f} min ({r.get('processes', 1)} x {r['threads']}) |")
+              f"| {wall(r)} ({r.get('processes', 1)} x {r['threads']}) |")
     print("\n| Bi-LSTM alone trained on | seeds | dev accuracy |\n|---|---|---|")
     clean = os.path.join(ROOT, "bench", "results", "robustness", "bilstm-alone")
     for name, directory in [("clean", clean), *((os.path.basename(d)[6:], d)

@@ -274,11 +274,12 @@ def test_label_bench_flips_a_fixed_share_and_resumes_on_a_fresh_machine(tmp_path
     with pytest.raises(SystemExit, match="no such data; `bench_label_errors.py detect --model student` writes it"):
         bench.train(args)
     monkeypatch.setattr(bench, "flagged_lines", lambda output_dir: sorted(flips)[:2])
+    monkeypatch.setattr(bench, "scoring_minutes", lambda output_dir: 12.5)  # label_issues.json's fold_seconds
     bench.detect(args)  # label_errors.py (stubbed) flags, then writes each cleaned set
     assert [cmd[cmd.index("--clean") + 1] for cmd in ran] == ["drop", "relabel"]
     result = tmp_path / "results" / "detect_student.json"
     detected = json.loads(result.read_text())
-    assert (detected["flagged"], detected["precision"], detected["recall"]) == (2, 1.0, 0.5)
+    assert (detected["flagged"], detected["precision"], detected["recall"], detected["wall_minutes"]) == (2, 1.0, 0.5, 12.5)
 
     ran.clear()
     result.write_text('{"wall_minutes": 48}')

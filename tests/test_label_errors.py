@@ -81,11 +81,18 @@ def test_cached_folds_are_reused_and_drop_removes_the_flagged_rows(noisy_task, t
     cache = tmp_path / "cache"
     label(noisy_task, tmp_path / "first", cache)
     (entry,) = [e for e in os.listdir(cache)]
-    assert sorted(os.listdir(cache / entry)) == ["fold0.npy", "fold1.npy", "fold2.npy", "manifest.json"]
+    assert sorted(os.listdir(cache / entry)) == ["fold0.json", "fold0.npy", "fold1.json", "fold1.npy", "fold2.json",
+                                                 "fold2.npy", "manifest.json"]
+
+    measured = json.loads((tmp_path / "first" / "label_issues.json").read_text(encoding="utf-8"))["fold_seconds"]
+    assert len(measured) == 3 and all(seconds > 0 for seconds in measured)
 
     import student_lstm_small as students_script
     monkeypatch.setattr(students_script, "train_alone", lambda *a: pytest.fail("a cached fold was trained again"))
-    label(noisy_task, tmp_path / "first", cache, "--clean", "drop")  # its own output directory: replaced
+    # flags added since (here BOW's shape) at the values that keep the old models: the same entry
+    label(noisy_task, tmp_path / "first", cache, "--clean", "drop", "--pooling", "mean", "--fc_hidden_size", "0")
+    summary = json.loads((tmp_path / "first" / "label_issues.json").read_text(encoding="utf-8"))
+    assert summary["fold_seconds"] == measured  # what the folds cost when trained, not this run's reading
     flagged = {int(row[0]) for row in read_issues(tmp_path / "first")}
     cleaned = (tmp_path / "first" / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()
     assert len(cleaned) == 97 - len(flagged)
@@ -122,3 +129,19 @@ def test_bad_input_is_one_error_and_writes_nothing(noisy_task, tmp_path, capsys)
     with pytest.raises(SystemExit):
         label_errors.main([*argv, "--folds", "1"])
     assert "--folds: at least 2" in capsys.readouterr().err
+
+
+def test_flags_added_after_caching_keep_the_cache_key_at_their_old_behaviour():
+    """A cached entry stays valid when a flag is added (its value that keeps the old models is left out of
+    the key); any other value of it is another entry."""
+    from args import parse_args
+
+    splits = {"train": [{"label": 0, "text": "好"}, {"label": 1, "text": "差"}], "dev": [{"label": 0, "text": "好"}]}
+
+    def key(*flags):
+        args = parse_args("label", ["--model", "student", "--data_dir", "task", *flags])
+        return label_errors.manifest_key(label_errors.probs_manifest(args, splits, ["0", "1"]))
+
+    settings = label_errors.probs_manifest(parse_args("label", ["--model", "student"]), splits, ["0", "1"])["settings"]
+    assert not set(label_errors.KEY_OMITS_AT) & set(settings)
+    assert key() == key("--pooling", "mean", "--fc_hidden_size", "0") != key("--fc_hidden_size", "96")
