@@ -217,13 +217,13 @@ def real_table(path):
     judgements = path[:-len(".json")] + "_judgements.tsv"
     judged = read_judgements(judgements, r["worst_30"]) if os.path.isfile(judgements) else {}
     counts = {j: sum(v[0] == j for v in judged.values()) for j in JUDGEMENTS}
-    print(f"\n{r.get('scorer', r['model'])} scorer on the real training set: {r['flagged']} of {count_rows(TASK)} rows flagged"
+    print(f"\n{' '.join([r.get('scorer', r['model']), *r.get('args', [])])} scorer on the real training set: {r['flagged']} of {count_rows(TASK)} rows flagged"
           + (f"; of the {len(r['worst_30'])} worst, " + ", ".join(f"{n} {j}" for j, n in counts.items())
              if judged else ""))
     print("\n| rank | line | label | suggested | quality | text | judgement |\n|---|---|---|---|---|---|---|")
     for rank, row in enumerate(r["worst_30"], start=1):
         text = row["text_a"].replace("|", "\\|")  # a table cell
-        text = text if len(text) <= 80 else text[:80] + "…"
+        text = text if len(text) <= 50 else text[:50] + "…"
         judgement, note = judged.get(int(row["line"]), ("", ""))
         print(f"| {rank} | {row['line']} | {row['label']} | {row['suggested_label']} | {row['label_quality']} "
               f"| {text} | {judgement}{': ' + note.replace('|', chr(92) + '|') if note else ''} |")
