@@ -132,7 +132,7 @@ if missing bow-alpha0.5_paddlenlp; then label distilled; fi
 pooled alpha0.5_paddlenlp bow 1 7 2021
 wait
 
-# The teacher scorer at its recipe's 3 epochs per fold (one epoch: fold models at dev 0.90, F1 0.70),
+# The teacher scorer at its recipe's 3 epochs per fold (one epoch: fold models at dev 0.90, F1 0.711),
 # each fold's model trained by two one-thread processes under the launcher
 $L detect --model teacher --tag 3epochs --num_train_epochs 3 --processes 2 --num_threads 1
 for clean in drop relabel; do $L train "$clean-teacher_3epochs" --seeds 1 7 2021 --num_threads 1 & done
