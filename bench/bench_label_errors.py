@@ -2,7 +2,7 @@
 
     python bench/bench_label_errors.py detect --model student|teacher [--tag T] [ARGS]  # on 10% flipped labels
     python bench/bench_label_errors.py train DATA [--seeds 1 7 2021]   # Bi-LSTM alone on noisy|<clean>-<scorer>
-    python bench/bench_label_errors.py real --model teacher [ARGS]           # the real ChnSentiCorp training set
+    python bench/bench_label_errors.py real --model teacher [--tag T] [ARGS]  # the real ChnSentiCorp training set
     python bench/bench_label_errors.py table
 
 The noisy task is ChnSentiCorp with --noise (10%) of its training labels flipped by a fixed seed
@@ -62,8 +62,9 @@ def noisy_task(noise, seed=0):
 
 def label_command(args, data_dir, output_dir, *extra):
     job = "teacher" if args.model == "teacher" else "student"
-    cmd = [*python_command(args.processes, os.path.join(WORK, "launch_logs")), "label_errors.py", *recipe(job), "--model", args.model, "--data_dir", data_dir,
-           "--output_dir", output_dir, "--device", "cpu", "--num_threads", str(args.num_threads), *extra, *args.extra]
+    cmd = [*python_command(args.processes, os.path.join(WORK, "launch_logs")), "label_errors.py", *recipe(job),
+           "--model", args.model, "--data_dir", data_dir, "--output_dir", output_dir, "--device", "cpu",
+           "--num_threads", str(args.num_threads), *extra, *args.extra]
     if args.model == "teacher":
         cmd += ["--model_type", "bert", "--model_name_or_path", fetch_offline_teacher()]
     return cmd
@@ -120,9 +121,11 @@ def detect(args):
     found = set(flagged_lines(issues_dir(CLEAN[0], scorer)))
     hits = len(found & flips)
     precision, recall = hits / max(len(found), 1), hits / len(flips)
-    row = {"scorer": scorer, "model": args.model, "noise": args.noise, "flipped": len(flips), "flagged": len(found), "correct": hits,
-           "precision": precision, "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-12),
-           "wall_minutes": scoring_minutes(issues_dir(CLEAN[0], scorer)), "processes": args.processes, "threads": args.num_threads, "args": args.extra,
+    row = {"scorer": scorer, "model": args.model, "noise": args.noise, "flipped": len(flips), "flagged": len(found),
+           "correct": hits, "precision": precision, "recall": recall,
+           "f1": 2 * precision * recall / max(precision + recall, 1e-12),
+           "wall_minutes": scoring_minutes(issues_dir(CLEAN[0], scorer)), "processes": args.processes,
+           "threads": args.num_threads, "args": args.extra,
            "teacher": "m3e-small (offline)" if args.model == "teacher" else None,
            "cleaned_data": {clean: data_dir_of(f"{clean}-{scorer}", args.noise) for clean in CLEAN}}
     print(json.dumps(row, indent=1))
@@ -217,16 +220,20 @@ def real_table(path):
     judgements = path[:-len(".json")] + "_judgements.tsv"
     judged = read_judgements(judgements, r["worst_30"]) if os.path.isfile(judgements) else {}
     counts = {j: sum(v[0] == j for v in judged.values()) for j in JUDGEMENTS}
-    print(f"\n{' '.join([r.get('scorer', r['model']), *r.get('args', [])])} scorer on the real training set: {r['flagged']} of {count_rows(TASK)} rows flagged"
+    scorer = " ".join([r.get("scorer", r["model"]), *r.get("args", [])])
+    print(f"\n{scorer} scorer on the real training set: {r['flagged']} of {count_rows(TASK)} rows flagged"
           + (f"; of the {len(r['worst_30'])} worst, " + ", ".join(f"{n} {j}" for j, n in counts.items())
              if judged else ""))
     print("\n| rank | line | label | suggested | quality | text | judgement |\n|---|---|---|---|---|---|---|")
     for rank, row in enumerate(r["worst_30"], start=1):
-        text = row["text_a"].replace("|", "\\|")  # a table cell
-        text = text if len(text) <= 50 else text[:50] + "…"
+        text = row["text_a"] if len(row["text_a"]) <= 50 else row["text_a"][:50] + "…"
         judgement, note = judged.get(int(row["line"]), ("", ""))
         print(f"| {rank} | {row['line']} | {row['label']} | {row['suggested_label']} | {row['label_quality']} "
-              f"| {text} | {judgement}{': ' + note.replace('|', chr(92) + '|') if note else ''} |")
+              f"| {cell(text)} | {judgement}{': ' + cell(note) if note else ''} |")
+
+
+def cell(text):
+    return text.replace("|", "\\|")  # a Markdown table's cell
 
 
 def wall(result):
@@ -256,7 +263,8 @@ def table(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["detect", "train", "real", "table"])
-    parser.add_argument("data", nargs="?", type=data_name, help="train: noisy, or a cleaned set (<drop|relabel>-<scorer>)")
+    parser.add_argument("data", nargs="?", type=data_name,
+                        help="train: noisy, or a cleaned set (<drop|relabel>-<scorer>)")
     parser.add_argument("--model", choices=["teacher", "student"], default="teacher")
     parser.add_argument("--tag", type=tag_name, default=None,
                         help="detect, real: names a scorer variant (<model>_<tag>) run with other ARGS")
