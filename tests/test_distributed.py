@@ -146,8 +146,11 @@ def test_label_errors_under_the_launcher_scores_as_one_process(toy_task, tmp_pat
     for processes in (1, 2):
         cache = tmp_path / f"cache{processes}"
         (entry,) = os.listdir(cache)  # one entry, written by rank 0 alone, the fold runs removed
-        assert sorted(os.listdir(cache / entry)) == ["fold0.npy", "fold1.npy", "manifest.json"]
+        assert sorted(os.listdir(cache / entry)) == ["fold0.json", "fold0.npy", "fold1.json", "fold1.npy",
+                                                     "manifest.json"]
         folds.append([np.load(cache / entry / f"fold{k}.npy") for k in (0, 1)])
+        cost = json.loads((cache / entry / "fold0.json").read_text(encoding="utf-8"))  # what a fold cost, and how
+        assert (cost["processes"], cost["threads"]) == (processes, 1) and cost["seconds"] > 0
     for one, two in zip(*folds):
         np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-5)
     assert (tmp_path / "out2" / "label_issues.tsv").is_file() and len(os.listdir(tmp_path / "out2" / "vdl")) == 2
