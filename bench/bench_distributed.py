@@ -33,8 +33,8 @@ SETUPS = [(1, 2), (2, 1)]  # (processes, threads each)
 
 def launch(script, flags, processes, threads, output_dir, log_dir):
     """Run a script in `processes` processes (the launcher for more than one) and read its summary."""
-    cmd = [*python_command(processes, log_dir), script, *flags, "--data_dir", DATA, "--device", "cpu", "--num_threads", str(threads),
-           "--output_dir", output_dir]
+    cmd = [*python_command(processes, log_dir), script, *flags, "--data_dir", DATA, "--device", "cpu",
+           "--num_threads", str(threads), "--output_dir", output_dir]
     print("running:", " ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, cwd=ROOT, check=True)
     with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
