@@ -89,6 +89,8 @@ CONFIGS = {
     "alone_paddlenlp": ("student", PADDLENLP_BOW, "BOW alone, shaped as PaddleNLP's BoW model"),
     "alpha0.5_paddlenlp": ("distill", [*TRANSFER, "--alpha", "0.5", *PADDLENLP_BOW],
                            "the recipe, BOW shaped as PaddleNLP's BoW model"),
+    "hard_paddlenlp": ("distill", [*RECIPE, "--distill_loss", "hard", *PADDLENLP_BOW],
+                       "the teacher's hard labels, BOW shaped as PaddleNLP's BoW model"),
     # Tuning a student's recipe on dev (the Bi-LSTM's recipes are every student's starting point):
     "alone_lr1e-3": ("student", ["--lr", "1e-3"], "alone, Adam at 1e-3 (the recipe: 3e-4); tuned on dev"),
     "alone_lr3e-3": ("student", ["--lr", "3e-3"], "alone, Adam at 3e-3 (the recipe: 3e-4); tuned on dev"),

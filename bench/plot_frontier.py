@@ -28,9 +28,13 @@ from bench_teacher import write_results  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results")
 LABELS = {"bilstm": "Bi-LSTM", "gru": "Bi-GRU", "textcnn": "TextCNN", "bow": "BOW"}
-# (student, hidden size) -> marker: every student at the recipe's sizes, and the fastest recurrent student that
-# serves 100x faster than the ernie-gram-zh-shaped teacher (bench/results/serve_candidates.json)
-MEMBERS = {("bow", 300): "D", ("textcnn", 300): "^", ("bilstm", 300): "o", ("gru", 300): "s", ("gru", 100): "p"}
+# (student, hidden size) -> marker: every student at the recipe's sizes, BOW shaped as PaddleNLP's BoW model, and
+# the fastest recurrent student that serves 100x faster than the ernie-gram-zh-shaped teacher
+# (bench/results/serve_candidates.json)
+MEMBERS = {("bow", 300): "D", ("bow", 128): "d", ("textcnn", 300): "^", ("bilstm", 300): "o", ("gru", 300): "s",
+           ("gru", 100): "p"}
+# members whose shape is more than a hidden size: (their configurations' suffix, name, flags)
+SHAPES = {("bow", 128): ("_paddlenlp", "BOW, PaddleNLP's shape", "--pooling sum --hidden_size 128 --fc_hidden_size 96")}
 # recipe -> bench_robustness.py's configuration at the recipe's sizes. "distilled": the teacher's logits and,
 # on the training sentences, the gold labels, half the loss each (the best Bi-LSTM and BOW on dev).
 RECIPES = {"alone": "alone", "distilled": "alpha0.5", "hard labels": "hard"}
@@ -44,11 +48,22 @@ STYLES = {"alone": {"color": "tab:gray", "fillstyle": "none"}, "distilled": {"co
 def run_name(student, hidden, recipe):
     """bench_robustness.py's run of a member and recipe: <student>-<config>[_h<hidden>] (other sizes)."""
     config = TUNED.get((student, recipe), (RECIPES[recipe],))[0]
+    if (student, hidden) in SHAPES:
+        return f"{student}-{config}{SHAPES[student, hidden][0]}"
     return f"{student}-{config}" + ("" if hidden == 300 else f"_h{hidden}")
 
 
 def member_label(student, hidden):
+    if (student, hidden) in SHAPES:
+        return SHAPES[student, hidden][1]
     return LABELS[student] + ("" if hidden == 300 else f" {hidden}")
+
+
+def recipe_command(student, hidden, recipe):
+    """The table's recipe column: the recipe file, and the flags tuning or the member's shape add."""
+    flags = [TUNED[student, recipe][1]] if (student, recipe) in TUNED else []
+    flags += [SHAPES[student, hidden][2]] if (student, hidden) in SHAPES else []
+    return " ".join([COMMANDS[recipe], *(f"`{f}`" for f in flags)])
 
 
 def accuracies(name):
@@ -140,8 +155,8 @@ def table(speeds, output):
             acc = accuracies(name)
             if acc is None:
                 continue
-            command = COMMANDS[recipe] + (f" `{TUNED[student, recipe][1]}`" if (student, recipe) in TUNED else "")
-            rows.append({"model": member_label(student, hidden), "recipe": recipe, "command": command, "config": name,
+            rows.append({"model": member_label(student, hidden), "recipe": recipe,
+                         "command": recipe_command(student, hidden, recipe), "config": name,
                          **acc, "gain_over_alone": gain_over(alone, acc) if alone and recipe != "alone" else None,
                          "sentences_per_second": speeds.get(serve_name(student, hidden)),
                          "published": PUBLISHED.get((student, hidden, recipe), "")})

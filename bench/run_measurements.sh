@@ -128,8 +128,9 @@ $L table
 # BOW shaped as PaddleNLP's BoW model, alone and at the recipe: its distillation at the mean of the
 # words and one layer did not beat BOW alone (the family table)
 pooled alone_paddlenlp bow 1 7 2021
-if missing bow-alpha0.5_paddlenlp; then label distilled; fi
+if missing bow-alpha0.5_paddlenlp bow-hard_paddlenlp; then label distilled; fi
 pooled alpha0.5_paddlenlp bow 1 7 2021
+pooled hard_paddlenlp bow 1 7 2021  # the family table's third recipe for this shape
 wait
 
 # The teacher scorer at its recipe's 3 epochs per fold (one epoch: fold models at dev 0.90, F1 0.711),
