@@ -6,7 +6,7 @@ reading the teacher's tokens, learns the teacher layer by layer, then its predic
 
 Stage 1 (--stage1_epochs): MSE between the student's embeddings and the teacher's, between each
 student layer m and teacher layer m*N/M (hidden states through a learned projection where widths
-differ, attention probabilities head by head), on the real tokens. Stage 2 (--max_epoch): the
+differ, attention scores before the softmax head by head), on the real tokens. Stage 2 (--max_epoch): the
 distillation loss of teacher_student_distill.py (--distill_loss, default KL at --temperature) on
 the teacher's cached logits, from stage 1's weights. Both read the transfer set of
 teacher_student_distill.py (augmented copies, unlabelled sentences) and share its cached logits;
@@ -51,10 +51,9 @@ def student_config(args, teacher_config, num_classes):
     """The teacher's config, narrowed and shortened to the student's sizes."""
     config = copy.deepcopy(teacher_config)
     config.num_hidden_layers, config.hidden_size = args.num_layers, args.hidden_size
-    config.num_attention_heads = teacher_config.num_attention_heads  # attention maps compared head by head
+    config.num_attention_heads = teacher_config.num_attention_heads  # attention scores compared head by head
     config.intermediate_size = args.intermediate_size or (  # the teacher's ratio to the width
         teacher_config.intermediate_size * args.hidden_size // teacher_config.hidden_size)
-    config.attention_probs_dropout_prob = 0.0  # the maps stage 1 compares are taken after dropout
     config.num_classes = num_classes
     if hasattr(config, "embedding_size"):
         config.embedding_size = args.hidden_size
@@ -90,30 +89,45 @@ class LayerDistiller(nn.Layer):
         return self.student(input_ids, token_type_ids)
 
 
-def inner_states(model, input_ids, token_type_ids):
-    """(hidden states: embeddings first, then every layer; attention probabilities of every layer)."""
+def hidden_states(model, input_ids, token_type_ids):
+    """The embeddings, then every layer's output."""
     encoder = getattr(model, model.base_model_prefix)
-    out = encoder(input_ids, token_type_ids, output_hidden_states=True, output_attentions=True, return_dict=True)
-    return out.hidden_states, out.attentions
+    return encoder(input_ids, token_type_ids, output_hidden_states=True, return_dict=True).hidden_states
+
+
+def attention_scores(model, states, layer):
+    """Layer `layer`'s (1-based) attention scores before the softmax, [batch, heads, query, key], recomputed
+    from its input as TinyBERT compares them (PaddleNLP returns only the probabilities)."""
+    block = getattr(model, model.base_model_prefix).encoder.layers[layer - 1]
+    x = block.norm1(states[layer - 1]) if block.normalize_before else states[layer - 1]
+    attn = block.self_attn
+
+    def heads(t):  # [batch, length, width] -> [batch, heads, length, head width]
+        return t.reshape([0, 0, attn.num_heads, attn.head_dim]).transpose([0, 2, 1, 3])
+
+    return paddle.matmul(heads(attn.q_proj(x)), heads(attn.k_proj(x)), transpose_y=True) * attn.head_dim ** -0.5
 
 
 def masked_mse(student, teacher, mask):
-    """Mean squared error over the positions `mask` keeps (broadcast over the last dimension)."""
-    mask = mask.astype(student.dtype)
-    return ((student - teacher) ** 2 * mask).sum() / (mask.sum() * student.shape[-1])
+    """Mean squared error over the elements `mask` keeps (broadcast to their shape: [batch, length, 1] keeps
+    every width of the real tokens, [batch, 1, query, key] every head of the pairs of real tokens)."""
+    mask = paddle.broadcast_to(mask, student.shape).astype(student.dtype)
+    return ((student - teacher) ** 2 * mask).sum() / mask.sum()
 
 
 def layer_losses(distiller, teacher, input_ids, token_type_ids, mapping, pad_id):
     """{"emb", "hidden", "attn"}: stage 1's three terms, on real tokens only."""
     with paddle.no_grad():
-        t_hidden, t_attn = inner_states(teacher, input_ids, token_type_ids)
-    s_hidden, s_attn = inner_states(distiller.student, input_ids, token_type_ids)
+        t_hidden = hidden_states(teacher, input_ids, token_type_ids)
+        t_attn = {t: attention_scores(teacher, t_hidden, t) for t in mapping}
+    s_hidden = hidden_states(distiller.student, input_ids, token_type_ids)
     real = (input_ids != pad_id).unsqueeze(-1)  # [batch, length, 1]
     pairs = (real.unsqueeze(1) & real.unsqueeze(1).transpose([0, 1, 3, 2]))  # [batch, 1, query, key]
     terms = {"emb": masked_mse(distiller.project_embeddings(s_hidden[0]), t_hidden[0], real)}
     terms["hidden"] = sum(masked_mse(distiller.project_hidden(s_hidden[m]), t_hidden[t], real)
                           for m, t in enumerate(mapping, start=1))
-    terms["attn"] = sum(masked_mse(s_attn[m - 1], t_attn[t - 1], pairs) for m, t in enumerate(mapping, start=1))
+    terms["attn"] = sum(masked_mse(attention_scores(distiller.student, s_hidden, m), t_attn[t], pairs)
+                        for m, t in enumerate(mapping, start=1))
     return terms
 
 

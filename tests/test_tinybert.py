@@ -10,7 +10,8 @@ from visualdl import LogReader
 import export_model
 import tinybert_distill
 from predict import Predictor
-from tinybert_distill import LayerDistiller, init_from_teacher, layer_losses, layer_map, masked_mse
+from tinybert_distill import (LayerDistiller, attention_scores, init_from_teacher, layer_losses, layer_map,
+                              masked_mse)
 from utils import InputError
 
 TINY = ["--batch_size", "16", "--device", "cpu", "--num_threads", "2", "--log_freq", "1", "--n_iter", "1"]
@@ -25,6 +26,19 @@ def test_masked_mse_is_the_mean_over_kept_positions():
     teacher = paddle.to_tensor([[[1.0, 0.0], [0.0, 4.0], [0.0, 0.0]]])
     kept = paddle.to_tensor([[[True], [True], [False]]])
     assert float(masked_mse(student, teacher, kept)) == pytest.approx((0 + 4 + 9 + 0) / 4)
+    scores = paddle.to_tensor([[[[1.0, 5.0], [2.0, 7.0]], [[3.0, 5.0], [4.0, 7.0]]]])  # [batch, heads, query, key]
+    pairs = paddle.to_tensor([[[[True, False], [True, False]]]])  # the second token is padding
+    assert float(masked_mse(scores, paddle.zeros_like(scores), pairs)) == pytest.approx((1 + 4 + 9 + 16) / 4)
+
+
+def test_attention_scores_are_what_the_softmax_of_each_layer_reads(fine_tuned):
+    """Recomputed from each layer's input, the scores give PaddleNLP's attention probabilities back."""
+    teacher, _, _ = tiny_pair(fine_tuned, hidden=16, layers=2)
+    ids = paddle.to_tensor([[1, 5, 6, 7, 2]])
+    out = teacher.ernie_gram(ids, output_hidden_states=True, output_attentions=True, return_dict=True)
+    for layer in (1, 2):
+        probs = paddle.nn.functional.softmax(attention_scores(teacher, out.hidden_states, layer), axis=-1)
+        np.testing.assert_allclose(probs.numpy(), out.attentions[layer - 1].numpy(), atol=1e-5)
 
 
 def tiny_pair(fine_tuned, hidden, layers):
