@@ -108,6 +108,12 @@ def attention_scores(model, states, layer):
     return paddle.matmul(heads(attn.q_proj(x)), heads(attn.k_proj(x)), transpose_y=True) * attn.head_dim ** -0.5
 
 
+def teacher_states(teacher, input_ids, token_type_ids, mapping):
+    """What stage 1 learns from: the teacher's hidden states, and {layer: attention scores} of its mapped layers."""
+    states = hidden_states(teacher, input_ids, token_type_ids)
+    return states, {t: attention_scores(teacher, states, t) for t in mapping}
+
+
 def masked_mse(student, teacher, mask):
     """Mean squared error over the elements `mask` keeps (broadcast to their shape: [batch, length, 1] keeps
     every width of the real tokens, [batch, 1, query, key] every head of the pairs of real tokens)."""
@@ -118,8 +124,7 @@ def masked_mse(student, teacher, mask):
 def layer_losses(distiller, teacher, input_ids, token_type_ids, mapping, pad_id):
     """{"emb", "hidden", "attn"}: stage 1's three terms, on real tokens only."""
     with paddle.no_grad():
-        t_hidden = hidden_states(teacher, input_ids, token_type_ids)
-        t_attn = {t: attention_scores(teacher, t_hidden, t) for t in mapping}
+        t_hidden, t_attn = teacher_states(teacher, input_ids, token_type_ids, mapping)
     s_hidden = hidden_states(distiller.student, input_ids, token_type_ids)
     real = (input_ids != pad_id).unsqueeze(-1)  # [batch, length, 1]
     pairs = (real.unsqueeze(1) & real.unsqueeze(1).transpose([0, 1, 3, 2]))  # [batch, 1, query, key]

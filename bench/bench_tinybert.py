@@ -5,8 +5,8 @@
 On training batches of the ChnSentiCorp training set (tinybert_distill.py's defaults: batch 32, a
 student of 2 layers of width 256, the fine-tuned offline m3e-small teacher of bench_teacher.py
 train), it times the teacher's forward pass that stage 1 runs on every batch (hidden states and
-attention maps) against the whole stage-1 step, and counts the bytes a cache of what stage 1 reads
-(the embeddings, the mapped layers' hidden states and attention maps, real tokens only) would hold
+attention scores) against the whole stage-1 step, and counts the bytes a cache of what stage 1 reads
+(the embeddings, the mapped layers' hidden states and attention scores, real tokens only) would hold
 for the training set. Caching pays only where the disk reads a batch's states faster than the
 teacher computes them: the break-even read rate is printed. Results: bench/results/tinybert_stage1.json.
 """
@@ -27,7 +27,7 @@ RESULTS = os.path.join(ROOT, "bench", "results", "tinybert_stage1.json")
 
 def cache_bytes(lengths, mapping, teacher_config, bytes_per_value):
     """Bytes of the teacher states stage 1 reads for sentences of `lengths` tokens: embeddings and
-    each mapped layer's hidden states (length x width), each mapped layer's attention maps
+    each mapped layer's hidden states (length x width), each mapped layer's attention scores
     (heads x length x length)."""
     lengths = np.asarray(lengths, dtype=np.int64)
     hidden = (1 + len(mapping)) * lengths * teacher_config.hidden_size
@@ -52,7 +52,7 @@ def main():
     from data import LengthGroupedBatchSampler, load_splits
     from teacher_student_distill import Teacher
     from teacher_train_glue import encode, teacher_classes
-    from tinybert_distill import LayerDistiller, inner_states, layer_map, make_layer_loss, student_config
+    from tinybert_distill import LayerDistiller, layer_map, make_layer_loss, student_config, teacher_states
     from utils import create_optimizer, init_runtime
 
     init_runtime(args)
@@ -76,7 +76,7 @@ def main():
         ids, types = (paddle.to_tensor(x) for x in Tuple(*teacher.pads)([encoded[i] for i in rows]))
         start = time.perf_counter()
         with paddle.no_grad():
-            inner_states(teacher.model, ids, types)
+            teacher_states(teacher.model, ids, types, mapping)
         middle = time.perf_counter()
         loss, _ = compute_loss(distiller, (ids, types))  # the whole step: the teacher again, the student
         loss.backward()
