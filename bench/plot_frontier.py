@@ -31,7 +31,7 @@ LABELS = {"bilstm": "Bi-LSTM", "gru": "Bi-GRU", "textcnn": "TextCNN", "bow": "BO
 # (student, hidden size) -> marker: every student at the recipe's sizes, BOW shaped as PaddleNLP's BoW model, and
 # the fastest recurrent student that serves 100x faster than the ernie-gram-zh-shaped teacher
 # (bench/results/serve_candidates.json)
-MEMBERS = {("bow", 300): "D", ("bow", 128): "d", ("textcnn", 300): "^", ("bilstm", 300): "o", ("gru", 300): "s",
+MEMBERS = {("bow", 300): "D", ("bow", 128): "X", ("textcnn", 300): "^", ("bilstm", 300): "o", ("gru", 300): "s",
            ("gru", 100): "p"}
 # members whose shape is more than a hidden size: (their configurations' suffix, name, flags)
 SHAPES = {("bow", 128): ("_paddlenlp", "BOW, PaddleNLP's shape", "--pooling sum --hidden_size 128 --fc_hidden_size 96")}
@@ -89,7 +89,7 @@ def serving_speeds(path):
 
 
 def plot(speeds, output):
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.0), sharex=True)
     teacher = accuracies("teacher")
     for ax, key, title in zip(axes, ("dev", "ood"), ("ChnSentiCorp dev", "out of domain: shopping5")):
         for (student, hidden), marker in MEMBERS.items():
@@ -116,7 +116,7 @@ def plot(speeds, output):
     axes[0].set_ylabel("accuracy (mean ± std over seeds)")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     fig.savefig(output, dpi=120)
     print(f"frontier written to {output}")
