@@ -27,11 +27,11 @@ import os
 import time
 
 import numpy as np
-import paddle
 
 from data import TEXT_COLUMN, load_splits, utf8_lines
 from utils import (InputError, atomic_path, claimed_output_dir, file_sha256, init_runtime, is_main, main_view,
-                   make_writable_dir, manifest_key, remove_path, run_main, texts_sha256, world, write_json)
+                   make_writable_dir, manifest_key, read_checkpoint_meta, remove_path, run_main, texts_sha256,
+                   wait_for_ranks, world, write_json)
 
 logger = logging.getLogger("distill_lstm")
 ISSUES, REPORT, SUMMARY, DATA = "label_issues.tsv", "clean_report.json", "label_issues.json", "data"
@@ -81,7 +81,11 @@ def fold_probabilities(args, splits, label_list, fold_of, k, entry):
     train_rows = [ex for ex, fold in zip(splits["train"], fold_of) if fold != k]
     held_out = [ex["text"] for ex, fold in zip(splits["train"], fold_of) if fold == k]
     run = copy.copy(args)
-    run.output_dir, run.overwrite_output_dir = os.path.join(entry, f"fold{k}.run"), True  # restarted if stopped
+    run.output_dir = os.path.join(entry, f"fold{k}.run")
+    last = os.path.join(run.output_dir, "last")
+    # a stopped fold continues from its last checkpoint (one whose training ended goes straight to scoring)
+    before = main_view(read_checkpoint_meta(last)["state"] if is_main() and os.path.isdir(last) else None)
+    run.overwrite_output_dir, run.init_from_ckpt = before is None, None if before is None else last
     run.logdir = os.path.join(args.output_dir, "vdl", f"fold{k}")
     run.run_name = f"fold {k + 1}/{args.folds} · {os.path.basename(os.path.normpath(args.output_dir))}"
     run.eval_sets = []
@@ -97,11 +101,13 @@ def fold_probabilities(args, splits, label_list, fold_of, k, entry):
             probs = Predictor(export_dir, args.device, args.num_threads).predict(held_out, args.batch_size)
             with atomic_path(path) as tmp, open(tmp, "wb") as f:
                 np.save(f, probs)
-            # what the fold cost, whichever run computed it (a stopped run's folds are read from here)
-            write_json(os.path.join(entry, f"fold{k}.json"), {"seconds": time.time() - start,
-                                                              "processes": world()[1], "threads": args.num_threads})
-    if world()[1] > 1:
-        paddle.distributed.barrier()  # the others read what rank 0 wrote
+            # what the fold cost, whichever run computed it (a stopped run's folds are read from here); a
+            # resumed fold adds the training seconds its checkpoint carries (not the evaluations before it)
+            write_json(os.path.join(entry, f"fold{k}.json"), {
+                "seconds": time.time() - start + (before["train_seconds"] if before else 0.0),
+                "resumed_from_step": before["global_step"] if before else None,
+                "processes": world()[1], "threads": args.num_threads})
+    wait_for_ranks(f"fold{k}")  # the others read what rank 0 wrote (its export and scoring take minutes)
     if is_main():
         remove_path(run.output_dir)  # the fold's checkpoints: only its probabilities are needed again
     return np.load(path)

@@ -38,7 +38,7 @@ def run_main(main):
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     if world()[1] > 1:
-        paddle.distributed.barrier()
+        wait_for_ranks("exit")  # rank 0 may still be evaluating held-out sets alone (write_summary)
         paddle.distributed.destroy_process_group()
 
 
@@ -58,6 +58,20 @@ def world():
 def is_main():
     """The process that writes (checkpoints, logs, summaries, caches): rank 0."""
     return world()[0] == 0
+
+
+def wait_for_ranks(name):
+    """Every rank waits here until all have arrived, however long one of them works alone first.
+    Paddle's CPU collectives (gloo) give up after 30 s, so paddle.distributed.barrier() fails
+    behind rank 0's export or scoring; the launcher's key-value store counts the ranks instead.
+    `name` is the same on every rank and new for each wait of a job."""
+    size = world()[1]
+    if size == 1:
+        return
+    store = paddle.base.core.create_or_get_global_tcp_store()  # init_parallel_env's
+    store.add(f"distill_lstm/{name}", 1)
+    while store.add(f"distill_lstm/{name}", 0) < size:
+        time.sleep(0.5)
 
 
 class NullWriter:

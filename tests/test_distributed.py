@@ -104,6 +104,28 @@ def test_distillation_and_the_teacher_under_the_launcher(fine_tuned, tmp_path):
     assert np.allclose([a for _, a in one["dev_acc"]], [a for _, a in two["dev_acc"]])
 
 
+def test_ranks_wait_for_rank_0_working_alone_longer_than_gloo_lets_a_collective_wait(tmp_path):
+    """label_errors.py's rank 0 exports and scores each fold alone for minutes while the other ranks wait;
+    paddle.distributed.barrier() gives up after gloo's 30 s on CPU (and the job with it), wait_for_ranks
+    does not."""
+    script = tmp_path / "alone.py"
+    script.write_text(
+        "import time, paddle\n"
+        "from utils import wait_for_ranks, world\n"
+        "paddle.set_device('cpu'); paddle.distributed.init_parallel_env()\n"
+        "if world()[0] == 0:\n"
+        "    time.sleep(40)\n"
+        "wait_for_ranks('alone')\n"
+        "gathered = []\n"
+        "paddle.distributed.all_gather_object(gathered, world()[0])\n"  # a collective right after: both alive
+        "assert sorted(gathered) == [0, 1], gathered\n")
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    done = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+                           str(tmp_path / "log"), str(script)], cwd=ROOT, env=env, capture_output=True, text=True)
+    logs = tmp_path / "log"
+    assert done.returncode == 0, "".join(open(logs / f).read()[-2000:] for f in os.listdir(logs))
+
+
 def test_a_killed_rank_ends_the_job_and_leaves_whole_checkpoints(toy_task, tmp_path):
     import signal
     import time

@@ -100,6 +100,34 @@ def test_cached_folds_are_reused_and_drop_removes_the_flagged_rows(noisy_task, t
     assert kept_qids == {i for i in range(96)} - {line - 2 for line in flagged}
 
 
+def test_a_fold_stopped_after_training_is_scored_without_training_again(noisy_task, tmp_path, monkeypatch):
+    """A run stopped between a fold's training and its scores (a crash, the end of a session) continues from
+    the fold's last checkpoint: its training is not repeated and the scores are the uninterrupted run's."""
+    import export_model
+
+    label(noisy_task, tmp_path / "whole", tmp_path / "cache_whole")
+    export = export_model.main
+
+    def crash(argv):
+        raise KeyboardInterrupt("stopped after the fold's training")
+
+    monkeypatch.setattr(export_model, "main", crash)
+    with pytest.raises(KeyboardInterrupt):
+        label(noisy_task, tmp_path / "stopped", tmp_path / "cache")
+    (entry,) = [tmp_path / "cache" / e for e in os.listdir(tmp_path / "cache")]
+    assert os.path.isdir(entry / "fold0.run" / "last") and not os.path.exists(entry / "fold0.npy")
+
+    monkeypatch.setattr(export_model, "main", export)
+    label(noisy_task, tmp_path / "stopped", tmp_path / "cache")
+    cost = json.loads((entry / "fold0.json").read_text(encoding="utf-8"))
+    assert cost["resumed_from_step"] == 12 * 8  # every step of 12 epochs over 64 rows in batches of 8: none again
+    assert cost["seconds"] > 0 and not os.path.exists(entry / "fold0.run")
+    (whole,) = [tmp_path / "cache_whole" / e for e in os.listdir(tmp_path / "cache_whole")]
+    for k in range(3):
+        np.testing.assert_allclose(np.load(entry / f"fold{k}.npy"), np.load(whole / f"fold{k}.npy"), rtol=1e-5, atol=1e-6)
+    assert read_issues(tmp_path / "stopped") == read_issues(tmp_path / "whole")
+
+
 def test_the_teacher_scores_by_folds(noisy_task, tiny_teacher, tmp_path):
     data_dir, _, _ = noisy_task
     out = tmp_path / "issues"
