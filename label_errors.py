@@ -8,7 +8,8 @@ Every training row is scored by a model that never saw it: the rows are cut into
 folds, and for each fold a model is trained on the others (the teacher fine-tuned with the teacher
 flags, or a student trained alone with the student flags; its checkpoint chosen on dev), exported,
 and run on the held-out rows by predict.py's Predictor. The folds' probabilities are cached in
---probs_cache, so a stopped run continues at the next fold and a second run (--clean) costs nothing.
+--probs_cache, so a stopped run continues where it stopped (a fold from its last checkpoint) and a
+second run (--clean) costs nothing.
 cleanlab's confident learning (cleanlab.filter.find_label_issues) then flags the rows whose label
 the out-of-sample probabilities contradict, and <output_dir>/label_issues.tsv lists them worst
 first. --clean writes <output_dir>/data/, a --data_dir every script takes: train.tsv in the input's
