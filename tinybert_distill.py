@@ -16,7 +16,8 @@ needs the teacher's inner states. No general (pre-training) distillation: the st
 the teacher's own layers (--init_from_teacher, same width) or at random.
 
 <output_dir>/stage1/ holds stage 1's run (reused when finished), <output_dir>/best the student,
-a save_pretrained directory export_model.py and predict.py take as they take the teacher.
+a save_pretrained directory export_model.py and predict.py take as they take the teacher. A stopped
+run continues with --init_from_ckpt <output_dir>/stage1/last (in stage 1) or <output_dir>/last.
 """
 from args import parse_args
 
@@ -36,8 +37,8 @@ from data import create_dataloader, load_splits
 from teacher_student_distill import make_compute_loss, transfer_targets
 from teacher_train_glue import batchify_fn, encode, teacher_classes
 from utils import (SUMMARY, WEIGHTS, InputError, claimed_output_dir, create_optimizer, fit, init_runtime,
-                   load_paddle_file, remove_path, restore_checkpoint, run_main, total_train_steps, world,
-                   write_summary)
+                   load_paddle_file, read_checkpoint_meta, remove_path, restore_checkpoint, run_main,
+                   total_train_steps, world, write_summary)
 
 logger = logging.getLogger("distill_lstm")
 
@@ -187,31 +188,40 @@ def run(args):
         parameters = sum(p.size for p in student.parameters())
         logger.info("student: %d layers (teacher layers %s), hidden %d, %d parameters; output in %s",
                     args.num_layers, mapping, args.hidden_size, parameters, args.output_dir)
-        if args.stage1_epochs and not args.init_from_ckpt:
-            stage1(args, student, teacher, mapping, loaders, tokenizer)
+        resume_stage = None
+        if args.init_from_ckpt:  # stage 1's <output_dir>/stage1/last, or stage 2's <output_dir>/last
+            resume_stage = read_checkpoint_meta(args.init_from_ckpt).get("tinybert", {}).get("stage", 2)
+        if args.stage1_epochs and resume_stage != 2:
+            stage1(args, student, teacher, mapping, loaders, tokenizer, label_list, args.init_from_ckpt)
         optimizer = create_optimizer(args, student, total_train_steps(args, len(loaders["train"])))
         state = None
-        if args.init_from_ckpt:
+        if resume_stage == 2:
             state = restore_checkpoint(args.init_from_ckpt, student, optimizer, label_list, "teacher")["state"]
-        meta = {"args": vars(args), "labels": label_list, "tinybert": {"layer_map": mapping, "parameters": parameters}}
+        meta = {"args": vars(args), "labels": label_list,
+                "tinybert": {"stage": 2, "layer_map": mapping, "parameters": parameters}}
         state = fit(student, optimizer, loaders["train"], loaders["dev"], make_compute_loss(args), args, meta, state,
                     extras=[tokenizer])
         write_summary(student, loaders, args, state, {"teacher_dev_acc": t.teacher_dev_acc, "parameters": parameters,
                                                       "transfer_set": {"sentences": len(records)}})
 
 
-def stage1(args, student, teacher, mapping, loaders, tokenizer):
-    """Train the student's layers on the teacher's (in <output_dir>/stage1, reused once finished);
-    leave its last weights in `student`."""
+def stage1(args, student, teacher, mapping, loaders, tokenizer, label_list, resume=None):
+    """Train the student's layers on the teacher's (in <output_dir>/stage1, reused once finished, continued
+    from `resume`, its last/, if given); leave its last weights in `student`."""
     run = copy.copy(args)
     run.output_dir, run.logdir = os.path.join(args.output_dir, "stage1"), os.path.join(args.logdir, "stage1")
     run.max_epoch, run.run_name, run.eval_sets = args.stage1_epochs, f"{args.run_name} · stage 1", []
     distiller = LayerDistiller(student, args.hidden_size, teacher.model.config.hidden_size)
     if not os.path.isfile(os.path.join(run.output_dir, SUMMARY)):
-        remove_path(run.output_dir)  # a stage 1 stopped midway starts again
         optimizer = create_optimizer(run, distiller, total_train_steps(run, len(loaders["train"])))
+        state = None
+        if resume:
+            state = restore_checkpoint(resume, distiller, optimizer, label_list, "teacher")["state"]
+        else:
+            remove_path(run.output_dir)  # a stage 1 stopped midway and not resumed starts again
+        meta = {"args": vars(run), "labels": label_list, "tinybert": {"stage": 1, "layer_map": mapping}}
         state = fit(distiller, optimizer, loaders["train"], loaders["dev"],
-                    make_layer_loss(teacher.model, mapping, tokenizer.pad_token_id), run, {"args": vars(run)})
+                    make_layer_loss(teacher.model, mapping, tokenizer.pad_token_id), run, meta, state)
         write_summary(distiller, {"train": loaders["train"], "dev": loaders["dev"]}, run, state)
     distiller.set_state_dict(load_paddle_file(os.path.join(run.output_dir, "last", WEIGHTS)))
     logger.info("stage 1: the student's layers from %s", os.path.join(run.output_dir, "last"))

@@ -157,8 +157,9 @@ def command(args, config, seed, output_dir):
     if job != "student":
         cmd += ["--model_name", fetch_offline_teacher(),
                 "--teacher_dir", os.path.join(teacher_dir(args), "model_state.pdparams")]
-    if os.path.isdir(os.path.join(output_dir, "last")):
-        return cmd + ["--init_from_ckpt", os.path.join(output_dir, "last")]  # an interrupted run continues
+    for last in (os.path.join(output_dir, "last"), os.path.join(output_dir, "stage1", "last")):  # TinyBERT's stages
+        if os.path.isdir(last):
+            return cmd + ["--init_from_ckpt", last]  # an interrupted run continues
     return cmd + ["--overwrite_output_dir"]  # the bench's own scratch directory
 
 

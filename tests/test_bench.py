@@ -114,6 +114,12 @@ def test_robustness_runs_continue_from_their_last_checkpoint(tmp_path, monkeypat
         "--init_from_ckpt", str(tmp_path / "run" / "last")]
     tinybert = bench_robustness.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))
     assert tinybert[1] == "tinybert_distill.py" and "--student" not in tinybert and "--teacher_dir" in tinybert
+    (tmp_path / "tiny" / "stage1" / "last").mkdir(parents=True)  # stopped in TinyBERT's stage 1: continued there
+    assert bench_robustness.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))[-2:] == [
+        "--init_from_ckpt", str(tmp_path / "tiny" / "stage1" / "last")]
+    (tmp_path / "tiny" / "last").mkdir()  # ... and in stage 2, there
+    assert bench_robustness.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))[-1] == str(
+        tmp_path / "tiny" / "last")
     assert bench_robustness.run_name("textcnn", "tinybert_aug") == "tinybert_aug"
     assert bench_robustness.run_name("textcnn", "distilled") == "textcnn-distilled"
 

@@ -98,3 +98,40 @@ def test_both_stages_run_export_and_predict(fine_tuned, tmp_path):
     predictor = Predictor(str(tmp_path / "export"), num_threads=1)
     probs = predictor.predict(["这个酒店很好", "房间很差，失望"])
     assert probs.shape == (2, 2) and np.allclose(probs.sum(-1), 1, atol=1e-5)
+
+
+def test_a_run_stopped_in_stage_1_continues_there_and_ends_as_an_uninterrupted_one(fine_tuned, tmp_path, monkeypatch):
+    data_dir, _, base, best = fine_tuned
+
+    def distil(out, *extra):
+        tinybert_distill.main(["--data_dir", str(data_dir), "--model_name", str(base), "--teacher_dir", str(best),
+                               "--output_dir", str(out), "--logits_cache", str(tmp_path / "cache"), "--num_layers",
+                               "1", "--hidden_size", "8", "--stage1_epochs", "2", "--max_epoch", "2", "--save_steps",
+                               "2", *TINY, *extra])
+
+    distil(tmp_path / "whole")
+    layer_loss, calls = tinybert_distill.make_layer_loss, []
+
+    def stopping(*args):
+        compute = layer_loss(*args)
+
+        def loss(distiller, batch):
+            calls.append(1)
+            if len(calls) == 5:  # in stage 1's step 5, after step 4's checkpoint
+                raise KeyboardInterrupt
+            return compute(distiller, batch)
+        return loss
+
+    monkeypatch.setattr(tinybert_distill, "make_layer_loss", stopping)
+    with pytest.raises(KeyboardInterrupt):
+        distil(tmp_path / "stopped")
+    assert not (tmp_path / "stopped" / "last").exists()
+    monkeypatch.setattr(tinybert_distill, "make_layer_loss", layer_loss)
+    distil(tmp_path / "stopped", "--init_from_ckpt", str(tmp_path / "stopped" / "stage1" / "last"))
+    stage1 = json.loads((tmp_path / "stopped" / "stage1" / "summary.json").read_text(encoding="utf-8"))
+    whole = json.loads((tmp_path / "whole" / "stage1" / "summary.json").read_text(encoding="utf-8"))
+    assert stage1["dev_acc"] == whole["dev_acc"]  # every evaluation of stage 1, before and after the stop
+    for name in ("last", "best"):
+        a, b = (paddle.load(str(tmp_path / run / name / "model_state.pdparams")) for run in ("whole", "stopped"))
+        for key in a:
+            np.testing.assert_allclose(a[key].numpy(), b[key].numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
