@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_robustness import PADDLENLP_BOW  # noqa: E402
 from bench_serve import serve_name  # noqa: E402
 from bench_teacher import write_results  # noqa: E402
 
@@ -34,7 +35,7 @@ LABELS = {"bilstm": "Bi-LSTM", "gru": "Bi-GRU", "textcnn": "TextCNN", "bow": "BO
 MEMBERS = {("bow", 300): "D", ("bow", 128): "X", ("textcnn", 300): "^", ("bilstm", 300): "o", ("gru", 300): "s",
            ("gru", 100): "p"}
 # members whose shape is more than a hidden size: (their configurations' suffix, name, flags)
-SHAPES = {("bow", 128): ("_paddlenlp", "BOW, PaddleNLP's shape", "--pooling sum --hidden_size 128 --fc_hidden_size 96")}
+SHAPES = {("bow", 128): ("_paddlenlp", "BOW, PaddleNLP's shape", " ".join(PADDLENLP_BOW))}
 # recipe -> bench_robustness.py's configuration at the recipe's sizes. "distilled": the teacher's logits and,
 # on the training sentences, the gold labels, half the loss each (the best Bi-LSTM and BOW on dev).
 RECIPES = {"alone": "alone", "distilled": "alpha0.5", "hard labels": "hard"}
