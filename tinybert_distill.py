@@ -61,6 +61,12 @@ def student_config(args, teacher_config, num_classes):
     return config
 
 
+def parameter_counts(student):
+    """{"embedding": the token embedding table's parameters, "other": the rest}, as the word students count theirs."""
+    embedding = getattr(student, student.base_model_prefix).embeddings.word_embeddings.weight.size
+    return {"embedding": embedding, "other": sum(p.size for p in student.parameters()) - embedding}
+
+
 def init_from_teacher(student, teacher, mapping):
     """Copy the teacher's embeddings, mapped layers, pooler and classifier into the student."""
     source = teacher.state_dict()
@@ -185,9 +191,10 @@ def run(args):
         mapping = layer_map(args.num_layers, teacher.model.config.num_hidden_layers)
         if args.init_from_teacher:
             init_from_teacher(student, teacher.model, mapping)
-        parameters = sum(p.size for p in student.parameters())
-        logger.info("student: %d layers (teacher layers %s), hidden %d, %d parameters; output in %s",
-                    args.num_layers, mapping, args.hidden_size, parameters, args.output_dir)
+        parameters = parameter_counts(student)
+        logger.info("student: %d layers (teacher layers %s), hidden %d, %d parameters (%d in the token embedding); "
+                    "output in %s", args.num_layers, mapping, args.hidden_size, sum(parameters.values()),
+                    parameters["embedding"], args.output_dir)
         resume_stage = None
         if args.init_from_ckpt:  # stage 1's <output_dir>/stage1/last, or stage 2's <output_dir>/last
             resume_stage = read_checkpoint_meta(args.init_from_ckpt).get("tinybert", {}).get("stage", 2)

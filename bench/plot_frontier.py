@@ -1,4 +1,4 @@
-"""The student family's accuracy / speed frontier: the README's table and picture.
+"""The students' accuracy / speed frontier: the README's table and picture.
 
     python bench/plot_frontier.py [--serve bench/results/serve_frontier.json] [--output docs/frontier.png]
 
@@ -6,7 +6,7 @@ Accuracy is the mean over training seeds of bench_robustness.py's runs (error ba
 standard deviation), on ChnSentiCorp dev (left) and out of domain, shopping5 (right); speed is
 bench_serve.py's exported model at batch 1 on one thread, tokenization included (log scale). The
 table (printed, and bench/results/family.json) adds the teacher's hard labels and the gain of
-distillation against the seed spread.
+distillation against the seed spread (for TinyBERT: stage 1's, against stage 2 alone).
 """
 import argparse
 import glob
@@ -23,8 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_robustness import PADDLENLP_BOW  # noqa: E402
-from bench_serve import serve_name  # noqa: E402
+from bench_robustness import CONFIGS, PADDLENLP_BOW  # noqa: E402
+from bench_serve import serve_name, tinybert_name  # noqa: E402
 from bench_teacher import write_results  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results")
@@ -44,6 +44,14 @@ COMMANDS = {"alone": "`recipes/student.txt`", "distilled": "`recipes/distill.txt
 # (student, recipe) -> (configuration, its flags) where tuning on dev changed a student's recipe (bench/RESULTS.md)
 TUNED = {("textcnn", "alone"): ("alone_lr1e-3", "--lr 1e-3")}
 STYLES = {"alone": {"color": "tab:gray", "fillstyle": "none"}, "distilled": {"color": "tab:blue"}}  # the picture's
+# TinyBERT (tinybert_distill.py's default student): bench_robustness.py's configuration -> (recipe, the configuration
+# its gain is judged against, its style in the picture). Stage 2 alone hollow, after stage 1 filled.
+TINYBERT_MEMBER = ("TinyBERT 2 x 256", tinybert_name("2x256"))
+TINYBERT = {"tinybert_s2": ("stage 2 alone", None, {"marker": "h", "color": "tab:purple", "fillstyle": "none"}),
+            "tinybert": ("stages 1 + 2", "tinybert_s2", {"marker": "h", "color": "tab:purple"}),
+            "tinybert_s2_aug": ("stage 2 alone, augmented", None,
+                                {"marker": "H", "color": "tab:green", "fillstyle": "none"}),
+            "tinybert_aug": ("stages 1 + 2, augmented", "tinybert_s2_aug", {"marker": "H", "color": "tab:green"})}
 
 
 def run_name(student, hidden, recipe):
@@ -102,6 +110,13 @@ def plot(speeds, output):
                 mean, std, n = acc[key]
                 ax.errorbar(speed, mean, yerr=std, marker=marker, markersize=8, capsize=3, linestyle="none",
                             label=f"{member_label(student, hidden)} {recipe}", **style)
+        speed = speeds.get(TINYBERT_MEMBER[1])
+        for config, (recipe, _, style) in TINYBERT.items():
+            acc = accuracies(config)
+            if acc is not None and speed is not None:
+                mean, std, n = acc[key]
+                ax.errorbar(speed, mean, yerr=std, markersize=8, capsize=3, linestyle="none",
+                            label=f"{TINYBERT_MEMBER[0]} {recipe}", **style)
         if teacher and "m3e-small" in speeds:
             mean, std, _ = teacher[key]
             ax.errorbar(speeds["m3e-small"], mean, yerr=std, marker="*", markersize=13, color="tab:red",
@@ -135,10 +150,10 @@ def mean_cell(mean_std_n):
     return f"{mean:.4f}" if n == 1 else f"{mean:.4f} ± {std:.4f}"
 
 
-def gain_over(alone, other):
-    """other - alone in dev points, and whether it exceeds the larger of the two standard deviations."""
-    (a, a_std, _), (o, o_std, _) = alone["dev"], other["dev"]
-    return {"points": 100 * (o - a), "beyond_spread": o - a > max(a_std, o_std)}
+def gain_over(base, other, over):
+    """other - base in dev points, and whether it exceeds the larger of the two standard deviations."""
+    (a, a_std, _), (o, o_std, _) = base["dev"], other["dev"]
+    return {"over": over, "points": 100 * (o - a), "beyond_spread": o - a > max(a_std, o_std)}
 
 
 def table(speeds, output):
@@ -158,15 +173,25 @@ def table(speeds, output):
                 continue
             rows.append({"model": member_label(student, hidden), "recipe": recipe,
                          "command": recipe_command(student, hidden, recipe), "config": name,
-                         **acc, "gain_over_alone": gain_over(alone, acc) if alone and recipe != "alone" else None,
+                         **acc, "gain": gain_over(alone, acc, "alone") if alone and recipe != "alone" else None,
                          "sentences_per_second": speeds.get(serve_name(student, hidden)),
                          "published": PUBLISHED.get((student, hidden, recipe), "")})
-    print("| model | recipe | seeds | dev | gain over alone | shopping5 (of the teacher's) "
+    for config, (recipe, base, _) in TINYBERT.items():
+        acc = accuracies(config)
+        if acc is None:
+            continue
+        base_acc = base and accuracies(base)
+        rows.append({"model": TINYBERT_MEMBER[0], "recipe": recipe,
+                     "command": f"`tinybert_distill.py {' '.join(CONFIGS[config][1])}`", "config": config, **acc,
+                     "gain": gain_over(base_acc, acc, TINYBERT[base][0]) if base_acc else None,
+                     "sentences_per_second": speeds.get(TINYBERT_MEMBER[1]), "published": ""})
+    print("| model | recipe | seeds | dev | gain | shopping5 (of the teacher's) "
           "| parameters (embedding + other) | sentences/s, batch 1, 1 thread | published dev |")
     print("|---" * 9 + "|")
     for row in rows:
-        gain = row.get("gain_over_alone")
-        gained = "" if gain is None else f"{gain['points']:+.2f}" + ("" if gain["beyond_spread"] else " (within the spread)")
+        gain = row.get("gain")
+        gained = "" if gain is None else (f"{gain['points']:+.2f}" + ("" if gain["over"] == "alone" else f" over {gain['over']}")
+                                          + ("" if gain["beyond_spread"] else " (within the spread)"))
         kept = f" ({row['ood'][0] / teacher['ood'][0]:.0%})" if teacher else ""
         counts = row.get("parameters")
         size = f"{counts['embedding'] / 1e6:.1f}M + {counts['other'] / 1e6:.2f}M" if counts else ""
@@ -174,15 +199,17 @@ def table(speeds, output):
         rate = f"{speed:.0f} ({speed / reference:.0f}x)" if speed and reference else ""
         print(f"| {row['model']} | {row['recipe']} ({row['command']}) | {row['dev'][2]} | {mean_cell(row['dev'])} "
               f"| {gained} | {mean_cell(row['ood'])}{kept} | {size} | {rate} | {row['published']} |")
-    print("\nmean ± sample standard deviation over training seeds; a gain within the spread is no larger than the "
-          "larger of the two standard deviations; speed: exported, batch 1, one thread, x the ernie-gram-zh-shaped teacher")
+    print("\nmean ± sample standard deviation over training seeds; gain: over the same student alone (TinyBERT: over "
+          "stage 2 alone), within the spread when no larger than the larger of the two standard deviations; speed: "
+          "exported, batch 1, one thread, x the ernie-gram-zh-shaped teacher")
     write_results(output, {"recipes": RECIPES, "serve": "exported, batch 1, one thread", "rows": rows})
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", default=os.path.join(RESULTS, "serve_frontier.json"),
-                        help="bench_serve.py's results: every member (MEMBERS) and the teachers, batch 1, 1 thread")
+                        help="bench_serve.py's results: every member (MEMBERS, TINYBERT_MEMBER) and the teachers, "
+                             "batch 1, 1 thread")
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "frontier.png"))
     parser.add_argument("--table", default=os.path.join(RESULTS, "family.json"))
     args = parser.parse_args()

@@ -81,7 +81,9 @@ def test_both_stages_run_export_and_predict(fine_tuned, tmp_path):
                            "--output_dir", str(out), "--logits_cache", str(tmp_path / "cache"), "--num_layers", "1",
                            "--hidden_size", "8", "--stage1_epochs", "3", "--max_epoch", "20", "--lr", "2e-2", *TINY])
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["best_dev_acc"] >= 0.75 and summary["parameters"] > 0
+    assert summary["best_dev_acc"] >= 0.75 and summary["parameters"]["other"] > 0
+    vocab_size = json.loads((base / "config.json").read_text(encoding="utf-8"))["vocab_size"]
+    assert summary["parameters"]["embedding"] == vocab_size * 8  # the token table at the student's width
     assert (out / "stage1" / "summary.json").is_file()
 
     def tags(logdir):
