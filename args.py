@@ -299,6 +299,13 @@ def add_label_args(parser):
                             "flags), or a student trained alone per fold (the student flags).")
     group.add_argument("--folds", type=int, default=5,
                        help="Cross-validation folds: each row is scored by a model trained on the others.")
+    group.add_argument("--filter_by", default="confident_learning",
+                       choices=["confident_learning", "prune_by_noise_rate", "prune_by_class", "both",
+                                "predicted_neq_given", "low_normalized_margin", "low_self_confidence"],
+                       help="cleanlab's rule for which rows to flag (find_label_issues' filter_by). The default "
+                            "flags the rows the folds' models confidently put in another class; cleanlab's own "
+                            "default, prune_by_noise_rate, flagged more rows at lower precision here "
+                            "(bench/RESULTS.md, Wrong training labels).")
     group.add_argument("--clean", choices=["drop", "relabel"], default=None,
                        help="Also write <output_dir>/data/train.tsv without the flagged rows (drop) or with "
                             "the suggested labels (relabel), beside the task's other files.")

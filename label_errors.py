@@ -10,8 +10,8 @@ flags, or a student trained alone with the student flags; its checkpoint chosen 
 and run on the held-out rows by predict.py's Predictor. The folds' probabilities are cached in
 --probs_cache, so a stopped run continues where it stopped (a fold from its last checkpoint) and a
 second run (--clean) costs nothing.
-cleanlab's confident learning (cleanlab.filter.find_label_issues) then flags the rows whose label
-the out-of-sample probabilities contradict, and <output_dir>/label_issues.tsv lists them worst
+cleanlab's confident learning (cleanlab.filter.find_label_issues, by --filter_by's rule) then flags
+the rows whose label the out-of-sample probabilities contradict, and <output_dir>/label_issues.tsv lists them worst
 first. --clean writes <output_dir>/data/, a --data_dir every script takes: train.tsv in the input's
 own layout without the flagged rows (drop) or with the suggested labels (relabel), and dev.tsv (and
 test.tsv) linked to the originals, which are never modified.
@@ -39,7 +39,7 @@ ISSUES, REPORT, SUMMARY, DATA = "label_issues.tsv", "clean_report.json", "label_
 OUTPUTS = {ISSUES, REPORT, SUMMARY, DATA, "vdl"}  # what a run writes in --output_dir, and may replace
 # Arguments that do not change what a fold's model learns: left out of the cache key.
 NOT_IN_KEY = {"output_dir", "overwrite_output_dir", "logdir", "run_name", "log_freq", "device", "num_threads",
-              "clean", "probs_cache", "save_steps", "data_dir", "task_name"}
+              "clean", "probs_cache", "save_steps", "data_dir", "task_name", "filter_by"}
 # Flags added after entries were cached: at these values they change no model, so they stay out of the
 # key and the entries stay valid (a new flag goes here with the value that keeps the old behaviour).
 KEY_OMITS_AT = {"pooling": "mean", "fc_hidden_size": 0}
@@ -139,12 +139,13 @@ def fold_seconds(entry, folds):
     return [seconds(k) for k in range(folds)]
 
 
-def find_issues(labels, probs):
+def find_issues(labels, probs, filter_by):
     """(flagged row indices, worst first; every row's label quality) by confident learning."""
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
-    flagged = find_label_issues(np.asarray(labels), probs, return_indices_ranked_by="self_confidence")
+    flagged = find_label_issues(np.asarray(labels), probs, filter_by=filter_by,
+                                return_indices_ranked_by="self_confidence")
     return flagged, get_label_quality_scores(np.asarray(labels), probs)
 
 
@@ -215,11 +216,11 @@ def main(argv=None):
         return  # under the launcher the others only trained
     rows = list(splits["train"])
     labels = [ex["label"] for ex in rows]
-    flagged, quality = find_issues(labels, probs)
+    flagged, quality = find_issues(labels, probs, args.filter_by)
     suggested = probs.argmax(axis=-1)
     write_issues(os.path.join(args.output_dir, ISSUES), rows, flagged, quality, suggested, label_list)
     write_json(os.path.join(args.output_dir, SUMMARY), {
-        "rows": len(rows), "flagged": len(flagged),
+        "rows": len(rows), "flagged": len(flagged), "filter_by": args.filter_by,
         "flagged_by_label": {label_list[c]: int(sum(labels[i] == c for i in flagged)) for c in range(len(label_list))},
         "out_of_sample_accuracy": float(np.mean(suggested == np.asarray(labels))),
         "model": args.model, "folds": args.folds, "probs_cache_entry": entry, "seconds": time.time() - start,

@@ -37,6 +37,22 @@ def read_issues(output_dir):
     return [line.split("\t") for line in lines]
 
 
+def cleanlab_flags(noisy_task, cache, filter_by):
+    """Row indices cleanlab flags with `filter_by` on the cached out-of-sample probabilities of label()'s run."""
+    from cleanlab.filter import find_label_issues
+
+    from args import parse_args
+    from data import load_splits
+
+    data_dir, vocab, _ = noisy_task
+    args = parse_args("label", ["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--probs_cache", str(cache),
+                                *STUDENT])
+    splits, label_list = load_splits(args)
+    probs, _ = label_errors.out_of_sample_probabilities(args, splits, label_list)
+    return set(find_label_issues(np.asarray([ex["label"] for ex in splits["train"]]), probs, filter_by=filter_by,
+                                 return_indices_ranked_by="self_confidence"))
+
+
 def test_folds_are_stratified_and_reproducible():
     labels = [0] * 30 + [1] * 12
     folds = label_errors.stratified_folds(labels, 3, seed=1)
@@ -58,7 +74,8 @@ def test_planted_wrong_labels_are_found_and_relabelled(noisy_task, tmp_path):
     qualities = [float(row[3]) for row in issues]
     assert qualities == sorted(qualities)  # worst first
     summary = json.loads((out / "label_issues.json").read_text(encoding="utf-8"))
-    assert summary["rows"] == 96 and summary["flagged"] == len(issues)
+    assert summary["rows"] == 96 and summary["flagged"] == len(issues) and summary["filter_by"] == "confident_learning"
+    assert found == {i + 2 for i in cleanlab_flags(noisy_task, tmp_path / "cache", "confident_learning")}
 
     assert (data_dir / "train.tsv").read_text(encoding="utf-8") == original  # never modified
     cleaned = (out / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()
@@ -89,11 +106,15 @@ def test_cached_folds_are_reused_and_drop_removes_the_flagged_rows(noisy_task, t
 
     import student_lstm_small as students_script
     monkeypatch.setattr(students_script, "train_alone", lambda *a: pytest.fail("a cached fold was trained again"))
-    # flags added since (here BOW's shape) at the values that keep the old models: the same entry
-    label(noisy_task, tmp_path / "first", cache, "--clean", "drop", "--pooling", "mean", "--fc_hidden_size", "0")
+    # flags added since (here BOW's shape) at the values that keep the old models: the same entry; so is
+    # another cleanlab filter (it reads the same probabilities)
+    label(noisy_task, tmp_path / "first", cache, "--clean", "drop", "--pooling", "mean", "--fc_hidden_size", "0",
+          "--filter_by", "prune_by_noise_rate")
     summary = json.loads((tmp_path / "first" / "label_issues.json").read_text(encoding="utf-8"))
     assert summary["fold_seconds"] == measured  # what the folds cost when trained, not this run's reading
     flagged = {int(row[0]) for row in read_issues(tmp_path / "first")}
+    assert summary["filter_by"] == "prune_by_noise_rate" and summary["flagged"] == len(flagged) == len(
+        cleanlab_flags(noisy_task, cache, "prune_by_noise_rate"))
     cleaned = (tmp_path / "first" / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()
     assert len(cleaned) == 97 - len(flagged)
     kept_qids = {int(line.split("\t")[0]) for line in cleaned[1:]}
