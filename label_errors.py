@@ -11,10 +11,10 @@ and run on the held-out rows by predict.py's Predictor. The folds' probabilities
 --probs_cache, so a stopped run continues where it stopped (a fold from its last checkpoint) and a
 second run (--clean) costs nothing.
 cleanlab's confident learning (cleanlab.filter.find_label_issues, by --filter_by's rule) then flags
-the rows whose label the out-of-sample probabilities contradict, and <output_dir>/label_issues.tsv lists them worst
-first. --clean writes <output_dir>/data/, a --data_dir every script takes: train.tsv in the input's
-own layout without the flagged rows (drop) or with the suggested labels (relabel), and dev.tsv (and
-test.tsv) linked to the originals, which are never modified.
+the rows whose label the out-of-sample probabilities contradict, and <output_dir>/label_issues.tsv
+lists them worst first. --clean writes <output_dir>/data/, a --data_dir every script takes:
+train.tsv in the input's own layout without the flagged rows (drop) or with the suggested labels
+(relabel), and dev.tsv (and test.tsv) linked to the originals, which are never modified.
 """
 from args import parse_args
 
