@@ -89,12 +89,11 @@ def train(args, loaders, vocab, label_list, compute_loss=ce_loss, summary=None):
         state = None
         if args.init_from_ckpt:
             state = restore_checkpoint(args.init_from_ckpt, model, optimizer, label_list, "student")["state"]
-        embedding, rest = parameter_counts(model)
-        logger.info("%s: %d words, %d classes, %d parameters (%d in the embedding); output in %s",
-                    args.student, len(vocab), len(label_list), embedding + rest, embedding, args.output_dir)
+        parameters = parameter_counts(model)
+        logger.info("%s: %d words, %d classes, %d parameters (%d in the embedding); output in %s", args.student,
+                    len(vocab), len(label_list), sum(parameters.values()), parameters["embedding"], args.output_dir)
         state = fit(model, optimizer, loaders["train"], loaders["dev"], compute_loss, args, meta, state)
-        write_summary(model, loaders, args, state, {**(summary or {}), "parameters": {"embedding": embedding,
-                                                                                       "other": rest}})
+        write_summary(model, loaders, args, state, {**(summary or {}), "parameters": parameters})
     return state
 
 

@@ -153,6 +153,7 @@ def build_student(config):
 
 
 def parameter_counts(model):
-    """(embedding parameters, the others): the table is most of a student, and what grows with the data."""
+    """{"embedding": the word table's parameters, "other": the rest}: the table is most of a student, and
+    what grows with the data."""
     embedding = model.embedder.weight.size
-    return embedding, sum(p.size for p in model.parameters()) - embedding
+    return {"embedding": embedding, "other": sum(p.size for p in model.parameters()) - embedding}

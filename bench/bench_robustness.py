@@ -416,8 +416,8 @@ def parameters(args):
             result = json.load(f)
         best = os.path.join(run_dir(os.path.basename(os.path.dirname(path)), result["seed"]), "best")
         if result.get("parameters") is None and os.path.isdir(best):
-            embedding, other = parameter_counts(build_student(read_checkpoint_meta(best)["model"]))
-            write_results(path, {**result, "parameters": {"embedding": embedding, "other": other}})
+            counts = parameter_counts(build_student(read_checkpoint_meta(best)["model"]))
+            write_results(path, {**result, "parameters": counts})
 
 
 def mean_std(values):

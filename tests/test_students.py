@@ -68,8 +68,8 @@ def test_each_student_learns_resumes_exports_and_predicts(name, shape, toy_task,
     model = build_student(meta["model"])
     load_state_strict(model, str(tmp_path / "whole" / "best" / WEIGHTS))
     model.eval()
-    embedding, other = students.parameter_counts(model)  # the family table's column
-    assert whole["parameters"] == {"embedding": embedding, "other": other} and embedding == model.embedder.weight.size
+    counts = students.parameter_counts(model)  # the family table's column
+    assert whole["parameters"] == counts and counts["embedding"] == model.embedder.weight.size
     texts = ["这个酒店很好", "房间很差，失望", "推荐", "价格不错非常满意我们觉得"]
     predictor = Predictor(str(tmp_path / "export"), num_threads=1)
     ids, lengths = predictor.inputs(texts)
