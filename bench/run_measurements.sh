@@ -149,9 +149,11 @@ $L table
 # TinyBERT (tinybert_distill.py): stage 2 alone against stages 1 + 2, without and with augmentation
 # (the configurations take no --student; seeds passes one all the same).
 # (tinybert_s2 and tinybert_s2_aug reuse the logits of soft_train and soft_aug.)
-for config in tinybert_s2 tinybert; do pooled "$config" bilstm 1 7 2021; done
-if missing tinybert_s2_aug tinybert_aug; then label soft_aug; fi  # its cached logits, on both cores
-for config in tinybert_s2_aug tinybert_aug; do pooled "$config" bilstm 1 7 2021; done
+# Both transfer sets are labelled on both cores first, so that no seed waits on another's teacher pass
+# and the pool never drains to one run between configurations.
+if missing tinybert_s2 tinybert; then label soft_train; fi
+if missing tinybert_s2_aug tinybert_aug; then label soft_aug; fi
+for config in tinybert_s2 tinybert tinybert_s2_aug tinybert_aug; do pooled "$config" bilstm 1 7 2021; done
 pooled tinybert_init bilstm 1  # what --init_from_teacher buys, at the teacher's width
 wait
 
