@@ -156,7 +156,7 @@ if missing tinybert_s2_aug tinybert_aug; then label soft_aug; fi
 for config in tinybert_s2 tinybert tinybert_s2_aug; do pooled "$config" bilstm 1 7 2021; done
 # What stands between the default student and its teacher (one seed each): stage 2's length, a start
 # from the teacher's own layers (at its width)
-pooled tinybert_6ep bilstm 1
+pooled tinybert_s2_6ep bilstm 1
 pooled tinybert_init bilstm 1
 pooled tinybert_aug bilstm 1 7 2021  # ~1 h a seed
 wait
