@@ -445,8 +445,7 @@ def table(args):
         kept = f"{row['ood'][0] / teacher_ood:.1%}" if teacher_ood else "-"
         row["ood_share_of_teacher"] = row["ood"][0] / teacher_ood if teacher_ood else None
         counts = row["parameters"]
-        size = (f"{counts['embedding'] / 1e6:.1f}M + {counts['other'] / 1e6:.2f}M" if isinstance(counts, dict)
-                else f"{counts / 1e6:.1f}M" if counts else "-")  # TinyBERT's: one number
+        size = f"{counts['embedding'] / 1e6:.1f}M + {counts['other'] / 1e6:.2f}M" if counts else "-"
         print(f"| {name} | {what} | {len(row['seeds'])} | {row['dev'][0]:.4f} ± {row['dev'][1]:.4f} "
               f"| {row['ood'][0]:.4f} ± {row['ood'][1]:.4f} | {kept} | {size} |")
     print("\nmean ± sample standard deviation over training seeds")
