@@ -2,8 +2,8 @@
 
     python bench/plot_frontier.py [--serve bench/results/serve_frontier.json] [--output docs/frontier.png]
 
-Accuracy is the mean over training seeds of bench_robustness.py's runs (error bars: the sample
-standard deviation), on ChnSentiCorp dev (left) and out of domain, shopping5 (right); speed is
+Accuracy is the mean over training seeds of bench_robustness.py's runs, once 3 have landed (error
+bars: the sample standard deviation), on ChnSentiCorp dev (left) and out of domain, shopping5 (right); speed is
 bench_serve.py's exported model at batch 1 on one thread, tokenization included (log scale). The
 table (printed, and bench/results/family.json) adds the teacher's hard labels and the gain of
 distillation against the seed spread (for TinyBERT: stage 1's, against stage 2 alone).
@@ -75,12 +75,13 @@ def recipe_command(student, hidden, recipe):
     return " ".join([COMMANDS[recipe], *(f"`{f}`" for f in flags)])
 
 
-def accuracies(name):
+def accuracies(name, min_runs=3):
     """{"dev"|"ood": (mean, std, n), "parameters": the first run's} of bench/results/robustness/<name>/seed*.json,
-    or None."""
+    or None before min_runs seeds have landed (a student's accuracy is claimed over 3 seeds; the teacher's
+    fine-tuning is one run)."""
     runs = [json.load(open(p, encoding="utf-8"))
             for p in sorted(glob.glob(os.path.join(RESULTS, "robustness", name, "seed*.json")))]
-    if not runs:
+    if len(runs) < min_runs:
         return None
     out = {"parameters": runs[0].get("parameters")}
     for key in ("dev", "ood"):
@@ -99,7 +100,7 @@ def serving_speeds(path):
 
 def plot(speeds, output):
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.0), sharex=True)
-    teacher = accuracies("teacher")
+    teacher = accuracies("teacher", min_runs=1)
     for ax, key, title in zip(axes, ("dev", "ood"), ("ChnSentiCorp dev", "out of domain: shopping5")):
         for (student, hidden), marker in MEMBERS.items():
             speed = speeds.get(serve_name(student, hidden))
@@ -159,7 +160,7 @@ def gain_over(base, other, over):
 def table(speeds, output):
     """Print the README's results table (every member and recipe with runs, and the teacher); write it as JSON."""
     reference = speeds.get("ernie-gram-zh-shaped")
-    teacher = accuracies("teacher")
+    teacher = accuracies("teacher", min_runs=1)
     rows = []
     if teacher:
         rows.append({"model": "teacher: m3e-small fine-tuned", "recipe": "fine-tuned", "command": "`recipes/teacher.txt`",
