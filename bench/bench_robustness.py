@@ -125,6 +125,11 @@ CONFIGS.update({
     # Stage 2's best step was at or near its last in every run of tinybert_s2: does it want more epochs?
     "tinybert_s2_6ep": ("tinybert", ["--n_iter", "0", "--stage1_epochs", "0", "--max_epoch", "6"],
                         "stage 2 alone for 6 epochs (the default: 3), on the training sentences"),
+    # Stage 2 trains at the fine-tuning recipe's AdamW 1e-4, made for a pretrained student: from random weights?
+    "tinybert_s2_lr5e-4": ("tinybert", ["--n_iter", "0", "--stage1_epochs", "0", "--lr", "5e-4"],
+                           "stage 2 alone at AdamW 5e-4 (the default: 1e-4), on the training sentences"),
+    "tinybert_s2_lr1e-3": ("tinybert", ["--n_iter", "0", "--stage1_epochs", "0", "--lr", "1e-3"],
+                           "stage 2 alone at AdamW 1e-3 (the default: 1e-4), on the training sentences"),
     # The width the teacher's layers fit (m3e-small: 512): what --init_from_teacher buys, for ~2x less speed
     "tinybert_init": ("tinybert", ["--n_iter", "0", "--stage1_epochs", "1", "--hidden_size", "512", "--init_from_teacher"],
                       "stages 1 and 2, 2 layers of width 512 started from the teacher's layers 2 and 4"),

@@ -154,9 +154,10 @@ $L table
 if missing tinybert_s2 tinybert; then label soft_train; fi
 if missing tinybert_s2_aug tinybert_aug; then label soft_aug; fi
 for config in tinybert_s2 tinybert tinybert_s2_aug; do pooled "$config" bilstm 1 7 2021; done
-# What stands between the default student and its teacher (one seed each): stage 2's length, a start
-# from the teacher's own layers (at its width)
+# What stands between the default student and its teacher (one seed each): stage 2's length, its
+# learning rate, a start from the teacher's own layers (at its width)
 pooled tinybert_s2_6ep bilstm 1
+for config in tinybert_s2_lr5e-4 tinybert_s2_lr1e-3; do pooled "$config" bilstm 1; done
 pooled tinybert_init bilstm 1
 pooled tinybert_aug bilstm 1 7 2021  # ~1 h a seed
 wait
