@@ -158,6 +158,7 @@ for config in tinybert_s2 tinybert tinybert_s2_aug; do pooled "$config" bilstm 1
 # learning rate, a start from the teacher's own layers (at its width)
 pooled tinybert_s2_6ep bilstm 1
 for config in tinybert_s2_lr5e-4 tinybert_s2_lr1e-3; do pooled "$config" bilstm 1; done
+pooled tinybert_s2_aug_lr5e-4 bilstm 1  # the best learning rate (5e-4, seed 1) with the augmented transfer set
 pooled tinybert_init bilstm 1
 pooled tinybert_aug bilstm 1 7 2021  # ~1 h a seed
 wait
