@@ -441,8 +441,12 @@ def mean_std(values):
 
 def table(args):
     """Mean and spread per configuration, the share of the teacher's out-of-domain accuracy kept."""
+    what = {"teacher": "m3e-small fine-tuned"}  # by run name: a configuration's may hold "-" (tinybert_s2_lr5e-4)
+    for student in STUDENTS:
+        for config, (_, _, description) in CONFIGS.items():
+            what.setdefault(run_name(student, config), description)
     rows = {}
-    for name in ["teacher", *dict.fromkeys(run_name(s, c) for s in STUDENTS for c in CONFIGS)]:
+    for name in what:
         runs = [json.load(open(p, encoding="utf-8")) for p in sorted(glob.glob(os.path.join(RESULTS, name, "seed*.json")))]
         if runs:
             rows[name] = {"seeds": [r["seed"] for r in runs], "parameters": runs[0].get("parameters"),
@@ -452,12 +456,11 @@ def table(args):
           "| parameters (embedding + other) |")
     print("|---|---|---|---|---|---|---|")
     for name, row in rows.items():
-        what = "m3e-small fine-tuned" if name == "teacher" else CONFIGS[name.split("-", 1)[-1]][2]
         kept = f"{row['ood'][0] / teacher_ood:.1%}" if teacher_ood else "-"
         row["ood_share_of_teacher"] = row["ood"][0] / teacher_ood if teacher_ood else None
         counts = row["parameters"]
         size = f"{counts['embedding'] / 1e6:.1f}M + {counts['other'] / 1e6:.2f}M" if counts else "-"
-        print(f"| {name} | {what} | {len(row['seeds'])} | {row['dev'][0]:.4f} ± {row['dev'][1]:.4f} "
+        print(f"| {name} | {what[name]} | {len(row['seeds'])} | {row['dev'][0]:.4f} ± {row['dev'][1]:.4f} "
               f"| {row['ood'][0]:.4f} ± {row['ood'][1]:.4f} | {kept} | {size} |")
     print("\nmean ± sample standard deviation over training seeds")
     write_results(os.path.join(ROOT, "bench", "results", "robustness.json"), portable(rows))

@@ -67,17 +67,20 @@ def test_robustness_table_gives_means_spreads_and_the_share_of_the_teacher(tmp_p
     monkeypatch.setattr(bench_robustness, "RESULTS", str(tmp_path / "robustness"))
     monkeypatch.setattr(bench_robustness, "ROOT", str(tmp_path))
     for name, accs in {"teacher": [(0.94, 0.92)], "bilstm-alone": [(0.91, 0.83), (0.92, 0.85)],
-                       "bilstm-distilled": [(0.93, 0.90), (0.93, 0.92), (0.94, 0.91)]}.items():
+                       "bilstm-distilled": [(0.93, 0.90), (0.93, 0.92), (0.94, 0.91)],
+                       "tinybert_s2_lr5e-4": [(0.90, 0.86)]}.items():  # a TinyBERT configuration: no student, a "-"
         for seed, (dev, ood) in enumerate(accs):
             write_results(str(tmp_path / "robustness" / name / f"seed{seed}.json"),
                           {"seed": seed, "dev_acc": dev, "ood_acc": ood})
     bench_robustness.table(None)
+    out = capsys.readouterr().out
     rows = json.loads((tmp_path / "bench" / "results" / "robustness.json").read_text())
-    assert list(rows) == ["teacher", "bilstm-alone", "bilstm-distilled"]
+    assert list(rows) == ["teacher", "bilstm-alone", "bilstm-distilled", "tinybert_s2_lr5e-4"]
     assert rows["bilstm-alone"]["ood"] == pytest.approx([0.84, 0.0141421356])  # sample standard deviation
     assert rows["bilstm-distilled"]["ood_share_of_teacher"] == pytest.approx(0.91 / 0.92)
     assert "| bilstm-distilled | + 26,910 unlabelled reviews (the README's recipe until alpha0.5) | 3 | 0.9333 ± 0.0058 " \
-           "| 0.9100 ± 0.0100 | 98.9% |" in capsys.readouterr().out
+           "| 0.9100 ± 0.0100 | 98.9% |" in out
+    assert "| tinybert_s2_lr5e-4 | stage 2 alone at AdamW 5e-4 (the default: 1e-4), on the training sentences | 1 " in out
 
 
 def test_robustness_parameters_fill_older_results_from_their_checkpoint_config(tmp_path, monkeypatch):
