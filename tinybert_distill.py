@@ -1,8 +1,8 @@
 """TinyBERT's task distillation (Jiao et al., 2020): a small transformer of the teacher's family,
 reading the teacher's tokens, learns the teacher layer by layer, then its predictions.
 
-    python tinybert_distill.py --model_name ernie-gram-zh --teacher_dir teacher/chnsenticorp/best \
-        --task_name chnsenticorp --max_seq_length 256 --n_iter 20 --output_dir tinybert/chnsenticorp
+    python tinybert_distill.py @recipes/tinybert.txt --model_name ernie-gram-zh \
+        --teacher_dir teacher/chnsenticorp/best --task_name chnsenticorp --n_iter 20 --output_dir tinybert/chnsenticorp
 
 Stage 1 (--stage1_epochs): MSE between the student's embeddings and the teacher's, between each
 student layer m and teacher layer m*N/M (hidden states through a learned projection where widths

@@ -51,7 +51,11 @@ TINYBERT = {"tinybert_s2": ("stage 2 alone", None, {"marker": "h", "color": "tab
             "tinybert": ("stages 1 + 2", "tinybert_s2", {"marker": "h", "color": "tab:purple"}),
             "tinybert_s2_aug": ("stage 2 alone, augmented", None,
                                 {"marker": "H", "color": "tab:green", "fillstyle": "none"}),
-            "tinybert_aug": ("stages 1 + 2, augmented", "tinybert_s2_aug", {"marker": "H", "color": "tab:green"})}
+            "tinybert_aug": ("stages 1 + 2, augmented", "tinybert_s2_aug", {"marker": "H", "color": "tab:green"}),
+            "tinybert_s2_aug_lr5e-4": ("stage 2 alone, augmented, AdamW 5e-4", None,
+                                       {"marker": "8", "color": "tab:orange", "fillstyle": "none"}),
+            "tinybert_aug_lr5e-4": ("stages 1 + 2, augmented, AdamW 5e-4",
+                                    "tinybert_s2_aug_lr5e-4", {"marker": "8", "color": "tab:orange"})}
 
 
 def run_name(student, hidden, recipe):
