@@ -152,7 +152,9 @@ $L table
 # Both transfer sets are labelled on both cores first, so that no seed waits on another's teacher pass
 # and the pool never drains to one run between configurations.
 if missing tinybert_s2 tinybert; then label soft_train; fi
-if missing tinybert_s2_aug tinybert_aug tinybert_s2_aug_lr5e-4 tinybert_aug_lr5e-4; then label soft_aug; fi
+if missing tinybert_s2_aug tinybert_aug tinybert_s2_aug_lr5e-4 tinybert_aug_lr5e-4 tinybert_aug_lr5e-4_s1x3; then
+  label soft_aug
+fi
 for config in tinybert_s2 tinybert tinybert_s2_aug; do pooled "$config" bilstm 1 7 2021; done
 # What stands between the default student and its teacher (one seed each): stage 2's length, its
 # learning rate, a start from the teacher's own layers (at its width)
@@ -163,6 +165,8 @@ pooled tinybert_aug bilstm 1 7 2021  # ~70 min a seed
 # default 1e-4: 0.9067), 1.3 under the teacher; its seeds, then the two-stage student at that rate
 pooled tinybert_s2_aug_lr5e-4 bilstm 1 7 2021
 pooled tinybert_aug_lr5e-4 bilstm 1 7 2021
+# At 5e-4 stage 1's attention-score loss still fell at its one epoch's end: the default 3 (~140 min a seed)
+pooled tinybert_aug_lr5e-4_s1x3 bilstm 1
 pooled tinybert_init bilstm 1
 wait
 
