@@ -82,7 +82,8 @@ def test_distillation_and_the_teacher_under_the_launcher(fine_tuned, tmp_path):
     assert_close_weights(tmp_path / "one" / "last", tmp_path / "two" / "last")
     assert len(os.listdir(tmp_path / "cache")) == 2  # one entry (and its lock file), shared by both runs
 
-    # the teacher's logits labelled by 2 processes, each its share: the entry one process writes
+    # the teacher's logits labelled by 2 processes, each its share: the entry one process writes, within float
+    # tolerance (batches of 4 round otherwise than batches of 8, and CPUs differ in the last bits)
     launch("teacher_student_distill.py", [*common, "--batch_size", "4", "--output_dir", tmp_path / "sharded",
                                           "--logits_cache", tmp_path / "cache2"], 2, tmp_path / "log5")
     (entry,) = [e for e in os.listdir(tmp_path / "cache") if not e.startswith(".")]
@@ -90,7 +91,10 @@ def test_distillation_and_the_teacher_under_the_launcher(fine_tuned, tmp_path):
     single, sharded = (np.load(tmp_path / c / entry / "outputs.npz", allow_pickle=True) for c in ("cache", "cache2"))
     assert single.files == sharded.files
     for name in single.files:
-        assert np.array_equal(single[name], sharded[name]), name
+        if single[name].dtype.kind == "f":
+            np.testing.assert_allclose(single[name], sharded[name], rtol=1e-5, atol=1e-6, err_msg=name)
+        else:  # the sentences themselves
+            np.testing.assert_array_equal(single[name], sharded[name], err_msg=name)
     assert len(os.listdir(tmp_path / "two" / "vdl" / "teacher")) == 1  # the reference line, once
 
     teacher = ["--data_dir", data_dir, "--model_name_or_path", base, "--model_type", "ernie-gram", "--max_seq_length",
