@@ -113,7 +113,7 @@ def eval_set(text):
         raise argparse.ArgumentTypeError(f"expected NAME=FILE, got {text!r}")
     if not name.replace("_", "").replace("-", "").isalnum():
         raise argparse.ArgumentTypeError(f"{name!r}: a name of letters, digits, - and _ (it names VisualDL tags)")
-    if name in ("train", "dev", "test"):
+    if name in ("train", "dev", "test", "dev_unseen"):
         raise argparse.ArgumentTypeError(f"{name!r} is a split of the task; give the set another name")
     return name, path
 

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from visualdl import LogWriter
 
 from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, join_words,
-                  load_splits, read_lines, segment)
+                  load_splits, read_lines, segment, unseen_rows)
 from student_lstm_small import batchify_fn as student_batchify_fn
 from student_lstm_small import student_vocab, to_records, train
 from teacher_train_glue import encode, load_teacher, teacher_pads
@@ -230,7 +230,8 @@ def transfer_targets(args, splits, label_list):
     """The transfer set and what the student learns from it, the teacher's logits computed once
     and cached: a namespace of teacher, words (each split's jieba words), sentences (word lists),
     labels (gold, -1 for sentences without one), logits (None with --teacher_logits online),
-    dev_logits, teacher_dev_acc and logits_seconds."""
+    dev_logits, teacher_dev_acc, teacher_dev_unseen_acc (None when every dev text is in train) and
+    logits_seconds."""
     make_writable_dir(args.logits_cache)  # now, not after the teacher's logits took minutes
     texts = {split: [ex["text"] for ex in ds] for split, ds in splits.items()}
     unlabeled_texts = read_lines(args.unlabeled_path) if args.unlabeled_path else []
@@ -252,12 +253,17 @@ def transfer_targets(args, splits, label_list):
     outputs = cached_teacher_outputs(args, manifest, compute)
     logits_seconds = time.time() - start  # near 0 when the cache already held them
     gold = [ex["label"] for ex in splits["train"]]
-    teacher_dev_acc = float(np.mean(outputs["dev_logits"].argmax(-1) == [ex["label"] for ex in splits["dev"]]))
-    logger.info("teacher dev accuracy %.4f", teacher_dev_acc)
+    correct = outputs["dev_logits"].argmax(-1) == np.array([ex["label"] for ex in splits["dev"]])
+    teacher_dev_acc = float(np.mean(correct))
+    unseen = unseen_rows(splits["dev"], splits["train"])
+    teacher_dev_unseen_acc = float(np.mean(correct[unseen])) if unseen else None
+    logger.info("teacher dev accuracy %.4f%s", teacher_dev_acc,
+                f", on dev's texts not in train {teacher_dev_unseen_acc:.4f}" if unseen else "")
     return SimpleNamespace(teacher=teacher, words=words, sentences=[s.split(" ") for s in outputs["sentences"]],
                            labels=[gold[i] if i >= 0 else -1 for i in outputs["source"]],
                            logits=outputs.get("logits"), dev_logits=outputs["dev_logits"],
-                           teacher_dev_acc=teacher_dev_acc, logits_seconds=logits_seconds)
+                           teacher_dev_acc=teacher_dev_acc, teacher_dev_unseen_acc=teacher_dev_unseen_acc,
+                           logits_seconds=logits_seconds)
 
 
 def run(args):
@@ -284,7 +290,8 @@ def run(args):
     online = None if args.teacher_logits == "cached" else teacher
     sizes = {"sentences": len(records), "gold_labelled": sum(label >= 0 for label in labels)}
     state = train(args, loaders, vocab, label_list, make_compute_loss(args, online),
-                  summary={"teacher_dev_acc": t.teacher_dev_acc, "transfer_set": sizes,
+                  summary={"teacher_dev_acc": t.teacher_dev_acc, "teacher_dev_unseen_acc": t.teacher_dev_unseen_acc,
+                           "transfer_set": sizes,
                            "teacher_logits_seconds": t.logits_seconds})
     if is_main():
         log_teacher_reference(args, t.teacher_dev_acc, state["global_step"])

@@ -208,7 +208,9 @@ def run(args):
                 "tinybert": {"stage": 2, "layer_map": mapping, "parameters": parameters}}
         state = fit(student, optimizer, loaders["train"], loaders["dev"], make_compute_loss(args), args, meta, state,
                     extras=[tokenizer])
-        write_summary(student, loaders, args, state, {"teacher_dev_acc": t.teacher_dev_acc, "parameters": parameters,
+        write_summary(student, loaders, args, state, {"teacher_dev_acc": t.teacher_dev_acc,
+                                                      "teacher_dev_unseen_acc": t.teacher_dev_unseen_acc,
+                                                      "parameters": parameters,
                                                       "transfer_set": {"sentences": len(records)}})
 
 

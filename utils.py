@@ -497,8 +497,8 @@ def open_logwriter(args, resume):
     writer = LogWriter(logdir=args.logdir, display_name=args.run_name)
     hparams = {k: v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(v)
                for k, v in sorted(vars(args).items()) if k not in NOT_HPARAMS}
-    # the metrics its table shows per run: dev and every --eval_sets accuracy
-    writer.add_hparams(hparams, ["dev/acc", *(f"{name}/acc" for name, _ in args.eval_sets)])
+    # the metrics its table shows per run: dev, dev's texts not in train, and every --eval_sets accuracy
+    writer.add_hparams(hparams, ["dev/acc", "dev_unseen/acc", *(f"{name}/acc" for name, _ in args.eval_sets)])
     return writer
 
 
@@ -596,18 +596,19 @@ def evaluate_and_save(model, optimizer, dev_loader, writer, args, meta, state, e
 
 def write_summary(model, loaders, args, state, extra=None):
     """summary.json in output_dir: best dev accuracy, each evaluation's [step, dev accuracy],
-    timings, `extra` and the best checkpoint's accuracy on every other labelled set: test.tsv
-    (test_acc) and each of --eval_sets (eval_sets: {name: {file, examples, acc}}), also logged
-    to VisualDL as <name>/acc at the best step. Those sets never choose the checkpoint. Rank 0's job."""
+    timings, `extra` and the best checkpoint's accuracy on every other labelled set: the task's
+    other splits (dev_unseen_acc: dev's texts not in train; test_acc: test.tsv) and each of
+    --eval_sets (eval_sets: {name: {file, examples, acc}}), also logged to VisualDL as <name>/acc at
+    the best step. Those sets never choose the checkpoint. Rank 0's job."""
     if not is_main():
         return
     summary = {"best_dev_acc": state["best_acc"], "best_step": state["best_step"],
                "epoch_seconds": state["epoch_seconds"], "dev_acc": state["dev_acc"],
                "train_examples_per_second": state["train_examples"] / state["train_seconds"], **(extra or {})}
     held_out = held_out_accuracies(model, loaders, args, state["best_step"])
-    if "test" in held_out:
-        summary["test_acc"] = held_out["test"]
     files = dict(args.eval_sets)
+    for split in [name for name in held_out if name not in files]:
+        summary[f"{split}_acc"], summary[f"{split}_examples"] = held_out[split], len(loaders[split].dataset)
     if files:
         summary["eval_sets"] = {name: {"file": files[name], "examples": len(loaders[name].dataset),
                                        "acc": held_out[name]} for name in files}

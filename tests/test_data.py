@@ -5,8 +5,8 @@ import pytest
 
 import build_vocab
 from conftest import toy_sentences, write_tsv, write_vocab
-from data import (LengthGroupedBatchSampler, build_word_dict, lean_vocab, load_local_splits, load_vocab,
-                  segment, vocab_words)
+from data import (LengthGroupedBatchSampler, build_word_dict, lean_vocab, load_local_splits, load_splits,
+                  load_vocab, segment, unseen_rows, vocab_words)
 from utils import InputError
 
 
@@ -252,3 +252,18 @@ def test_each_recipe_is_a_valid_command_of_its_job(job, name):
     assert recipe(name)[0].startswith("--") and "#" not in " ".join(recipe(name))  # comments are not flags
     if job != "tinybert":  # the transformer student reads the teacher's tokens, at the teacher's length
         assert args.max_seq_length == 256
+
+
+def test_dev_unseen_holds_the_dev_texts_train_does_not(tmp_path, caplog):
+    from types import SimpleNamespace
+
+    rows = toy_sentences(8, seed=0)
+    write_tsv(tmp_path / "train.tsv", rows[:6])
+    write_tsv(tmp_path / "dev.tsv", [rows[0], rows[6], (rows[1][0], f" {rows[1][1]} "), rows[7]])
+    splits, _ = load_splits(SimpleNamespace(data_dir=str(tmp_path)))
+    assert unseen_rows(splits["dev"], splits["train"]) == [1, 3]  # word for word, spaces around a text dropped
+    assert [ex["text"] for ex in splits["dev_unseen"]] == [rows[6][1], rows[7][1]]
+
+    write_tsv(tmp_path / "dev.tsv", rows[:2])
+    splits, _ = load_splits(SimpleNamespace(data_dir=str(tmp_path)))
+    assert "dev_unseen" not in splits and "every dev text is also in train" in caplog.text

@@ -2,6 +2,7 @@
 import os
 import shutil
 
+import numpy as np
 import pytest
 from visualdl import LogReader
 
@@ -45,7 +46,54 @@ def test_student_scores_eval_sets_with_the_best_checkpoint_without_choosing_it(t
     reader = LogReader(file_path=str(logdir / os.listdir(logdir)[0]))
     other = [(r.id, r.value) for r in reader.get_data("scalar", "other/acc")]
     assert other == [(scored["best_step"], pytest.approx(scored["eval_sets"]["other"]["acc"]))]
-    assert hparam_metrics(logdir) == ["dev/acc", "other/acc", "dev_copy/acc"]
+    assert hparam_metrics(logdir) == ["dev/acc", "dev_unseen/acc", "other/acc", "dev_copy/acc"]
+
+
+def overlapping_task(tmp_path):
+    """A task whose dev repeats 12 training texts word for word beside 12 texts train does not hold,
+    and a file of those 12 alone (their accuracy, scored as an eval set, is what dev_unseen must give)."""
+    train_rows = toy_sentences(48, seed=1)
+    seen = {text for _, text in train_rows}
+    unseen = [row for row in toy_sentences(60, seed=2) if row[1] not in seen][:12]
+    data_dir = tmp_path / "overlap"
+    data_dir.mkdir()
+    write_tsv(data_dir / "train.tsv", train_rows)
+    write_tsv(data_dir / "dev.tsv", train_rows[:12] + unseen)
+    return data_dir, write_tsv(tmp_path / "unseen.tsv", unseen)
+
+
+def test_dev_unseen_is_scored_by_the_best_checkpoint_without_choosing_it(toy_task, tmp_path):
+    data_dir, unseen = overlapping_task(tmp_path)
+    vocab = toy_task[1]
+    summary = train((data_dir, vocab), tmp_path / "run", "--max_epoch", "4", "--lr", "1e-2", "--save_steps", "2",
+                    "--eval_sets", f"unseen_copy={unseen}")
+    assert summary["dev_unseen_examples"] == 12
+    assert summary["dev_unseen_acc"] == summary["eval_sets"]["unseen_copy"]["acc"]
+    logdir = tmp_path / "run" / "vdl"
+    reader = LogReader(file_path=str(logdir / os.listdir(logdir)[0]))
+    scored = [(r.id, r.value) for r in reader.get_data("scalar", "dev_unseen/acc")]
+    assert scored == [(summary["best_step"], pytest.approx(summary["dev_unseen_acc"]))]  # once, at the best step
+    # dev chooses: the same run without the unseen rows scored anywhere picks the same checkpoint
+    plain = train((data_dir, vocab), tmp_path / "plain", "--max_epoch", "4", "--lr", "1e-2", "--save_steps", "2")
+    assert plain["best_step"] == summary["best_step"] and plain["dev_acc"] == summary["dev_acc"]
+
+
+def test_distillation_reports_the_teachers_accuracy_on_dev_unseen(fine_tuned, tmp_path):
+    data_dir, unseen = overlapping_task(tmp_path)
+    summary = distill((data_dir, *fine_tuned[1:]), tmp_path / "run", tmp_path / "cache", "--n_iter", "1",
+                      "--max_epoch", "1", "--eval_sets", f"unseen_copy={unseen}")
+    assert summary["dev_unseen_examples"] == 12
+    assert summary["dev_unseen_acc"] == summary["eval_sets"]["unseen_copy"]["acc"]
+    # the teacher's, from its cached dev logits: what the teacher itself says on those 12 texts
+    from data import segment
+    from teacher_student_distill import Teacher
+
+    base, best = fine_tuned[2:]
+    teacher = Teacher(parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(best),
+                                             "--model_name", str(base)]), ["0", "1"])
+    rows = [line.split("\t") for line in unseen.read_text(encoding="utf-8").splitlines()[1:]]
+    said = teacher.logits(segment([text for _, text in rows]), 4).argmax(-1)
+    assert summary["teacher_dev_unseen_acc"] == pytest.approx(np.mean(said == [int(label) for label, _ in rows]))
 
 
 def test_teacher_scores_eval_sets(toy_task, tiny_teacher, tmp_path):
