@@ -196,8 +196,9 @@ def run(args):
             summary = json.load(f)
         write_results(path, {
             "student": args.student, "config": args.config, "seed": seed, "dev_acc": summary["best_dev_acc"],
-            "ood_acc": summary["eval_sets"][OOD[0]]["acc"], "best_step": summary["best_step"],
-            "teacher_dev_acc": summary.get("teacher_dev_acc"), "transfer_set": summary.get("transfer_set"),
+            "dev_unseen_acc": summary["dev_unseen_acc"], "ood_acc": summary["eval_sets"][OOD[0]]["acc"],
+            "best_step": summary["best_step"], "teacher_dev_acc": summary.get("teacher_dev_acc"),
+            "teacher_dev_unseen_acc": summary.get("teacher_dev_unseen_acc"), "transfer_set": summary.get("transfer_set"),
             "parameters": summary.get("parameters"),
             # over every session a resumed run spanned (this process may have run only its last part)
             "epoch_seconds": summary["epoch_seconds"], "train_minutes": sum(summary["epoch_seconds"]) / 60,
@@ -237,8 +238,21 @@ def predict_accuracy(model_dir, path, num_threads):
     return float(re.search(r"accuracy ([0-9.]+) on (\d+) labelled lines", done.stderr)[1])
 
 
+def write_unseen_dev(path):
+    """dev.tsv's header and the rows whose text train.tsv does not hold (data.unseen_rows): the "dev, unseen" set."""
+    from data import load_local_splits, unseen_rows, utf8_lines
+
+    splits, _ = load_local_splits(os.path.join(SHARED, "chnsenticorp"))
+    dev = splits["dev"]
+    lines = {dev[i]["line"] for i in unseen_rows(dev, splits["train"])}
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(f"{line}\n" for number, line in utf8_lines(os.path.join(SHARED, "chnsenticorp", "dev.tsv"))
+                     if number == 1 or number in lines)
+    return len(lines)
+
+
 def teacher(args):
-    """The fine-tuned teacher's dev and out-of-domain accuracy, through export_model.py and predict.py."""
+    """The fine-tuned teacher's dev, dev-unseen and out-of-domain accuracy, through export_model.py and predict.py."""
     best = teacher_dir(args)
     with open(os.path.join(best, "checkpoint.json"), encoding="utf-8") as f:
         seed = json.load(f)["args"]["seed"]
@@ -246,11 +260,15 @@ def teacher(args):
         export = os.path.join(tmp, "teacher")
         subprocess.run([sys.executable, "export_model.py", "--checkpoint", best, "--output_dir", export],
                        cwd=ROOT, check=True)
+        unseen_dev = os.path.join(tmp, "dev_unseen.tsv")
+        unseen_rows = write_unseen_dev(unseen_dev)
         start = time.time()
         dev = predict_accuracy(export, os.path.join(SHARED, "chnsenticorp", "dev.tsv"), args.num_threads)
+        dev_unseen = predict_accuracy(export, unseen_dev, args.num_threads)
         ood = predict_accuracy(export, OOD[1], args.num_threads)
     write_results(os.path.join(RESULTS, "teacher", f"seed{seed}.json"), {
-        "config": "teacher", "seed": seed, "dev_acc": dev, "ood_acc": ood, "predict_minutes": (time.time() - start) / 60,
+        "config": "teacher", "seed": seed, "dev_acc": dev, "dev_unseen_acc": dev_unseen, "dev_unseen_examples": unseen_rows,
+        "ood_acc": ood, "predict_minutes": (time.time() - start) / 60,
         "teacher": "m3e-small (offline), fine-tuned by bench_teacher.py train", "run": best})
 
 
@@ -452,20 +470,25 @@ def table(args):
     for name in what:
         runs = [json.load(open(p, encoding="utf-8")) for p in sorted(glob.glob(os.path.join(RESULTS, name, "seed*.json")))]
         if runs:
+            unseen = [r.get("dev_unseen_acc") for r in runs]  # runs before it was measured lack it
             rows[name] = {"seeds": [r["seed"] for r in runs], "parameters": runs[0].get("parameters"),
-                          "dev": mean_std([r["dev_acc"] for r in runs]), "ood": mean_std([r["ood_acc"] for r in runs])}
+                          "dev": mean_std([r["dev_acc"] for r in runs]),
+                          "dev_unseen": None if None in unseen else mean_std(unseen),
+                          "ood": mean_std([r["ood_acc"] for r in runs])}
     teacher_ood = rows["teacher"]["ood"][0] if "teacher" in rows else None
-    print("| model | what | seeds | ChnSentiCorp dev | shopping5 (out of domain) | of the teacher's out-of-domain accuracy "
-          "| parameters (embedding + other) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | what | seeds | ChnSentiCorp dev | dev, unseen | shopping5 (out of domain) "
+          "| of the teacher's out-of-domain accuracy | parameters (embedding + other) |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, row in rows.items():
         kept = f"{row['ood'][0] / teacher_ood:.1%}" if teacher_ood else "-"
         row["ood_share_of_teacher"] = row["ood"][0] / teacher_ood if teacher_ood else None
         counts = row["parameters"]
         size = f"{counts['embedding'] / 1e6:.1f}M + {counts['other'] / 1e6:.2f}M" if counts else "-"
-        print(f"| {name} | {what[name]} | {len(row['seeds'])} | {row['dev'][0]:.4f} ± {row['dev'][1]:.4f} "
+        unseen = f"{row['dev_unseen'][0]:.4f} ± {row['dev_unseen'][1]:.4f}" if row["dev_unseen"] else "-"
+        print(f"| {name} | {what[name]} | {len(row['seeds'])} | {row['dev'][0]:.4f} ± {row['dev'][1]:.4f} | {unseen} "
               f"| {row['ood'][0]:.4f} ± {row['ood'][1]:.4f} | {kept} | {size} |")
-    print("\nmean ± sample standard deviation over training seeds")
+    print("\nmean ± sample standard deviation over training seeds; dev, unseen: dev's texts not in train, from the "
+          "same checkpoints (chosen on all of dev); - where the runs predate it")
     write_results(os.path.join(ROOT, "bench", "results", "robustness.json"), portable(rows))
 
 

@@ -80,17 +80,19 @@ def recipe_command(student, hidden, recipe):
 
 
 def accuracies(name, min_runs=3):
-    """{"dev"|"ood": (mean, std, n), "parameters": the first run's} of bench/results/robustness/<name>/seed*.json,
-    or None before min_runs seeds have landed (a student's accuracy is claimed over 3 seeds; the teacher's
-    fine-tuning is one run)."""
+    """{"dev"|"dev_unseen"|"ood": (mean, std, n), "parameters": the first run's} of
+    bench/results/robustness/<name>/seed*.json, or None before min_runs seeds have landed (a student's accuracy is
+    claimed over 3 seeds; the teacher's fine-tuning is one run). "dev_unseen" (dev's texts not in train) is None
+    until every run has it: runs before it was measured lack it."""
     runs = [json.load(open(p, encoding="utf-8"))
             for p in sorted(glob.glob(os.path.join(RESULTS, "robustness", name, "seed*.json")))]
     if len(runs) < min_runs:
         return None
     out = {"parameters": runs[0].get("parameters")}
-    for key in ("dev", "ood"):
-        values = [r[f"{key}_acc"] for r in runs]
-        out[key] = (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
+    for key in ("dev", "dev_unseen", "ood"):
+        values = [r.get(f"{key}_acc") for r in runs]
+        out[key] = None if None in values else (statistics.mean(values), statistics.stdev(values) if len(values) > 1
+                                                else 0.0, len(values))
     return out
 
 
@@ -151,14 +153,35 @@ PUBLISHED = {("bilstm", 300, "alone"): "0.920 (distill_lstm), 0.912 (ERNIE)",
 
 
 def mean_cell(mean_std_n):
+    if mean_std_n is None:
+        return "-"
     mean, std, n = mean_std_n
     return f"{mean:.4f}" if n == 1 else f"{mean:.4f} ± {std:.4f}"
 
 
+def beyond_spread(base, other):
+    """Whether two (mean, std, n) differ by more than the larger standard deviation, either way: the project's
+    one rule (a loss no larger than the spread is within it, as a gain is)."""
+    return abs(other[0] - base[0]) > max(base[1], other[1])
+
+
 def gain_over(base, other, over):
-    """other - base in dev points, and whether it exceeds the larger of the two standard deviations."""
-    (a, a_std, _), (o, o_std, _) = base["dev"], other["dev"]
-    return {"over": over, "points": 100 * (o - a), "beyond_spread": o - a > max(a_std, o_std)}
+    """other - base in points on dev and on dev's unseen texts (None until both have them), each judged against
+    the larger of the two standard deviations."""
+    gain = {"over": over}
+    for key in ("dev", "dev_unseen"):
+        both = base[key] is not None and other[key] is not None
+        gain[key] = {"points": 100 * (other[key][0] - base[key][0]),
+                     "beyond_spread": beyond_spread(base[key], other[key])} if both else None
+    return gain
+
+
+def gain_cell(gain, key):
+    """A gain in points, "(within the spread)" unless beyond it, "-" where not measured."""
+    if gain is None or gain[key] is None:
+        return "-" if gain else ""
+    points = f"{gain[key]['points']:+.2f}" + ("" if gain["over"] == "alone" else f" over {gain['over']}")
+    return points + ("" if gain[key]["beyond_spread"] else " (within the spread)")
 
 
 def table(speeds, output):
@@ -190,22 +213,22 @@ def table(speeds, output):
                      "command": f"`tinybert_distill.py {' '.join(CONFIGS[config][1])}`", "config": config, **acc,
                      "gain": gain_over(base_acc, acc, TINYBERT[base][0]) if base_acc else None,
                      "sentences_per_second": speeds.get(TINYBERT_MEMBER[1]), "published": ""})
-    print("| model | recipe | seeds | dev | gain | shopping5 (of the teacher's) "
+    print("| model | recipe | seeds | dev | gain | dev, unseen | gain | shopping5 (of the teacher's) "
           "| parameters (embedding + other) | sentences/s, batch 1, 1 thread | published dev |")
-    print("|---" * 9 + "|")
+    print("|---" * 11 + "|")
     for row in rows:
         gain = row.get("gain")
-        gained = "" if gain is None else (f"{gain['points']:+.2f}" + ("" if gain["over"] == "alone" else f" over {gain['over']}")
-                                          + ("" if gain["beyond_spread"] else " (within the spread)"))
         kept = f" ({row['ood'][0] / teacher['ood'][0]:.0%})" if teacher else ""
         counts = row.get("parameters")
         size = f"{counts['embedding'] / 1e6:.1f}M + {counts['other'] / 1e6:.2f}M" if counts else ""
         speed = row["sentences_per_second"]
         rate = f"{speed:.0f} ({speed / reference:.0f}x)" if speed and reference else ""
         print(f"| {row['model']} | {row['recipe']} ({row['command']}) | {row['dev'][2]} | {mean_cell(row['dev'])} "
-              f"| {gained} | {mean_cell(row['ood'])}{kept} | {size} | {rate} | {row['published']} |")
-    print("\nmean ± sample standard deviation over training seeds; gain: over the same student alone (TinyBERT: over "
-          "stage 2 alone), within the spread when no larger than the larger of the two standard deviations; speed: "
+              f"| {gain_cell(gain, 'dev')} | {mean_cell(row['dev_unseen'])} | {gain_cell(gain, 'dev_unseen')} "
+              f"| {mean_cell(row['ood'])}{kept} | {size} | {rate} | {row['published']} |")
+    print("\nmean ± sample standard deviation over training seeds; dev, unseen: the dev texts not in train (the same "
+          "checkpoints, chosen on all of dev); gain: over the same student alone (TinyBERT: over stage 2 alone), within "
+          "the spread when no larger, either way, than the larger of the two standard deviations; speed: "
           "exported, batch 1, one thread, x the ernie-gram-zh-shaped teacher")
     write_results(output, {"recipes": RECIPES, "serve": "exported, batch 1, one thread", "rows": rows})
 
