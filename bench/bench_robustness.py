@@ -180,11 +180,20 @@ def command(args, config, seed, output_dir):
     return cmd + ["--overwrite_output_dir"]  # the bench's own scratch directory
 
 
+def measured_unseen(path):
+    """Whether a run's results file exists with its dev-unseen accuracy: runs from before it was measured
+    train again (the same seed and recipe) and their file is rewritten from the new run."""
+    if not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8") as f:
+        return "dev_unseen_acc" in json.load(f)
+
+
 def run(args):
     for seed in args.seeds:
         name = run_name(args.student, args.config)
         path = os.path.join(RESULTS, name, f"seed{seed}.json")
-        if os.path.isfile(path):
+        if measured_unseen(path):
             print(f"{path}: done, skipped")
             continue
         output_dir = run_dir(name, seed)

@@ -15,7 +15,7 @@ R="$PY bench/bench_robustness.py"
 CACHE="${DISTILL_LSTM_CACHE:-$HOME/.cache/distill_lstm}"
 
 [ -f "$CACHE/teacher/chnsenticorp/summary.json" ] || $PY bench/bench_teacher.py train
-ls bench/results/robustness/teacher/seed*.json > /dev/null 2>&1 || $R teacher
+grep -qs dev_unseen_acc bench/results/robustness/teacher/seed*.json || $R teacher
 
 # Two one-thread runs at a time: training a Bi-LSTM gains little from a second thread (a seed took
 # 48 min alone on two, 45-48 min beside another on one), so pairs double the throughput.
@@ -28,12 +28,13 @@ pooled() {
     $R run "$config" --student "$student" --seeds "$seed" --num_threads 1 &
   done
 }
-# missing STUDENT-CONFIG...: whether a seed of theirs has not landed (the cache of teacher logits does
-# not outlive a machine, the results do: a transfer set is labelled again only for runs still to come).
+# missing STUDENT-CONFIG...: whether a seed of theirs has not landed with its dev-unseen accuracy (the cache
+# of teacher logits does not outlive a machine, the results do: a transfer set is labelled again only for
+# runs still to come; runs from before dev-unseen was measured train again).
 missing() {
   local run seed
   for run in "$@"; do
-    for seed in 1 7 2021; do [ -f "bench/results/robustness/$run/seed$seed.json" ] || return 0; done
+    for seed in 1 7 2021; do grep -qs dev_unseen_acc "bench/results/robustness/$run/seed$seed.json" || return 0; done
   done
   return 1
 }
