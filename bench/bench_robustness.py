@@ -189,6 +189,23 @@ def measured_unseen(path):
         return "dev_unseen_acc" in json.load(f)
 
 
+def stage1_losses(output_dir):
+    """{"stage1_losses": {term: [first, middle, last logged value]}} of a TinyBERT run's stage 1 (its VisualDL
+    log: how near the teacher's layers it came), or {} for a run without one. The logs stay in the cache;
+    these numbers go to the committed results."""
+    from visualdl import LogReader
+
+    logs = sorted(glob.glob(os.path.join(output_dir, "vdl", "stage1", "vdlrecords.*.log")))
+    if not logs:
+        return {}
+    reader = LogReader(file_path=logs[-1])
+    terms = {}
+    for tag in sorted(t for t in reader.get_tags().get("scalar", []) if t.startswith("train/") and t != "train/lr"):
+        values = [r.value for r in reader.get_data("scalar", tag)]
+        terms[tag.split("/", 1)[1]] = [values[0], values[len(values) // 2], values[-1]]
+    return {"stage1_losses": terms}
+
+
 def run(args):
     for seed in args.seeds:
         name = run_name(args.student, args.config)
@@ -209,6 +226,7 @@ def run(args):
             "best_step": summary["best_step"], "teacher_dev_acc": summary.get("teacher_dev_acc"),
             "teacher_dev_unseen_acc": summary.get("teacher_dev_unseen_acc"), "transfer_set": summary.get("transfer_set"),
             "parameters": summary.get("parameters"),
+            "dev_curve": summary["dev_acc"], **stage1_losses(output_dir),
             # over every session a resumed run spanned (this process may have run only its last part)
             "epoch_seconds": summary["epoch_seconds"], "train_minutes": sum(summary["epoch_seconds"]) / 60,
             "threads": args.num_threads, "cpu": cpu_model(),

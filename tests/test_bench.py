@@ -392,3 +392,23 @@ def test_the_real_sets_worst_rows_are_tabled_with_a_persons_judgements(tmp_path,
     judgements.write_text("line\tjudgement\tnote\n5\twrong\tx\n9\twrong\tx\n", encoding="utf-8")
     with pytest.raises(SystemExit, match=r"judge exactly the worst rows: lines \[3\] differ"):
         bench.real_table(str(result))
+
+
+def test_robustness_keeps_a_tinybert_runs_stage1_losses_and_reruns_results_without_dev_unseen(tmp_path):
+    import bench_robustness
+    from visualdl import LogWriter
+
+    with LogWriter(logdir=str(tmp_path / "run" / "vdl" / "stage1")) as writer:
+        for step, (att, hidden) in enumerate([(30.0, 2.7), (9.0, 1.0), (5.0, 0.7)], start=1):
+            writer.add_scalar("train/att", att, step)
+            writer.add_scalar("train/hidden", hidden, step)
+            writer.add_scalar("train/lr", 5e-4, step)
+    assert bench_robustness.stage1_losses(str(tmp_path / "run")) == {
+        "stage1_losses": {"att": [30.0, 9.0, 5.0], "hidden": [pytest.approx(2.7), 1.0, pytest.approx(0.7)]}}
+    assert bench_robustness.stage1_losses(str(tmp_path / "word_student")) == {}
+
+    old, new = tmp_path / "seed1.json", tmp_path / "seed7.json"
+    write_results(str(old), {"seed": 1, "dev_acc": 0.9})
+    write_results(str(new), {"seed": 7, "dev_acc": 0.9, "dev_unseen_acc": 0.88})
+    assert [bench_robustness.measured_unseen(str(p)) for p in (old, new, tmp_path / "seed2021.json")] == [
+        False, True, False]
