@@ -71,7 +71,7 @@ def timing(args):
                  "--save_steps", "100000"]
         wall, summary = timed_run(distill_command(args, data_dir, os.path.join(work, f"run{len(rows)}"), extra))
         rows.append({"run": name, "wall_seconds": wall, "epoch_seconds": summary["epoch_seconds"],
-                     "dev_acc": summary["best_dev_acc"]})
+                     "dev_acc": summary["best_dev_acc"], "dev_unseen_acc": summary.get("dev_unseen_acc")})
     shutil.rmtree(work)
     online = rows[0]["wall_seconds"]
     print(f"\n{args.subset} training sentences + 1 augmented copy each, 6 epochs, {args.num_threads} threads\n")
@@ -88,12 +88,14 @@ def run(args):
     wall, summary = timed_run(distill_command(args, args.data_dir, output_dir, args.extra))
     epochs = summary["epoch_seconds"]
     row = {"name": args.name, "args": " ".join(args.extra), "dev_acc": summary["best_dev_acc"],
-           "best_step": summary["best_step"], "teacher_dev_acc": summary.get("teacher_dev_acc"),
+           "dev_unseen_acc": summary["dev_unseen_acc"], "best_step": summary["best_step"],
+           "teacher_dev_acc": summary.get("teacher_dev_acc"), "teacher_dev_unseen_acc": summary.get("teacher_dev_unseen_acc"),
            "transfer_set": summary.get("transfer_set"), "wall_minutes": wall / 60,
            "seconds_per_epoch": sum(epochs) / len(epochs), "epochs": len(epochs),
            "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
-    print("\n| run | extra args | dev acc | best step | transfer set | s/epoch | wall |\n|---|---|---|---|---|---|---|")
-    print(f"| {row['name']} | {row['args']} | {row['dev_acc']:.4f} | {row['best_step']} | {row['transfer_set']['sentences']} "
+    print("\n| run | extra args | dev acc | dev, unseen | best step | transfer set | s/epoch | wall |\n"
+          "|---|---|---|---|---|---|---|---|")
+    print(f"| {row['name']} | {row['args']} | {row['dev_acc']:.4f} | {row['dev_unseen_acc']:.4f} | {row['best_step']} | {row['transfer_set']['sentences']} "
           f"| {row['seconds_per_epoch']:.0f} | {row['wall_minutes']:.0f} min |")
     return {"result": row, "summary": summary}
 

@@ -41,13 +41,14 @@ def main():
         summary = json.load(f)
 
     epochs = summary["epoch_seconds"]
-    row = {"dev_acc": summary["best_dev_acc"], "best_step": summary["best_step"], "epochs": len(epochs),
+    row = {"dev_acc": summary["best_dev_acc"], "dev_unseen_acc": summary["dev_unseen_acc"],
+           "best_step": summary["best_step"], "epochs": len(epochs),
            "seconds_per_epoch": sum(epochs) / len(epochs), "examples_per_second": summary["train_examples_per_second"],
            "peak_rss_mib": peak_mib, "wall_minutes": wall / 60, "threads": args.num_threads,
            "cpu": cpu_model(), "command": " ".join(command[1:])}
-    print("\n| model | dev acc | epochs | s/epoch | train examples/s | peak RSS | wall |")
-    print("|---|---|---|---|---|---|---|")
-    print(f"| Bi-LSTM alone | {row['dev_acc']:.4f} | {row['epochs']} | {row['seconds_per_epoch']:.0f} "
+    print("\n| model | dev acc | dev, unseen | epochs | s/epoch | train examples/s | peak RSS | wall |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| Bi-LSTM alone | {row['dev_acc']:.4f} | {row['dev_unseen_acc']:.4f} | {row['epochs']} | {row['seconds_per_epoch']:.0f} "
           f"| {row['examples_per_second']:.0f} | {row['peak_rss_mib']:.0f} MiB | {row['wall_minutes']:.1f} min |")
     write_results(args.results, {"result": row, "summary": summary})
 
