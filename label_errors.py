@@ -4,17 +4,20 @@
         --task_name chnsenticorp --output_dir label_issues/chnsenticorp [--clean drop|relabel]
     python label_errors.py @recipes/student.txt --model student ...     # cheaper: a Bi-LSTM per fold
 
-Every training row is scored by a model that never saw it: the rows are cut into --folds stratified
-folds, and for each fold a model is trained on the others (the teacher fine-tuned with the teacher
-flags, or a student trained alone with the student flags; its checkpoint chosen on dev), exported,
-and run on the held-out rows by predict.py's Predictor. The folds' probabilities are cached in
---probs_cache, so a stopped run continues where it stopped (a fold from its last checkpoint) and a
-second run (--clean) costs nothing.
+Every training row is scored by a model that never saw it nor a copy of its text: the rows are cut
+into --folds folds, rows of identical text always in the same fold, each fold's size and label shares
+as even as that allows, and for each fold a model is trained on the others (the teacher fine-tuned
+with the teacher flags, or a student trained alone with the student flags; its checkpoint chosen on
+dev), exported, and run on the held-out rows by predict.py's Predictor. The folds' probabilities are
+cached in --probs_cache, so a stopped run continues where it stopped (a fold from its last
+checkpoint) and a second run (--clean, another --filter_by) costs nothing.
 cleanlab's confident learning (cleanlab.filter.find_label_issues, by --filter_by's rule) then flags
 the rows whose label the out-of-sample probabilities contradict, and <output_dir>/label_issues.tsv
-lists them worst first. --clean writes <output_dir>/data/, a --data_dir every script takes:
-train.tsv in the input's own layout without the flagged rows (drop) or with the suggested labels
-(relabel), and dev.tsv (and test.tsv) linked to the originals, which are never modified.
+lists them worst first (out_of_sample_probs.npy beside it keeps every training row's probabilities,
+in train.tsv's order, for cleanlab's other rules). --clean writes <output_dir>/data/, a --data_dir
+every script takes: train.tsv in the input's own layout without the flagged rows (drop) or with the
+suggested labels (relabel), and dev.tsv (and test.tsv) linked to the originals, which are never
+modified.
 """
 from args import parse_args
 
@@ -36,7 +39,8 @@ from utils import (InputError, atomic_path, claimed_output_dir, file_sha256, ini
 
 logger = logging.getLogger("distill_lstm")
 ISSUES, REPORT, SUMMARY, DATA = "label_issues.tsv", "clean_report.json", "label_issues.json", "data"
-OUTPUTS = {ISSUES, REPORT, SUMMARY, DATA, "vdl"}  # what a run writes in --output_dir, and may replace
+PROBS = "out_of_sample_probs.npy"
+OUTPUTS = {ISSUES, REPORT, SUMMARY, DATA, PROBS, "vdl"}  # what a run writes in --output_dir, and may replace
 # Arguments that do not change what a fold's model learns: left out of the cache key.
 NOT_IN_KEY = {"output_dir", "overwrite_output_dir", "logdir", "run_name", "log_freq", "device", "num_threads",
               "clean", "probs_cache", "save_steps", "data_dir", "task_name", "filter_by"}
@@ -45,23 +49,32 @@ NOT_IN_KEY = {"output_dir", "overwrite_output_dir", "logdir", "run_name", "log_f
 KEY_OMITS_AT = {"pooling": "mean", "fc_hidden_size": 0}
 
 
-def stratified_folds(labels, folds, seed):
-    """Fold index of each row: every label's rows shuffled (by seed) and dealt round the folds."""
-    rng = np.random.default_rng(seed)
-    fold_of = np.zeros(len(labels), dtype="int64")
-    for label in sorted(set(labels)):
-        rows = rng.permutation(np.flatnonzero(np.asarray(labels) == label))
-        fold_of[rows] = np.arange(len(rows)) % folds
+def grouped_folds(texts, labels, folds, seed):
+    """Fold index of each row. Rows of identical text share a fold: a model that trained on one copy
+    would score its twin from memory (2,671 of ChnSentiCorp's 9,600 training rows share their text
+    with another). Within that, scikit-learn's StratifiedGroupKFold keeps the folds' sizes and label
+    shares as even as it can; the texts are dealt in an order shuffled by seed."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    first_row = {}
+    text_ids = [first_row.setdefault(text, i) for i, text in enumerate(texts)]
+    fold_of = np.zeros(len(texts), dtype="int64")
+    split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(texts, labels, text_ids)
+    for k, (_, held_out) in enumerate(split):
+        fold_of[held_out] = k
     return fold_of
 
 
-def probs_manifest(args, splits, label_list):
+def probs_manifest(args, splits, label_list, fold_of):
     """What the out-of-sample probabilities depend on; any change gives another cache entry."""
     def rows_sha(ds):  # labels included: they are what is judged
         return texts_sha256([f"{ex['label']}\t{ex['text']}" for ex in ds])
 
     weights = os.path.join(args.model_name_or_path, "model_state.pdparams")
+    # the folds themselves, not the rule that drew them: entries of another assignment (the label-stratified
+    # folds before grouping by text, or another scikit-learn's) are never read as this one's
     return {"train_sha256": rows_sha(splits["train"]), "dev_sha256": rows_sha(splits["dev"]), "labels": label_list,
+            "folds_sha256": texts_sha256([str(k) for k in fold_of]),
             "teacher_weights_sha256": file_sha256(weights) if args.model == "teacher" and os.path.isfile(weights) else None,
             "vocab_sha256": file_sha256(args.vocab_path) if args.model == "student" else None,
             "settings": {k: v for k, v in sorted(vars(args).items())
@@ -115,13 +128,14 @@ def fold_probabilities(args, splits, label_list, fold_of, k, entry):
 
 
 def out_of_sample_probabilities(args, splits, label_list):
-    """[rows, classes] probabilities, each row's from the fold model that never trained on it."""
-    manifest = probs_manifest(args, splits, label_list)
+    """[rows, classes] probabilities, each row's from the fold model that never trained on it (nor on its text)."""
+    fold_of = grouped_folds([ex["text"] for ex in splits["train"]], [ex["label"] for ex in splits["train"]],
+                            args.folds, args.seed)
+    manifest = probs_manifest(args, splits, label_list, fold_of)
     entry = os.path.join(args.probs_cache, manifest_key(manifest))
     if is_main():
         make_writable_dir(entry)
         write_json(os.path.join(entry, "manifest.json"), manifest)
-    fold_of = stratified_folds([ex["label"] for ex in splits["train"]], args.folds, args.seed)
     probs = np.zeros((len(splits["train"]), len(label_list)), dtype="float32")
     for k in range(args.folds):
         probs[fold_of == k] = fold_probabilities(args, splits, label_list, fold_of, k, entry)
@@ -206,8 +220,9 @@ def main(argv=None):
         raise InputError("label_errors.py reads local files: give the task's train.tsv and dev.tsv with --data_dir")
     check_output_dir(args.output_dir)
     splits, label_list = load_splits(args)
-    if len(splits["train"]) < args.folds:
-        raise InputError(f"{args.data_dir}/train.tsv: {len(splits['train'])} rows for {args.folds} folds")
+    distinct = len({ex["text"] for ex in splits["train"]})
+    if distinct < args.folds:  # a text's copies share a fold
+        raise InputError(f"{args.data_dir}/train.tsv: {distinct} distinct texts for {args.folds} folds")
     if is_main():
         make_writable_dir(args.output_dir)
     start = time.time()
@@ -218,6 +233,8 @@ def main(argv=None):
     labels = [ex["label"] for ex in rows]
     flagged, quality = find_issues(labels, probs, args.filter_by)
     suggested = probs.argmax(axis=-1)
+    with atomic_path(os.path.join(args.output_dir, PROBS)) as tmp, open(tmp, "wb") as f:
+        np.save(f, probs)
     write_issues(os.path.join(args.output_dir, ISSUES), rows, flagged, quality, suggested, label_list)
     write_json(os.path.join(args.output_dir, SUMMARY), {
         "rows": len(rows), "flagged": len(flagged), "filter_by": args.filter_by,

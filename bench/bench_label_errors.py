@@ -1,21 +1,29 @@
 """Label cleaning, measured: synthetic label noise on ChnSentiCorp, and the real training set.
 
-    python bench/bench_label_errors.py detect --model student|teacher [--tag T] [ARGS]  # on 10% flipped labels
-    python bench/bench_label_errors.py train DATA [--seeds 1 7 2021]   # Bi-LSTM alone on noisy|<clean>-<scorer>
+    python bench/bench_label_errors.py detect --model student|teacher [--draw D] [--tag T] [ARGS]  # every rule
+    python bench/bench_label_errors.py train DATA [--draw D] [--seeds 1 7 2021]  # Bi-LSTM alone on DATA
     python bench/bench_label_errors.py real --model teacher [--tag T] [ARGS]  # the real ChnSentiCorp training set
     python bench/bench_label_errors.py table
 
-The noisy task is ChnSentiCorp with --noise (10%) of its training labels flipped by a fixed seed
-(dev untouched), kept in $DISTILL_LSTM_CACHE/label_bench. `detect` runs label_errors.py on it with
-the model's recipe (ARGS are added, e.g. --num_train_epochs 1 to bound the teacher's folds) and
-scores the flagged rows against the flips (precision, recall, F1), then writes both cleaned sets
-from the cached folds (drop-<model>: the flagged rows removed; relabel-<model>: given the suggested
-label). `train` trains the Bi-LSTM alone on the clean, noisy or a cleaned training set (on the
-clean one it is bench_robustness.py's bilstm-alone, read from its results: --eval_sets does not
-change training). Results go to bench/results/label_errors/; a step whose results have landed is
-skipped (detect runs again on a new machine while runs on its cleaned data are still to come).
+A noise draw (--draw) is ChnSentiCorp with some training labels flipped (dev untouched), named by
+what it flips and the seed that chose the rows: sym10_seed0 flips 10% of all rows (the first
+draw, the default), sym10_seed1 another 10%, cc15_5_seed0 15% of the positive rows (label 1) and 5%
+of the negative ones. Each draw is kept in $DISTILL_LSTM_CACHE/label_bench/<draw>. `detect` runs
+label_errors.py on it with the model's recipe (ARGS are added, e.g. --num_train_epochs 1 to bound
+the teacher's folds), which writes both cleaned sets (drop-<scorer>: the rows flagged by
+--filter_by's rule removed; relabel-<scorer>: given the suggested label), then scores every rule
+--filter_by offers against the flips (precision, recall, F1) from the one set of out-of-sample
+probabilities, and writes each training row's judgement beside the scores
+(detect_<scorer>_rows.tsv, which every F1 recounts from). `train` trains the Bi-LSTM alone on the
+clean, noisy or a cleaned training set (on the clean one it is bench_robustness.py's bilstm-alone,
+read from its results: --eval_sets does not change training). Results go to
+bench/results/label_errors/<draw>/ (those at its top level are sym10_seed0's on folds stratified by
+label, before rows of identical text shared a fold, each run scored by one rule); a step whose
+results have landed is skipped (detect runs again on a new machine while runs on its cleaned data
+are still to come).
 """
 import argparse
+import collections
 import glob
 import json
 import os
@@ -23,29 +31,74 @@ import re
 import statistics
 import subprocess
 import sys
+from typing import NamedTuple
 
 import numpy as np
 
 from bench_teacher import fetch_offline_teacher, python_command, write_results  # first: puts the project on sys.path
-from args import CACHE_DIR, recipe  # noqa: E402, I001
+from args import CACHE_DIR, build_parser, recipe  # noqa: E402, I001
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASK = os.path.join(ROOT, "..", "shared", "data", "chnsenticorp")
 WORK = os.path.join(CACHE_DIR, "label_bench")
 RESULTS = os.path.join(ROOT, "bench", "results", "label_errors")
 SEEDS = [1, 7, 2021]
+FOLDS = "grouped by text"  # label_errors.py's folds since issue 38 (the top-level results: stratified by label)
 
 
-def noisy_task(noise, seed=0):
-    """(data dir, file lines whose label was flipped): ChnSentiCorp with `noise` of the training labels flipped."""
-    data_dir = os.path.join(WORK, f"noisy{round(noise * 100)}")
+def filter_rules():
+    """label_errors.py's --filter_by choices, and its default: the rules `detect` scores."""
+    parser = build_parser("label")
+    (action,) = [a for a in parser._actions if a.dest == "filter_by"]  # argparse lists choices nowhere public
+    return list(action.choices), parser.get_default("filter_by")
+
+
+RULES, DEFAULT_RULE = filter_rules()
+
+
+class Draw(NamedTuple):
+    """Which training labels a noise draw flips: `share` of all rows (symmetric noise) or of each
+    label's rows ({label: share}, class-conditional noise), the rows chosen by `seed`."""
+    name: str
+    share: float | dict
+    seed: int
+
+
+def draw_name(text):
+    """--draw: sym<P>_seed<S> flips P% of all rows, cc<P1>_<P0>_seed<S> P1% of the label-1 rows and
+    P0% of the label-0 rows."""
+    symmetric = re.fullmatch(r"sym(\d+)_seed(\d+)", text)
+    by_label = re.fullmatch(r"cc(\d+)_(\d+)_seed(\d+)", text)
+    if symmetric and int(symmetric[1]) <= 100:
+        return Draw(text, int(symmetric[1]) / 100, int(symmetric[2]))
+    if by_label and max(int(by_label[1]), int(by_label[2])) <= 100:
+        return Draw(text, {1: int(by_label[1]) / 100, 0: int(by_label[2]) / 100}, int(by_label[3]))
+    raise argparse.ArgumentTypeError(f"expected sym<PERCENT>_seed<N> or cc<PERCENT1>_<PERCENT0>_seed<N>, got {text!r}")
+
+
+def flipped_rows(labels, draw):
+    """Indices of the rows whose label the draw flips."""
+    rng = np.random.default_rng(draw.seed)
+    if not isinstance(draw.share, dict):  # drawn over all rows, as the first draw (sym10_seed0) was
+        return rng.choice(len(labels), size=round(draw.share * len(labels)), replace=False)
+    flipped = []
+    for label, share in sorted(draw.share.items()):
+        rows = np.flatnonzero(np.asarray(labels) == label)
+        flipped.append(rng.choice(rows, size=round(share * len(rows)), replace=False))
+    return np.concatenate(flipped)
+
+
+def noisy_task(draw):
+    """(data dir, file lines whose label was flipped): ChnSentiCorp with the draw's training labels flipped."""
+    data_dir = os.path.join(WORK, draw.name, "noisy")
     flips_path = os.path.join(data_dir, "flipped_lines.json")
     if os.path.isfile(flips_path):
         with open(flips_path, encoding="utf-8") as f:
             return data_dir, set(json.load(f))
     with open(os.path.join(TASK, "train.tsv"), encoding="utf-8") as f:
         header, *rows = f.read().splitlines()
-    flipped = np.random.default_rng(seed).choice(len(rows), size=round(noise * len(rows)), replace=False)
+    labels = [int(row.split("\t", 1)[0]) for row in rows]
+    flipped = flipped_rows(labels, draw)
     for i in flipped:
         label, text = rows[i].split("\t", 1)
         rows[i] = f"{1 - int(label)}\t{text}"
@@ -70,11 +123,6 @@ def label_command(args, data_dir, output_dir, *extra):
     return cmd
 
 
-def flagged_lines(output_dir):
-    with open(os.path.join(output_dir, "label_issues.tsv"), encoding="utf-8") as f:
-        return [int(line.split("\t", 1)[0]) for line in f.read().splitlines()[1:]]
-
-
 CLEAN = ("drop", "relabel")  # label_errors.py's --clean: the bench measures both
 
 
@@ -96,40 +144,90 @@ def tag_name(text):
     return text
 
 
-def issues_dir(clean, scorer):
-    """label_errors.py's --output_dir for SCORER's flags cleaned by CLEAN (the folds' scores are shared)."""
-    return os.path.join(WORK, f"issues-{scorer}-{clean}")
+def issues_dir(draw, clean, scorer):
+    """label_errors.py's --output_dir for SCORER's flags on DRAW cleaned by CLEAN (the folds' scores are shared)."""
+    return os.path.join(WORK, draw.name, f"issues-{scorer}-{clean}")
+
+
+def detect_result(draw, scorer):
+    return os.path.join(RESULTS, draw.name, f"detect_{scorer}.json")
+
+
+def rows_file(draw, scorer):
+    """Every training row of DRAW as SCORER judged it, which each of detect's scores is counted from."""
+    return os.path.join(RESULTS, draw.name, f"detect_{scorer}_rows.tsv")
 
 
 def detect(args):
-    data_dir, flips = noisy_task(args.noise)
+    data_dir, flips = noisy_task(args.draw)
     scorer = scorer_of(args)
-    result = os.path.join(RESULTS, f"detect_{scorer}.json")
-    needed = [clean for clean in CLEAN if not all(os.path.isfile(train_result(f"{clean}-{scorer}", seed))
+    result = detect_result(args.draw, scorer)
+    needed = [clean for clean in CLEAN if not all(os.path.isfile(train_result(args.draw, f"{clean}-{scorer}", seed))
                                                     for seed in SEEDS)]
     # Done, unless runs still to come need cleaned data this machine lacks (the cache does not outlive a machine)
     measured = os.path.isfile(result)
-    if measured and all(os.path.isdir(data_dir_of(f"{clean}-{scorer}", args.noise)) for clean in needed):
+    if measured and all(os.path.isdir(data_dir_of(args.draw, f"{clean}-{scorer}")) for clean in needed):
         print(f"{result}: done, skipped")
         return
     for clean in CLEAN:  # the second reads the folds' cached scores
-        subprocess.run(label_command(args, data_dir, issues_dir(clean, scorer), "--clean", clean),
+        subprocess.run(label_command(args, data_dir, issues_dir(args.draw, clean, scorer), "--clean", clean),
                        cwd=ROOT, check=True)
     if measured:  # its wall time was the folds' training, which the cache spared this time
         print(f"{result}: measured before; cleaned data written again")
         return
-    found = set(flagged_lines(issues_dir(CLEAN[0], scorer)))
-    hits = len(found & flips)
-    precision, recall = hits / max(len(found), 1), hits / len(flips)
-    row = {"scorer": scorer, "model": args.model, "noise": args.noise, "flipped": len(flips), "flagged": len(found),
-           "correct": hits, "precision": precision, "recall": recall,
-           "f1": 2 * precision * recall / max(precision + recall, 1e-12),
-           "wall_minutes": scoring_minutes(issues_dir(CLEAN[0], scorer)), "processes": args.processes,
-           "threads": args.num_threads, "args": args.extra,
-           "teacher": "m3e-small (offline)" if args.model == "teacher" else None,
-           "cleaned_data": {clean: data_dir_of(f"{clean}-{scorer}", args.noise) for clean in CLEAN}}
-    print(json.dumps(row, indent=1))
-    write_results(result, row)
+    output_dir = issues_dir(args.draw, CLEAN[0], scorer)
+    rows = judged_rows(data_dir, flips, output_dir)
+    write_judged_rows(rows_file(args.draw, scorer), rows)
+    with open(os.path.join(output_dir, "label_issues.json"), encoding="utf-8") as f:
+        cleaned_by = json.load(f)["filter_by"]
+    true_labels = collections.Counter(str(1 - row["label"]) for row in rows if row["flipped"])
+    detection = {"draw": args.draw.name, "folds": FOLDS, "scorer": scorer, "model": args.model, "flipped": len(flips),
+                 "flipped_by_true_label": dict(sorted(true_labels.items())), "rules": rule_scores(rows),
+                 "cleaned_by": cleaned_by, "per_row": os.path.basename(rows_file(args.draw, scorer)),
+                 "wall_minutes": scoring_minutes(output_dir), "processes": args.processes,
+                 "threads": args.num_threads, "args": args.extra,
+                 "teacher": "m3e-small (offline)" if args.model == "teacher" else None,
+                 "cleaned_data": {clean: data_dir_of(args.draw, f"{clean}-{scorer}") for clean in CLEAN}}
+    print(json.dumps(detection, indent=1))
+    write_results(result, detection)
+
+
+def judged_rows(data_dir, flips, output_dir):
+    """Every training row of a draw as a scorer judged it: file line, given label, whether the draw
+    flipped it, suggested label, label quality, and whether each rule flags it (label_errors.py's own
+    cleanlab call, on the out-of-sample probabilities its run saved)."""
+    from label_errors import PROBS, find_issues
+
+    probs = np.load(os.path.join(output_dir, PROBS))  # columns: labels 0 and 1
+    with open(os.path.join(data_dir, "train.tsv"), encoding="utf-8") as f:
+        labels = [int(line.split("\t", 1)[0]) for line in f.read().splitlines()[1:]]
+    flags = {rule: set(find_issues(labels, probs, rule)[0]) for rule in RULES}
+    quality = find_issues(labels, probs, DEFAULT_RULE)[1]  # each rule's call scores the same quality
+    return [{"line": i + 2, "label": label, "flipped": int(i + 2 in flips), "suggested_label": int(probs[i].argmax()),
+             "label_quality": float(quality[i]), **{rule: int(i in flags[rule]) for rule in RULES}}
+            for i, label in enumerate(labels)]
+
+
+def write_judged_rows(path, rows):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\t".join(rows[0]) + "\n")
+        for row in rows:
+            f.write("\t".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()) + "\n")
+
+
+def detection_scores(flagged, flipped):
+    """How the flagged file lines find the flipped ones: precision, recall, F1."""
+    hits = len(flagged & flipped)
+    precision, recall = hits / max(len(flagged), 1), hits / len(flipped)
+    return {"flagged": len(flagged), "correct": hits, "precision": precision, "recall": recall,
+            "f1": 2 * precision * recall / max(precision + recall, 1e-12)}
+
+
+def rule_scores(rows):
+    """Each rule's detection scores, counted from the judged rows."""
+    flipped = {row["line"] for row in rows if row["flipped"]}
+    return {rule: detection_scores({row["line"] for row in rows if row[rule]}, flipped) for rule in RULES}
 
 
 def scoring_minutes(output_dir):
@@ -140,37 +238,37 @@ def scoring_minutes(output_dir):
     return None if None in seconds else sum(seconds) / 60
 
 
-def data_dir_of(name, noise):
+def data_dir_of(draw, name):
     if name == "noisy":
-        return noisy_task(noise)[0]
-    return os.path.join(issues_dir(*name.split("-", 1)), "data")  # <clean>-<scorer>
+        return noisy_task(draw)[0]
+    return os.path.join(issues_dir(draw, *name.split("-", 1)), "data")  # <clean>-<scorer>
 
 
-def train_result(data, seed):
-    """Where `train` writes the result of the Bi-LSTM trained on DATA (noisy, <clean>-<scorer>) with seed."""
-    return os.path.join(RESULTS, f"train_{data}", f"seed{seed}.json")
+def train_result(draw, data, seed):
+    """Where `train` writes the result of the Bi-LSTM trained on DRAW's DATA (noisy, <clean>-<scorer>) with seed."""
+    return os.path.join(RESULTS, draw.name, f"train_{data}", f"seed{seed}.json")
 
 
 def train(args):
     for seed in args.seeds:
-        path = train_result(args.data, seed)
+        path = train_result(args.draw, args.data, seed)
         if os.path.isfile(path):
             print(f"{path}: done, skipped")
             continue
-        data_dir = os.path.abspath(data_dir_of(args.data, args.noise))
+        data_dir = os.path.abspath(data_dir_of(args.draw, args.data))
         if not os.path.isdir(data_dir):
             model, _, tag = args.data.split("-", 1)[1].partition("_")
-            sys.exit(f"{data_dir}: no such data; `bench_label_errors.py detect --model {model}"
+            sys.exit(f"{data_dir}: no such data; `bench_label_errors.py detect --draw {args.draw.name} --model {model}"
                      f"{' --tag ' + tag if tag else ''}` writes it")
-        output_dir = os.path.join(WORK, "runs", args.data, f"seed{seed}")
+        output_dir = os.path.join(WORK, args.draw.name, "runs", args.data, f"seed{seed}")
         cmd = [sys.executable, "student_lstm_small.py", *recipe("student"), "--data_dir", data_dir,
                "--seed", str(seed), "--device", "cpu", "--num_threads", str(args.num_threads),
                "--output_dir", output_dir, "--overwrite_output_dir"]
         subprocess.run(cmd, cwd=ROOT, check=True)
         with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
             summary = json.load(f)
-        write_results(path, {"data": args.data, "seed": seed, "dev_acc": summary["best_dev_acc"],
-                             "command": " ".join(cmd[1:])})
+        write_results(path, {"draw": args.draw.name, "data": args.data, "seed": seed, "dev_acc": summary["best_dev_acc"],
+                             "dev_unseen_acc": summary["dev_unseen_acc"], "command": " ".join(cmd[1:])})
 
 
 def real(args):
@@ -184,9 +282,9 @@ def real(args):
     with open(os.path.join(output_dir, "label_issues.tsv"), encoding="utf-8") as f:
         header, *rows = f.read().splitlines()
     write_results(result, {
-        "scorer": scorer, "model": args.model, "flagged": len(rows), "wall_minutes": scoring_minutes(output_dir),
-        "processes": args.processes, "threads": args.num_threads, "args": args.extra,
-        "worst_30": [dict(zip(header.split("\t"), row.split("\t"))) for row in rows[:30]]})
+        "scorer": scorer, "model": args.model, "folds": FOLDS, "flagged": len(rows),
+        "wall_minutes": scoring_minutes(output_dir), "processes": args.processes, "threads": args.num_threads,
+        "args": args.extra, "worst_30": [dict(zip(header.split("\t"), row.split("\t"))) for row in rows[:30]]})
 
 
 def count_rows(task):
@@ -240,22 +338,56 @@ def wall(result):
     return "not recorded" if result["wall_minutes"] is None else f"{result['wall_minutes']:.0f} min"
 
 
+def scorer_cell(result):
+    return " ".join([result.get("scorer", result["model"]), *result["args"]])
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def draw_tables(detections):
+    print(f"Each draw, folds grouped by text: every rule from one scoring ({DEFAULT_RULE}: label_errors.py's default)")
+    print("\n| draw | scorer | rule | flagged | precision | recall | F1 |\n|---|---|---|---|---|---|---|")
+    for r in detections:
+        for rule, s in r["rules"].items():
+            print(f"| {r['draw']} | {scorer_cell(r)} | {rule} | {s['flagged']} | {s['precision']:.3f} "
+                  f"| {s['recall']:.3f} | {s['f1']:.3f} |")
+    print("\n| draw | scorer | flipped (true label 0 / 1) | wall (processes x threads) |\n|---|---|---|---|")
+    for r in detections:
+        by_label = r["flipped_by_true_label"]
+        print(f"| {r['draw']} | {scorer_cell(r)} | {r['flipped']} ({by_label.get('0', 0)} / {by_label.get('1', 0)}) "
+              f"| {wall(r)} ({r['processes']} x {r['threads']}) |")
+
+
+def mean_spread(values):
+    """"mean ± sample standard deviation" over seeds."""
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
+
+
 def table(args):
-    print("| scorer | flagged | precision | recall | F1 | wall (processes x threads) |\n|---|---|---|---|---|---|")
+    detections = [read_json(p) for p in sorted(glob.glob(os.path.join(RESULTS, "*", "detect_*.json")))]
+    if detections:
+        draw_tables(detections)
+    print("\nsym10_seed0, folds stratified by label (before issue 38), each run one rule:")
+    print("\n| scorer | flagged | precision | recall | F1 | wall (processes x threads) |\n|---|---|---|---|---|---|")
     for path in sorted(glob.glob(os.path.join(RESULTS, "detect_*.json"))):
-        with open(path, encoding="utf-8") as f:
-            r = json.load(f)
-        scorer = " ".join([r.get("scorer", r["model"]), *r["args"]])
-        print(f"| {scorer} | {r['flagged']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} "
+        r = read_json(path)
+        print(f"| {scorer_cell(r)} | {r['flagged']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} "
               f"| {wall(r)} ({r.get('processes', 1)} x {r['threads']}) |")
-    print("\n| Bi-LSTM alone trained on | seeds | dev accuracy |\n|---|---|---|")
-    clean = os.path.join(ROOT, "bench", "results", "robustness", "bilstm-alone")
-    for name, directory in [("clean", clean), *((os.path.basename(d)[6:], d)
-                                                for d in sorted(glob.glob(os.path.join(RESULTS, "train_*"))))]:
-        accs = [json.load(open(p, encoding="utf-8"))["dev_acc"] for p in glob.glob(os.path.join(directory, "seed*.json"))]
-        if accs:
-            spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
-            print(f"| {name} | {len(accs)} | {statistics.mean(accs):.4f} ± {spread:.4f} |")
+    print("\n| Bi-LSTM alone trained on | draw | seeds | dev accuracy | dev, unseen |\n|---|---|---|---|---|")
+    trained = [("clean", "", os.path.join(ROOT, "bench", "results", "robustness", "bilstm-alone")),
+               *((os.path.basename(d)[6:], "sym10_seed0, folds by label", d)
+                 for d in sorted(glob.glob(os.path.join(RESULTS, "train_*")))),
+               *((os.path.basename(d)[6:], os.path.basename(os.path.dirname(d)), d)
+                 for d in sorted(glob.glob(os.path.join(RESULTS, "*", "train_*"))))]
+    for name, draw, directory in trained:
+        runs = [read_json(p) for p in glob.glob(os.path.join(directory, "seed*.json"))]
+        if runs:
+            unseen = [r.get("dev_unseen_acc") for r in runs]  # runs before it was measured lack it
+            print(f"| {name} | {draw} | {len(runs)} | {mean_spread([r['dev_acc'] for r in runs])} "
+                  f"| {'-' if None in unseen else mean_spread(unseen)} |")
     for path in sorted(glob.glob(os.path.join(RESULTS, "real_*.json"))):
         real_table(path)
 
@@ -268,7 +400,10 @@ def main():
     parser.add_argument("--model", choices=["teacher", "student"], default="teacher")
     parser.add_argument("--tag", type=tag_name, default=None,
                         help="detect, real: names a scorer variant (<model>_<tag>) run with other ARGS")
-    parser.add_argument("--noise", type=float, default=0.1)
+    parser.add_argument("--draw", type=draw_name, default="sym10_seed0",
+                        help="detect, train: the noise draw, sym<PERCENT>_seed<N> (that share of all labels "
+                             "flipped) or cc<PERCENT1>_<PERCENT0>_seed<N> (that share of label 1's, of label 0's); "
+                             "default sym10_seed0, the first")
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
     parser.add_argument("--num_threads", type=int, default=2, help="Each process's.")
     parser.add_argument("--processes", type=int, default=1,

@@ -2,6 +2,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from bench_serve import time_batches, time_stages
@@ -281,52 +282,83 @@ def test_family_table_judges_the_gain_of_distillation_against_the_larger_spread(
     assert f"| {shaped} | alone (`recipes/student.txt` `--pooling sum --hidden_size 128 --fc_hidden_size 96`) |" in out
 
 
-def test_label_bench_flips_a_fixed_share_and_resumes_on_a_fresh_machine(tmp_path, monkeypatch, capsys):
-    """The noisy task flips exactly its share of labels (file lines listed); a detection whose cleaned data
-    is gone with the machine runs again while runs on that data are still to come, and `train` says which
-    step writes missing data instead of training on nothing."""
-    import argparse
-
+def label_bench(tmp_path, monkeypatch, rows):
+    """bench_label_errors on a toy task of `rows` training rows (half of each label), its cache and results in
+    tmp_path: (the module, the task's (label, text) rows)."""
     import bench_label_errors as bench
     from conftest import toy_sentences, write_tsv
 
     task = tmp_path / "task"
     task.mkdir()
-    rows = toy_sentences(40, seed=0)
-    write_tsv(task / "train.tsv", rows)
-    write_tsv(task / "dev.tsv", rows[:8])
+    sentences = toy_sentences(rows, seed=0)
+    write_tsv(task / "train.tsv", sentences)
+    write_tsv(task / "dev.tsv", sentences[:8])
     for name, value in [("TASK", task), ("WORK", tmp_path / "work"), ("RESULTS", tmp_path / "results")]:
         monkeypatch.setattr(bench, name, str(value))
-    data_dir, flips = bench.noisy_task(0.1)
-    noisy = (tmp_path / "work" / "noisy10" / "train.tsv").read_text(encoding="utf-8").splitlines()
-    assert len(flips) == 4 and all(noisy[line - 1] != "\t".join(rows[line - 2]) for line in flips)
+    return bench, sentences
+
+
+def fake_label_errors(ran, truth):
+    """subprocess.run standing in for label_errors.py: records the command and writes what detect reads,
+    every row's out-of-sample probabilities (sure of the row's true label in `truth`, but for every
+    7th row), label_issues.json, and the cleaned set's directory."""
+    from label_errors import PROBS
+
+    def run(cmd, **kwargs):
+        ran.append(cmd)
+        out = cmd[cmd.index("--output_dir") + 1]
+        os.makedirs(os.path.join(out, "data"), exist_ok=True)
+        sure = np.linspace(0.6, 0.99, len(truth))
+        p_true = np.where(np.arange(len(truth)) % 7 == 0, 1 - sure, sure)
+        p_positive = np.where(np.asarray(truth) == 1, p_true, 1 - p_true)
+        np.save(os.path.join(out, PROBS), np.stack([1 - p_positive, p_positive], axis=1).astype("float32"))
+        rule = cmd[cmd.index("--filter_by") + 1] if "--filter_by" in cmd else "confident_learning"
+        with open(os.path.join(out, "label_issues.json"), "w", encoding="utf-8") as f:
+            json.dump({"filter_by": rule, "fold_seconds": [300, 450]}, f)
+    return run
+
+
+def test_label_bench_flips_a_fixed_share_and_resumes_on_a_fresh_machine(tmp_path, monkeypatch, capsys):
+    """The symmetric draw flips exactly its share of labels (file lines listed), sym10_seed0 the rows the
+    first bench flipped; a detection whose cleaned data is gone with the machine runs again while runs on
+    that data are still to come, and `train` says which step writes missing data instead of training on
+    nothing."""
+    import argparse
+    import shutil
+
+    bench, rows = label_bench(tmp_path, monkeypatch, 40)
+    draw = bench.draw_name("sym10_seed0")
+    data_dir, flips = bench.noisy_task(draw)
+    noisy = (tmp_path / "work" / "sym10_seed0" / "noisy" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    assert flips == {int(i) + 2 for i in np.random.default_rng(0).choice(40, size=4, replace=False)}
+    assert all(noisy[line - 1] != "\t".join(rows[line - 2]) for line in flips)
     assert sum(a != "\t".join(b) for a, b in zip(noisy[1:], rows)) == 4
-    assert bench.noisy_task(0.1) == (data_dir, flips)  # read back, not drawn again
+    assert bench.noisy_task(draw) == (data_dir, flips)  # read back, not drawn again
 
     ran = []
-    monkeypatch.setattr(bench.subprocess, "run", lambda cmd, **kw: ran.append(cmd))
-    args = argparse.Namespace(model="student", tag=None, noise=0.1, num_threads=1, processes=1, extra=[], seeds=[1],
+    monkeypatch.setattr(bench.subprocess, "run", fake_label_errors(ran, [int(label) for label, _ in rows]))
+    args = argparse.Namespace(model="student", tag=None, draw=draw, num_threads=1, processes=1, extra=[], seeds=[1],
                               data="drop-student")
-    with pytest.raises(SystemExit, match="no such data; `bench_label_errors.py detect --model student` writes it"):
+    with pytest.raises(SystemExit, match="no such data; `bench_label_errors.py detect --draw sym10_seed0 --model "
+                                         "student` writes it"):
         bench.train(args)
-    monkeypatch.setattr(bench, "flagged_lines", lambda output_dir: sorted(flips)[:2])
-    monkeypatch.setattr(bench, "scoring_minutes", lambda output_dir: 12.5)  # label_issues.json's fold_seconds
-    bench.detect(args)  # label_errors.py (stubbed) flags, then writes each cleaned set
+    bench.detect(args)  # label_errors.py (faked) scores, then writes each cleaned set
     assert [cmd[cmd.index("--clean") + 1] for cmd in ran] == ["drop", "relabel"]
-    result = tmp_path / "results" / "detect_student.json"
+    result = tmp_path / "results" / "sym10_seed0" / "detect_student.json"
     detected = json.loads(result.read_text())
-    assert (detected["flagged"], detected["precision"], detected["recall"], detected["wall_minutes"]) == (2, 1.0, 0.5, 12.5)
+    assert (detected["flipped"], detected["cleaned_by"], detected["wall_minutes"]) == (4, "confident_learning", 12.5)
 
     ran.clear()
+    shutil.rmtree(tmp_path / "work" / "sym10_seed0")  # a new machine: the cache is gone, the results are not
     result.write_text('{"wall_minutes": 48}')
     bench.detect(args)  # measured, but no cleaned data on this machine: written again, the measurement kept
     assert len(ran) == 2 and json.loads(result.read_text()) == {"wall_minutes": 48}
     ran.clear()
     for seed in bench.SEEDS:  # every run on the dropped set has landed; the relabelled set's data is here
-        path = tmp_path / "results" / "train_drop-student" / f"seed{seed}.json"
+        path = tmp_path / "results" / "sym10_seed0" / "train_drop-student" / f"seed{seed}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("{}")
-    os.makedirs(bench.data_dir_of("relabel-student", 0.1))
+    shutil.rmtree(bench.data_dir_of(draw, "drop-student"))
     bench.detect(args)
     assert not ran and "detect_student.json: done, skipped" in capsys.readouterr().out
 
@@ -334,14 +366,77 @@ def test_label_bench_flips_a_fixed_share_and_resumes_on_a_fresh_machine(tmp_path
     tagged = argparse.Namespace(**{**vars(args), "tag": "3epochs", "processes": 2, "extra": ["--num_train_epochs", "3"]})
     bench.detect(tagged)
     assert ran[0][1:3] == ["-m", "paddle.distributed.launch"] and ran[0][-2:] == ["--num_train_epochs", "3"]
-    detected = json.loads((tmp_path / "results" / "detect_student_3epochs.json").read_text())
+    detected = json.loads((tmp_path / "results" / "sym10_seed0" / "detect_student_3epochs.json").read_text())
     assert detected["scorer"] == "student_3epochs" and detected["processes"] == 2
-    assert detected["cleaned_data"]["drop"].endswith(os.path.join("issues-student_3epochs-drop", "data"))
-    with pytest.raises(SystemExit, match="`bench_label_errors.py detect --model teacher --tag 3epochs` writes it"):
+    drop = os.path.join("sym10_seed0", "issues-student_3epochs-drop", "data")
+    assert detected["cleaned_data"]["drop"].endswith(drop)
+    with pytest.raises(SystemExit, match="`bench_label_errors.py detect --draw sym10_seed0 --model teacher --tag "
+                                         "3epochs` writes it"):
         bench.train(argparse.Namespace(**{**vars(args), "data": "drop-teacher_3epochs"}))
     for bad in ("clean-teacher", "drop-ernie", "drop-teacher_3 epochs"):
         with pytest.raises(argparse.ArgumentTypeError):
             bench.data_name(bad)
+
+
+def test_a_class_conditional_draw_flips_each_labels_own_share(tmp_path, monkeypatch):
+    """cc15_5_seed0 flips 15% of the positive rows and 5% of the negative ones; another seed draws other rows."""
+    import argparse
+    import collections
+
+    bench, rows = label_bench(tmp_path, monkeypatch, 200)
+    _, flips = bench.noisy_task(bench.draw_name("cc15_5_seed0"))
+    assert collections.Counter(rows[line - 2][0] for line in flips) == {"1": 15, "0": 5}
+    noisy = (tmp_path / "work" / "cc15_5_seed0" / "noisy" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    for line, (label, text) in enumerate(rows, start=2):
+        assert noisy[line - 1] == f"{1 - int(label) if line in flips else label}\t{text}"
+    first, second = (bench.noisy_task(bench.draw_name(f"sym10_seed{seed}"))[1] for seed in (0, 1))
+    assert len(first) == len(second) == 20 and first != second
+    for bad in ("sym10", "cc15_seed0", "sym101_seed0", "gauss10_seed0"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bench.draw_name(bad)
+
+
+def test_detect_scores_every_rule_and_its_rows_file_recounts_each(tmp_path, monkeypatch, capsys):
+    """Every --filter_by rule is scored from the one set of probabilities (cleanlab's flags for it), the
+    committed per-row file recounts each rule's flagged, precision, recall and F1, and the table shows them."""
+    import argparse
+    import csv
+
+    from cleanlab.filter import find_label_issues
+
+    bench, rows = label_bench(tmp_path, monkeypatch, 200)
+    draw = bench.draw_name("cc15_5_seed0")
+    truth = [int(label) for label, _ in rows]
+    monkeypatch.setattr(bench.subprocess, "run", fake_label_errors([], truth))
+    monkeypatch.setattr(bench, "fetch_offline_teacher", lambda: "m3e-small")
+    bench.detect(argparse.Namespace(model="teacher", tag="1epoch", draw=draw, num_threads=1, processes=1,
+                                    extra=["--filter_by", "both"], seeds=[1]))
+    result = json.loads((tmp_path / "results" / "cc15_5_seed0" / "detect_teacher_1epoch.json").read_text())
+    assert result["folds"] == "grouped by text" and result["cleaned_by"] == "both"
+    assert result["flipped"] == 20 and result["flipped_by_true_label"] == {"0": 5, "1": 15}
+    assert set(result["rules"]) == set(bench.RULES) and "confident_learning" in bench.RULES
+
+    with open(tmp_path / "results" / "cc15_5_seed0" / result["per_row"], encoding="utf-8", newline="") as f:
+        judged = list(csv.DictReader(f, delimiter="\t"))
+    assert [int(row["line"]) for row in judged] == list(range(2, 202))
+    given = np.asarray([int(row["label"]) for row in judged])
+    assert all((given[i] != truth[i]) == (row["flipped"] == "1") for i, row in enumerate(judged))
+    probs = np.load(os.path.join(bench.issues_dir(draw, "drop", "teacher_1epoch"), "out_of_sample_probs.npy"))
+    for rule, scores in result["rules"].items():
+        flagged = np.asarray([row[rule] == "1" for row in judged])
+        assert set(np.flatnonzero(flagged)) == set(np.flatnonzero(find_label_issues(given, probs, filter_by=rule)))
+        flipped = np.asarray([row["flipped"] == "1" for row in judged])
+        correct = int((flagged & flipped).sum())
+        precision, recall = correct / max(flagged.sum(), 1), correct / flipped.sum()
+        assert (scores["flagged"], scores["correct"]) == (flagged.sum(), correct)
+        assert scores["f1"] == pytest.approx(2 * precision * recall / (precision + recall))
+        assert (scores["precision"], scores["recall"]) == pytest.approx((precision, recall))
+    assert len({scores["f1"] for scores in result["rules"].values()}) > 1  # the rules differ here
+
+    bench.table(None)
+    scores = result["rules"]["confident_learning"]
+    assert (f"| cc15_5_seed0 | teacher_1epoch --filter_by both | confident_learning | {scores['flagged']} "
+            f"| {scores['precision']:.3f} | {scores['recall']:.3f} | {scores['f1']:.3f} |") in capsys.readouterr().out
 
 
 def test_random_students_take_a_hidden_size_by_name():

@@ -37,10 +37,8 @@ def read_issues(output_dir):
     return [line.split("\t") for line in lines]
 
 
-def cleanlab_flags(noisy_task, cache, filter_by):
-    """Row indices cleanlab flags with `filter_by` on the cached out-of-sample probabilities of label()'s run."""
-    from cleanlab.filter import find_label_issues
-
+def cached_probabilities(noisy_task, cache):
+    """(training labels, out-of-sample probabilities) of label()'s run, read from its cache."""
     from args import parse_args
     from data import load_splits
 
@@ -49,17 +47,41 @@ def cleanlab_flags(noisy_task, cache, filter_by):
                                 *STUDENT])
     splits, label_list = load_splits(args)
     probs, _ = label_errors.out_of_sample_probabilities(args, splits, label_list)
-    return set(find_label_issues(np.asarray([ex["label"] for ex in splits["train"]]), probs, filter_by=filter_by,
-                                 return_indices_ranked_by="self_confidence"))
+    return np.asarray([ex["label"] for ex in splits["train"]]), probs
+
+
+def cleanlab_flags(noisy_task, cache, filter_by):
+    """Row indices cleanlab flags with `filter_by` on the cached out-of-sample probabilities of label()'s run."""
+    from cleanlab.filter import find_label_issues
+
+    labels, probs = cached_probabilities(noisy_task, cache)
+    return set(find_label_issues(labels, probs, filter_by=filter_by, return_indices_ranked_by="self_confidence"))
 
 
 def test_folds_are_stratified_and_reproducible():
-    labels = [0] * 30 + [1] * 12
-    folds = label_errors.stratified_folds(labels, 3, seed=1)
+    texts, labels = [f"text {i}" for i in range(42)], [0] * 30 + [1] * 12
+    folds = label_errors.grouped_folds(texts, labels, 3, seed=1)
     for k in range(3):
         assert sorted(np.asarray(labels)[folds == k].tolist()) == [0] * 10 + [1] * 4
-    assert (folds == label_errors.stratified_folds(labels, 3, seed=1)).all()
-    assert not (folds == label_errors.stratified_folds(labels, 3, seed=2)).all()
+    assert (folds == label_errors.grouped_folds(texts, labels, 3, seed=1)).all()
+    assert not (folds == label_errors.grouped_folds(texts, labels, 3, seed=2)).all()
+
+
+def test_identical_texts_share_a_fold_and_the_folds_stay_balanced():
+    """A text's copies, here given different labels (one of them flipped), never straddle folds: a fold's
+    model would score a row from its twin's label. The folds stay as even in size and labels as ever."""
+    texts, labels = [], []
+    for i in range(60):  # 60 texts: 6 three times, 14 twice, 40 once (90 rows, 44 of label 1)
+        for copy in range(3 if i % 10 == 0 else 2 if i % 3 == 0 else 1):
+            texts.append(f"text {i}")
+            labels.append((i + copy) % 2)  # the copies disagree
+    for seed in (1, 2, 3):
+        folds = label_errors.grouped_folds(texts, labels, 3, seed)
+        fold_of_text = {}
+        assert all(fold_of_text.setdefault(text, k) == k for text, k in zip(texts, folds))
+        assert all(abs(size - 30) <= 1 for size in np.bincount(folds, minlength=3))
+        assert all(abs(np.asarray(labels)[folds == k].sum() - 44 / 3) <= 1.5 for k in range(3))
+        assert (folds == label_errors.grouped_folds(texts, labels, 3, seed)).all()
 
 
 def test_planted_wrong_labels_are_found_and_relabelled(noisy_task, tmp_path):
@@ -76,6 +98,9 @@ def test_planted_wrong_labels_are_found_and_relabelled(noisy_task, tmp_path):
     summary = json.loads((out / "label_issues.json").read_text(encoding="utf-8"))
     assert summary["rows"] == 96 and summary["flagged"] == len(issues) and summary["filter_by"] == "confident_learning"
     assert found == {i + 2 for i in cleanlab_flags(noisy_task, tmp_path / "cache", "confident_learning")}
+    # every row's probabilities, in train.tsv's order, for cleanlab's other rules
+    np.testing.assert_array_equal(np.load(out / "out_of_sample_probs.npy"),
+                                  cached_probabilities(noisy_task, tmp_path / "cache")[1])
 
     assert (data_dir / "train.tsv").read_text(encoding="utf-8") == original  # never modified
     cleaned = (out / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()
@@ -170,7 +195,7 @@ def test_bad_input_is_one_error_and_writes_nothing(noisy_task, tmp_path, capsys)
     for extra, message in [(["--output_dir", str(taken)], f"{taken}: holds notes.txt, which label_errors.py did "
                                                           "not write; choose another --output_dir"),
                            (["--output_dir", str(tmp_path / "new"), "--folds", "100"],
-                            f"{data_dir}/train.tsv: 96 rows for 100 folds")]:
+                            f"{data_dir}/train.tsv: 96 distinct texts for 100 folds")]:
         with pytest.raises(SystemExit) as exit_info:
             run_main(lambda: label_errors.main([*argv, *extra]))
         assert exit_info.value.code == 2 and capsys.readouterr().err.strip() == f"error: {message}"
@@ -187,10 +212,13 @@ def test_flags_added_after_caching_keep_the_cache_key_at_their_old_behaviour():
 
     splits = {"train": [{"label": 0, "text": "好"}, {"label": 1, "text": "差"}], "dev": [{"label": 0, "text": "好"}]}
 
-    def key(*flags):
+    def key(*flags, fold_of=(0, 1)):
         args = parse_args("label", ["--model", "student", "--data_dir", "task", *flags])
-        return label_errors.manifest_key(label_errors.probs_manifest(args, splits, ["0", "1"]))
+        return label_errors.manifest_key(label_errors.probs_manifest(args, splits, ["0", "1"], fold_of))
 
-    settings = label_errors.probs_manifest(parse_args("label", ["--model", "student"]), splits, ["0", "1"])["settings"]
+    settings = label_errors.probs_manifest(parse_args("label", ["--model", "student"]), splits, ["0", "1"],
+                                           (0, 1))["settings"]
     assert not set(label_errors.KEY_OMITS_AT) & set(settings)
     assert key() == key("--pooling", "mean", "--fc_hidden_size", "0") != key("--fc_hidden_size", "96")
+    # other folds, other models: entries of the label-stratified folds are not read as the grouped folds'
+    assert key() != key(fold_of=(1, 0))
