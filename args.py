@@ -290,7 +290,9 @@ def add_predict_args(parser):
                         help="Device (default: gpu when Paddle was built with CUDA, else cpu).")
     parser.add_argument("--num_threads", type=positive_int, default=default_num_threads(),
                         help="CPU math threads.")
-    parser.add_argument("--enable_mkldnn", action="store_true", help="Use oneDNN kernels on CPU.")
+    parser.add_argument("--onednn", "--enable_mkldnn", dest="onednn", action="store_true",
+                        help="Run on CPU with oneDNN's kernels (Paddle's inference default; off here until "
+                             "bench/bench_serve.py shows it faster: it times each model both ways).")
 
 
 def add_label_args(parser):

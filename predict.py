@@ -67,7 +67,7 @@ def read_export_config(model_dir):
 class Predictor:
     """An exported student or teacher, run by a paddle.inference predictor."""
 
-    def __init__(self, model_dir, device="cpu", num_threads=1, enable_mkldnn=False):
+    def __init__(self, model_dir, device="cpu", num_threads=1, onednn=False):
         self.model_dir = model_dir
         self.config = read_export_config(model_dir)
         self.labels, self.max_seq_length = self.config["labels"], self.config["max_seq_length"]
@@ -79,7 +79,7 @@ class Predictor:
                 self.tokenizer = teacher_classes(self.config["model_type"])[1].from_pretrained(model_dir)
             except Exception as e:  # PaddleNLP raises many kinds for tokenizer files it cannot use
                 raise InputError(f"{model_dir}: cannot load the tokenizer ({type(e).__name__}: {e})")
-        self.predictor = create_predictor(model_dir, device, num_threads, enable_mkldnn)
+        self.predictor = create_predictor(model_dir, device, num_threads, onednn)
 
     def inputs(self, texts):
         if self.config["kind"] == "student":
@@ -118,7 +118,9 @@ class Predictor:
         return probs
 
 
-def create_predictor(model_dir, device, num_threads, enable_mkldnn):
+def create_predictor(model_dir, device, num_threads, onednn):
+    """A paddle.inference predictor of the export. On CPU, oneDNN only when asked: Paddle 3 turns it on
+    by default, and it is not the faster setting for every model (bench/bench_serve.py times both)."""
     if device == "cpu" and is_amd_cpu():
         os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")  # see utils.init_runtime
     config = inference.Config(os.path.join(model_dir, f"{PREFIX}.json"),
@@ -128,10 +130,10 @@ def create_predictor(model_dir, device, num_threads, enable_mkldnn):
     else:
         config.disable_gpu()
         config.set_cpu_math_library_num_threads(num_threads)
-        if enable_mkldnn:
-            config.enable_mkldnn()
+        if onednn:
+            config.enable_onednn()
         else:
-            config.disable_mkldnn()
+            config.disable_onednn()
     config.disable_glog_info()
     try:
         return inference.create_predictor(config)
@@ -229,7 +231,7 @@ def main(argv=None):
     args = parse_args("predict", argv)
     if args.eval and not args.text_column:
         raise InputError("--eval needs --text_column: a tsv with a header and a label column")
-    predictor = Predictor(args.model_dir, args.device, args.num_threads, args.enable_mkldnn)
+    predictor = Predictor(args.model_dir, args.device, args.num_threads, args.onednn)
     rows = read_inputs(args, predictor)
     good = [i for i, row in enumerate(rows) if row[2] is None]
     probs = dict(zip(good, predictor.predict([rows[i][1] for i in good], args.batch_size))) if good else {}

@@ -273,12 +273,12 @@ def test_family_table_judges_the_gain_of_distillation_against_the_larger_spread(
     assert rows["Bi-LSTM", "alone"]["gain"] is None
     out = capsys.readouterr().out
     assert "| Bi-LSTM | distilled (`recipes/distill.txt`) | 3 | 0.9300 ± 0.0050 | +1.50 | 0.8950 ± 0.0050 " \
-           "| +0.00 (within the spread) | 0.9000 ± 0.0000 | 3.0M + 0.20M | 150 (30x) | 0.934 (distill_lstm) |" in out
+           "| +0.00 (within the spread) | 0.9000 ± 0.0000 | 3.0M + 0.20M | 150 (-; 30x) | 0.934 (distill_lstm) |" in out
     assert "| BOW | distilled (`recipes/distill.txt`) | 3 | 0.9133 ± 0.0126 | +0.33 (within the spread) | - | - |" in out
     assert "| BOW | hard labels (`--distill_loss hard --alpha 0`) | 3 | 0.9033 ± 0.0029 | -0.67 | - | - |" in out
     assert "| TextCNN | alone (`recipes/student.txt` `--lr 1e-3`) | 3 | 0.9050 ± 0.0000 |" in out
     assert "| TinyBERT 2 x 256 | stages 1 + 2 (`tinybert_distill.py --n_iter 0 --stage1_epochs 1`) | 3 | 0.9350 ± 0.0050 " \
-           "| +2.50 over stage 2 alone | - | - | 0.9000 ± 0.0000 | 3.0M + 0.20M | 20 (4x) |" in out
+           "| +2.50 over stage 2 alone | - | - | 0.9000 ± 0.0000 | 3.0M + 0.20M | 20 (-; 4.0x) |" in out
     assert f"| {shaped} | alone (`recipes/student.txt` `--pooling sum --hidden_size 128 --fc_hidden_size 96`) |" in out
 
 
@@ -507,3 +507,86 @@ def test_robustness_keeps_a_tinybert_runs_stage1_losses_and_reruns_results_witho
     write_results(str(new), {"seed": 7, "dev_acc": 0.9, "dev_unseen_acc": 0.88})
     assert [bench_robustness.measured_unseen(str(p)) for p in (old, new, tmp_path / "seed2021.json")] == [
         False, True, False]
+
+
+def served(model, speed, onednn=False, threads=1, diff=1e-7):
+    """An exported row of bench_serve.py at batch 1, its passes all at `speed`."""
+    return {"model": model, "mode": "exported", "threads": threads, "batch_size": 1, "onednn": onednn,
+            "sentences_per_second": speed, "sentences_per_second_passes": [speed] * 3,
+            "eager_vs_exported": {"max_abs_diff": diff, "same_labels": True}}
+
+
+def test_each_model_is_served_at_its_faster_onednn_setting_and_compared_with_m3e_small_first(tmp_path, capsys):
+    import plot_frontier
+    from bench_serve import best_exported, print_best
+
+    failed = {"model": "textcnn-h300", "mode": "exported", "threads": 1, "batch_size": 1, "onednn": True,
+              "error": "failed (exit status 1): RuntimeError: std::exception"}
+    rows = [served("bow-h128", 100.0), served("bow-h128", 150.0, onednn=True),
+            served("gru-h100", 50.0), served("gru-h100", 80.0, onednn=True, diff=0.2),  # wrong outputs: not a setting
+            served("textcnn-h300", 60.0), failed, {**served("textcnn-h300", 900.0), "mode": "eager"},
+            served("bow-h128", 400.0, threads=2),
+            served("m3e-small", 10.0), served("m3e-small", 20.0, onednn=True),
+            served("ernie-gram-zh-shaped", 2.0), served("ernie-gram-zh-shaped", 1.0, onednn=True)]
+    best = best_exported(rows)
+    assert {key: (r["sentences_per_second"], r["onednn"]) for key, r in best.items()} == {
+        ("bow-h128", 1, 1): (150.0, True), ("gru-h100", 1, 1): (50.0, False), ("textcnn-h300", 1, 1): (60.0, False),
+        ("bow-h128", 2, 1): (400.0, False), ("m3e-small", 1, 1): (20.0, True),
+        ("ernie-gram-zh-shaped", 1, 1): (2.0, False)}
+    print_best(rows, ["bow-h128", "gru-h100", "textcnn-h300", "m3e-small", "ernie-gram-zh-shaped"], [1, 2], [1])
+    out = capsys.readouterr().out
+    assert "| oneDNN off / on | x m3e-small | x ernie-gram-zh shape (the online recipe's teacher) |" in out
+    assert "| bow-h128 | 1 | 1 | 150.0 (oneDNN on) | 100.0 / 150.0 | 7.5x (7.5x .. 7.5x) | 75x (75x .. 75x) |" in out
+    assert "| gru-h100 | 1 | 1 | 50.0 (oneDNN off) | 50.0 / 80.0 (not the eager model's outputs) | 2.5x" in out
+    assert f"| textcnn-h300 | 1 | 1 | 60.0 (oneDNN off) | 60.0 / {failed['error']} | 3.0x" in out
+    assert "| bow-h128 | 2 | 1 | 400.0 (oneDNN off) | 400.0 / - | - | - |" in out  # no teacher timed on 2 threads
+    path = tmp_path / "serve.json"
+    write_results(str(path), {"rows": rows})
+    assert plot_frontier.serving_speeds(str(path)) == {"bow-h128": 150.0, "gru-h100": 50.0, "textcnn-h300": 60.0,
+                                                        "m3e-small": 20.0, "ernie-gram-zh-shaped": 2.0}
+
+
+def test_a_failed_onednn_configuration_is_a_row_any_other_failure_stops_the_bench():
+    import subprocess
+    import sys
+
+    from bench_serve import time_configuration
+
+    crash = [sys.executable, "-c", "import sys; sys.exit('RuntimeError: std::exception')"]
+    assert time_configuration(crash, [1, 64], model="textcnn-h300", mode="exported", threads=2, onednn=True) == [
+        {"model": "textcnn-h300", "mode": "exported", "threads": 2, "onednn": True, "batch_size": batch,
+         "error": "failed (exit status 1): RuntimeError: std::exception"} for batch in (1, 64)]
+    with pytest.raises(subprocess.CalledProcessError):
+        time_configuration(crash, [1], model="textcnn-h300", mode="exported", threads=2, onednn=False)
+    rows = [{"model": "m", "batch_size": 1}]
+    assert time_configuration([sys.executable, "-c", f"print('log'); print({json.dumps(rows)!r})"], [1],
+                              model="m", mode="eager", threads=1, onednn=False) == rows
+
+
+def test_family_students_have_their_runs_shape_and_the_vocabulary_their_job_builds(toy_task, tmp_path, monkeypatch):
+    import argparse
+
+    import bench_robustness
+    from bench_serve import family_name, family_run, family_student
+    from data import segment, vocab_words
+    from students import parameter_counts
+
+    data_dir, _ = toy_task
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("键盘手感一流\n", encoding="utf-8")
+    monkeypatch.setitem(bench_robustness.CONFIGS, "toy_paddlenlp", (
+        "distill", ["--n_iter", "1", "--unlabeled_path", str(unlabeled), *bench_robustness.PADDLENLP_BOW], ""))
+    assert family_run("bow-toy_paddlenlp") == "bow-toy_paddlenlp"
+    for bad in ("bow-nothing", "lstm-alone", "bow-tinybert", "alone"):
+        with pytest.raises(argparse.ArgumentTypeError, match="not a run of bench_robustness.py's word students"):
+            family_run(bad)
+    alone, alone_vocab, labels, _ = family_student("bow-alone_paddlenlp", str(data_dir))
+    distilled, vocab, _, job = family_student("bow-toy_paddlenlp", str(data_dir))
+    assert family_name("bow-toy_paddlenlp", str(data_dir)) == "bow-h128" and labels == ["0", "1"]
+    # PaddleNLP's BoW head whatever the vocabulary (the README's 0.05M); one embedding row per word of the job's data
+    assert alone.pooling == distilled.pooling == "sum" and job.max_seq_length == 256
+    assert parameter_counts(alone)["other"] == parameter_counts(distilled)["other"] == 51106
+    assert [m.embedder.weight.shape[0] for m in (alone, distilled)] == [len(alone_vocab), len(vocab)]
+    train_words = set(vocab_words(alone_vocab))
+    assert train_words < set(vocab_words(vocab))
+    assert not set(segment(["键盘手感一流"])[0]) & train_words and set(segment(["键盘手感一流"])[0]) <= set(vocab_words(vocab))

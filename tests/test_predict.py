@@ -205,3 +205,18 @@ def test_predict_refuses_to_guess_what_a_file_holds(exported_student, tmp_path, 
     with pytest.raises(InputError, match=message):
         run_predict(capsys, "--model_dir", str(export_dir), "--input", str(path), "--device", "cpu", *argv)
     assert capsys.readouterr().out == ""
+
+
+def test_onednn_runs_only_when_asked_and_gives_the_same_probabilities(exported_student, monkeypatch):
+    _, export_dir = exported_student
+    enabled, create = [], predict.inference.create_predictor
+    monkeypatch.setattr(predict.inference, "create_predictor",
+                        lambda config: enabled.append(config.onednn_enabled()) or create(config))
+    texts = ["这个酒店很好", "房间很差，失望", "推荐", "价格不错非常满意我们觉得"]
+    off, on = (Predictor(str(export_dir), onednn=onednn).predict(texts, batch_size=3) for onednn in (False, True))
+    assert enabled == [False, True]  # Paddle's inference turns oneDNN on unless told otherwise
+    np.testing.assert_allclose(on, off, rtol=1e-5, atol=1e-6)
+    from args import parse_args
+
+    assert [parse_args("predict", ["--model_dir", "m", *flag]).onednn
+            for flag in ([], ["--onednn"], ["--enable_mkldnn"])] == [False, True, True]  # the old name still works
