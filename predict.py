@@ -79,6 +79,7 @@ class Predictor:
                 self.tokenizer = teacher_classes(self.config["model_type"])[1].from_pretrained(model_dir)
             except Exception as e:  # PaddleNLP raises many kinds for tokenizer files it cannot use
                 raise InputError(f"{model_dir}: cannot load the tokenizer ({type(e).__name__}: {e})")
+        self.onednn = onednn
         self.predictor = create_predictor(model_dir, device, num_threads, onednn)
 
     def inputs(self, texts):
@@ -97,7 +98,14 @@ class Predictor:
             handle = self.predictor.get_input_handle(name)
             handle.reshape(array.shape)
             handle.copy_from_cpu(array)
-        self.predictor.run()
+        try:
+            self.predictor.run()
+        except RuntimeError as e:
+            if not self.onednn:
+                raise
+            # oneDNN lacks kernels some exports need (TextCNN's, on Paddle 3.3.1): a setting, not a damaged model
+            raise InputError(f"{self.model_dir}: paddle.inference cannot run this model with oneDNN ({e}); "
+                             "run it without --onednn") from e
         return self.predictor.get_output_handle(self.predictor.get_output_names()[0]).copy_to_cpu()
 
     def probabilities(self, texts):

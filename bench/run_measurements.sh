@@ -16,6 +16,13 @@ CACHE="${DISTILL_LSTM_CACHE:-$HOME/.cache/distill_lstm}"
 
 [ -f "$CACHE/teacher/chnsenticorp/summary.json" ] || $PY bench/bench_teacher.py train
 grep -qs dev_unseen_acc bench/results/robustness/teacher/seed*.json || $R teacher
+# Serving speed of every family member at its distilled run's shape and vocabulary, and of the teachers, oneDNN
+# off and on (issue 38; 30-50 min): first, while nothing else runs on the machine
+if ! grep -qs '"onednn": true' bench/results/serve_frontier.json; then
+  $PY bench/bench_serve.py --family_students bow-alpha0.5 bow-alpha0.5_paddlenlp textcnn-alpha0.5 bilstm-alpha0.5 \
+    gru-alpha0.5 gru-alpha0.5_h100 --tinybert 2x256 --teachers m3e-small ernie-gram-zh-shaped --modes exported \
+    --batch_sizes 1 --sentences 300 --warm_pass --repeats 3 --results bench/results/serve_frontier.json
+fi
 
 # Two one-thread runs at a time: training a Bi-LSTM gains little from a second thread (a seed took
 # 48 min alone on two, 45-48 min beside another on one), so pairs double the throughput.

@@ -220,3 +220,23 @@ def test_onednn_runs_only_when_asked_and_gives_the_same_probabilities(exported_s
 
     assert [parse_args("predict", ["--model_dir", "m", *flag]).onednn
             for flag in ([], ["--onednn"], ["--enable_mkldnn"])] == [False, True, True]  # the old name still works
+
+
+def test_a_model_onednn_cannot_run_is_one_clear_error(exported_student, capsys, monkeypatch):
+    _, export_dir = exported_student
+    predictor = Predictor(str(export_dir), onednn=True)
+    real = predictor.predictor
+
+    class Failing:  # what paddle.inference raises for an op oneDNN has no kernel for (TextCNN's, Paddle 3.3.1)
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def run(self):
+            raise RuntimeError("std::exception")
+
+    predictor.predictor = Failing()
+    with pytest.raises(InputError, match=r"cannot run this model with oneDNN .*run it without --onednn"):
+        predictor.predict(["推荐"])
+    predictor.onednn = False  # without oneDNN the same failure is not a setting's: it is raised as it is
+    with pytest.raises(RuntimeError, match="std::exception"):
+        predictor.predict(["推荐"])
