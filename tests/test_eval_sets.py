@@ -140,6 +140,7 @@ def test_a_bad_eval_set_is_one_error_before_training_and_leaves_nothing(toy_task
 @pytest.mark.parametrize("value, message", [
     (["ood"], "expected NAME=FILE, got 'ood'"),
     (["dev=x.tsv"], "'dev' is a split of the task"),
+    (["dev_unseen=x.tsv"], "'dev_unseen' is a split of the task"),
     (["a b=x.tsv"], "'a b': a name of letters, digits"),
     (["ood=a.tsv", "ood=b.tsv"], "a name given twice"),
 ])
