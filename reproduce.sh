@@ -2,9 +2,8 @@
 # Reproduce the project's table on ChnSentiCorp: fine-tune the teacher, train the Bi-LSTM alone,
 # distill the teacher into the Bi-LSTM, and print dev accuracy (all of dev, and its texts not in train)
 # and wall time of each. A job whose output already holds a summary.json is not run again (delete its
-# directory to redo it); a job
-# stopped before its end (killed, machine restarted) continues from its last/ checkpoint, or starts
-# again if it had none yet.
+# directory to redo it); a job stopped before its end (killed, machine restarted) continues from its
+# last/ checkpoint, or starts again if it had none yet.
 #
 #   bash reproduce.sh                 # GPU, online: ernie-gram-zh and ChnSentiCorp from PaddleNLP
 #   CPU=1 bash reproduce.sh           # this project's 2-core CPU machines, offline: the m3e-small
