@@ -31,7 +31,8 @@ import sys
 import tempfile
 import time
 
-from bench_teacher import TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, portable, write_results  # first: sets sys.path
+from bench_teacher import (TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, portable, write_results,  # first: sets sys.path
+                           write_unseen_dev)
 from args import CACHE_DIR, STUDENTS, recipe  # noqa: E402, I001
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -265,19 +266,6 @@ def predict_accuracy(model_dir, path, num_threads):
     return float(re.search(r"accuracy ([0-9.]+) on (\d+) labelled lines", done.stderr)[1])
 
 
-def write_unseen_dev(path):
-    """dev.tsv's header and the rows whose text train.tsv does not hold (data.unseen_rows): the "dev, unseen" set."""
-    from data import load_local_splits, unseen_rows, utf8_lines
-
-    splits, _ = load_local_splits(os.path.join(SHARED, "chnsenticorp"))
-    dev = splits["dev"]
-    lines = {dev[i]["line"] for i in unseen_rows(dev, splits["train"])}
-    with open(path, "w", encoding="utf-8") as f:
-        f.writelines(f"{line}\n" for number, line in utf8_lines(os.path.join(SHARED, "chnsenticorp", "dev.tsv"))
-                     if number == 1 or number in lines)
-    return len(lines)
-
-
 def teacher(args):
     """The fine-tuned teacher's dev, dev-unseen and out-of-domain accuracy, through export_model.py and predict.py."""
     best = teacher_dir(args)
@@ -288,7 +276,7 @@ def teacher(args):
         subprocess.run([sys.executable, "export_model.py", "--checkpoint", best, "--output_dir", export],
                        cwd=ROOT, check=True)
         unseen_dev = os.path.join(tmp, "dev_unseen.tsv")
-        unseen_rows = write_unseen_dev(unseen_dev)
+        unseen_rows = write_unseen_dev(os.path.join(SHARED, "chnsenticorp"), unseen_dev)
         start = time.time()
         dev = predict_accuracy(export, os.path.join(SHARED, "chnsenticorp", "dev.tsv"), args.num_threads)
         dev_unseen = predict_accuracy(export, unseen_dev, args.num_threads)

@@ -65,6 +65,23 @@ def write_results(path, result):
     print(f"results written to {path}")
 
 
+def write_unseen_dev(task_dir, path):
+    """TASK_DIR's dev.tsv, its header and the rows whose text its train.tsv does not hold
+    (data.unseen_rows), written to PATH whole (benches running side by side write it at once): the
+    "dev, unseen" set. Returns its row count."""
+    from data import load_local_splits, unseen_rows, utf8_lines
+    from utils import atomic_path
+
+    splits, _ = load_local_splits(task_dir)
+    dev = splits["dev"]
+    lines = {dev[i]["line"] for i in unseen_rows(dev, splits["train"])}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(f"{line}\n" for number, line in utf8_lines(os.path.join(task_dir, "dev.tsv"))
+                     if number == 1 or number in lines)
+    return len(lines)
+
+
 def cpu_model():
     """The processor's name (/proc/cpuinfo's "model name", which platform.processor() leaves out
     on Linux), and its core count: benchmarks' machines differ from session to session."""

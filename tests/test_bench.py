@@ -378,6 +378,40 @@ def test_label_bench_flips_a_fixed_share_and_resumes_on_a_fresh_machine(tmp_path
             bench.data_name(bad)
 
 
+def test_train_on_a_cleaned_set_scores_the_tasks_unseen_dev_texts(tmp_path, monkeypatch):
+    """A cleaned set that dropped a row whose twin is in dev is still scored on dev's texts the task's
+    clean train does not hold, the same set for every row of the label table."""
+    import argparse
+
+    from conftest import toy_sentences, write_tsv
+
+    bench, rows = label_bench(tmp_path, monkeypatch, 40)
+    unseen = [row for row in toy_sentences(60, seed=1) if row not in rows][:3]
+    write_tsv(tmp_path / "task" / "dev.tsv", [*rows[:4], *unseen])
+    draw = bench.draw_name("sym10_seed0")
+    drop = tmp_path / "data"
+    drop.mkdir()
+    write_tsv(drop / "train.tsv", rows[1:])  # dev's first text no longer in train
+    monkeypatch.setattr(bench, "data_dir_of", lambda draw, name: str(drop))
+    ran = []
+
+    def student(cmd, **kwargs):
+        ran.append(cmd)
+        name, path = cmd[cmd.index("--eval_sets") + 1].split("=", 1)
+        scored = (tmp_path / path).read_text(encoding="utf-8").splitlines()
+        out = cmd[cmd.index("--output_dir") + 1]
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "summary.json"), "w", encoding="utf-8") as f:
+            json.dump({"best_dev_acc": 0.9, "dev_unseen_acc": 0.5,
+                       "eval_sets": {name: {"file": path, "examples": len(scored) - 1, "acc": 0.75}}}, f)
+        assert scored == ["label\ttext_a", *("\t".join(row) for row in unseen)]
+
+    monkeypatch.setattr(bench.subprocess, "run", student)
+    bench.train(argparse.Namespace(draw=draw, data="drop-student", seeds=[1], num_threads=1))
+    result = json.loads((tmp_path / "results" / "sym10_seed0" / "train_drop-student" / "seed1.json").read_text())
+    assert len(ran) == 1 and (result["dev_unseen_acc"], result["dev_unseen_examples"]) == (0.75, 3)
+
+
 def test_a_class_conditional_draw_flips_each_labels_own_share(tmp_path, monkeypatch):
     """cc15_5_seed0 flips 15% of the positive rows and 5% of the negative ones; another seed draws other rows."""
     import argparse
