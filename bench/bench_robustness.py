@@ -295,15 +295,16 @@ def require_finished(name, seeds):
                  f"{os.path.dirname(run_dir(name, missing[0]))}; `bench_robustness.py run` makes them")
 
 
-def measured(path, seeds):
-    """Whether the diagnostic's results file at `path` already holds these seeds' runs: then it is
-    skipped, as finished runs are (the checkpoints it reads may be gone with the machine; its results
-    are committed). Delete the file to measure again."""
+def measured(path, seeds, key=None):
+    """Whether the diagnostic's results file at `path` already holds these seeds' runs (each with `key`,
+    if given: files from before it was measured are measured again): then it is skipped, as finished
+    runs are (the checkpoints it reads may be gone with the machine; its results are committed).
+    Delete the file to measure again."""
     if not os.path.isfile(path):
         return False
     with open(path, encoding="utf-8") as f:
-        done = sorted(run["seed"] for run in json.load(f)["runs"])
-    if done == sorted(seeds):
+        runs = json.load(f)["runs"]
+    if sorted(run["seed"] for run in runs) == sorted(seeds) and all(key in run for run in runs if key):
         print(f"{path}: done, skipped")
         return True
     return False
@@ -394,22 +395,29 @@ def by_length(lengths, values):
 
 def lengths(args):
     """Dev accuracy by sentence length (jieba words) of the teacher and of a configuration's
-    finished runs (best checkpoints, nothing retrained), and the mean squared distance of each
-    student's logits from the teacher's per length, on dev and on the training sentences: where a
-    student falls short of its teacher, and whether it had fit such sentences in training."""
+    finished runs (best checkpoints, nothing retrained), on all of dev and on its texts train does
+    not hold, and the mean squared distance of each student's logits from the teacher's per length,
+    on dev and on the training sentences: where a student falls short of its teacher, and whether it
+    had fit such sentences in training."""
     import numpy as np
+
+    from data import unseen_rows
 
     name = run_name(args.student, args.config)
     path = os.path.join(RESULTS, name, "lengths.json")
-    if measured(path, args.seeds):
+    if measured(path, args.seeds, key="dev_unseen_acc"):
         return
     require_finished(name, args.seeds)
     splits, t = transfer(args, "soft_train")  # the training sentences' teacher logits: the smallest entry
     gold, train_gold = (np.array([ex["label"] for ex in splits[s]]) for s in ("dev", "train"))
+    unseen = np.array(unseen_rows(splits["dev"], splits["train"]))
     sets = {"dev": (t.words["dev"], t.dev_logits), "train": (t.words["train"], t.logits[:len(t.words["train"])])}
     counts = {s: np.array([len(w) for w in words]) for s, (words, _) in sets.items()}
+    teacher_right = t.dev_logits.argmax(-1) == gold
     result = {"bins": LENGTH_BINS, "sentences": {s: bin_counts(c) for s, c in counts.items()},
-              "teacher_dev_acc": by_length(counts["dev"], t.dev_logits.argmax(-1) == gold),
+              "dev_unseen_sentences": bin_counts(counts["dev"][unseen]),
+              "teacher_dev_acc": by_length(counts["dev"], teacher_right),
+              "teacher_dev_unseen_acc": by_length(counts["dev"][unseen], teacher_right[unseen]),
               "teacher_train_acc": by_length(counts["train"], sets["train"][1].argmax(-1) == train_gold), "runs": []}
     for seed in args.seeds:
         model, vocab, meta = load_best(name, seed)
@@ -418,7 +426,9 @@ def lengths(args):
             student = student_logits(model, vocab, meta["args"]["max_seq_length"], words)
             run[f"{s}_mse_to_teacher"] = by_length(counts[s], ((student - teacher) ** 2).mean(-1))
             if s == "dev":
-                run["dev_acc"] = by_length(counts[s], student.argmax(-1) == gold)
+                right = student.argmax(-1) == gold
+                run["dev_acc"] = by_length(counts[s], right)
+                run["dev_unseen_acc"] = by_length(counts[s][unseen], right[unseen])
         result["runs"].append(run)
         print(json.dumps(run), flush=True)
     write_results(path, {"config": name, **result})

@@ -211,7 +211,8 @@ def test_robustness_analyses_refuse_unfinished_runs_before_any_work(tmp_path, mo
 
 
 def test_robustness_analyses_skip_seeds_their_results_already_hold(tmp_path, monkeypatch):
-    """A fresh machine has no checkpoints: lengths and unseen of runs already measured are skipped, not failed."""
+    """A fresh machine has no checkpoints: lengths and unseen of runs already measured are skipped, not failed;
+    lengths from before it scored dev's unseen texts are measured again."""
     import argparse
 
     import bench_robustness
@@ -220,12 +221,16 @@ def test_robustness_analyses_skip_seeds_their_results_already_hold(tmp_path, mon
     monkeypatch.setattr(bench_robustness, "RESULTS", str(tmp_path / "results"))
     done = tmp_path / "results" / "bilstm-distilled"
     done.mkdir(parents=True)
+    runs = [{"seed": 7, "dev_unseen_acc": [0.9]}, {"seed": 1, "dev_unseen_acc": [0.8]}]
     for name in ("lengths.json", "unseen_words.json"):
-        (done / name).write_text(json.dumps({"runs": [{"seed": 7}, {"seed": 1}]}))
+        (done / name).write_text(json.dumps({"runs": runs}))
     for analysis in (bench_robustness.lengths, bench_robustness.unseen):
         analysis(argparse.Namespace(student="bilstm", config="distilled", seeds=[1, 7]))  # nothing to read: returns
         with pytest.raises(SystemExit, match="no finished run for seed"):  # a seed it lacks needs the checkpoints
             analysis(argparse.Namespace(student="bilstm", config="distilled", seeds=[1, 7, 2021]))
+    (done / "lengths.json").write_text(json.dumps({"runs": [{"seed": 7}, {"seed": 1}]}))
+    with pytest.raises(SystemExit, match="no finished run for seed"):
+        bench_robustness.lengths(argparse.Namespace(student="bilstm", config="distilled", seeds=[1, 7]))
 
 
 def test_family_table_judges_the_gain_of_distillation_against_the_larger_spread(tmp_path, monkeypatch, capsys):
