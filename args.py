@@ -254,6 +254,9 @@ def add_distill_args(parser):
                        help="Unlabelled in-domain sentences, one per line, labelled by the teacher.")
     group.add_argument("--augment_unlabeled", action="store_true",
                        help="Also draw augmented copies of the unlabelled sentences.")
+    group.add_argument("--keep_duplicate_unlabeled", action="store_true",
+                       help="Keep every copy of an unlabelled sentence given more than once (by default each "
+                            "is labelled once, at its first line).")
 
     augment = parser.add_argument_group("augmentation (Tang et al., 2019)")
     augment.add_argument("--data_seed", type=non_negative_int, default=2021,

@@ -1,8 +1,10 @@
 """Datasets, jieba segmentation, the word vocabulary and length-grouped DataLoaders."""
 import collections
+import decimal
 import inspect
 import logging
 import os
+import re
 
 import jieba
 import jieba.posseg
@@ -19,6 +21,7 @@ PAD, UNK = "[PAD]", "[UNK]"
 LAYOUTS = (("label", "text_a"), ("qid", "label", "text_a"), ("qid", "text_a"), ("text_a",))
 DEV_UNSEEN = "dev_unseen"  # the split of dev's texts not in train
 TEXT_COLUMN = "text_a"  # the column every layout's text is in: what the models are trained on
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)")  # a label that is a number (no exponent, nan or inf)
 
 logger = logging.getLogger("distill_lstm")
 jieba.setLogLevel(logging.WARNING)
@@ -65,9 +68,18 @@ def read_tsv(path):
 
 
 def clean_label(field):
-    """A label as written in a tsv, spaces around it dropped (the public ChnSentiCorp test file
-    has a '  1'), or None when empty: the one rule of training and predict.py --eval."""
-    return field.strip() or None
+    """A label as written in a tsv, or None when empty: the one rule of training, --eval_sets,
+    label_errors.py and predict.py --eval. Spaces around it are dropped (the public ChnSentiCorp test
+    file has a '  1') and a number is one class whatever its spelling: a column pandas saved as floats
+    reads 1.0 where the rest of the file reads 1."""
+    label = field.strip()
+    return canonical_number(label) if NUMBER.fullmatch(label) else label or None
+
+
+def canonical_number(text):
+    """A number's one spelling: '1.0', '+1', '01' -> '1'; '0.50', '.5' -> '0.5'."""
+    value = decimal.Decimal(text)
+    return str(int(value)) if value == int(value) else format(value, "f").rstrip("0")
 
 
 def read_lines(path):
@@ -81,8 +93,8 @@ def read_lines(path):
 def sorted_labels(labels):
     """Numeric labels in numeric order ('2' before '10'), others alphabetically."""
     labels = set(labels)
-    if all(label.lstrip("-").isdigit() for label in labels):
-        return sorted(labels, key=int)
+    if all(NUMBER.fullmatch(label) for label in labels):
+        return sorted(labels, key=decimal.Decimal)
     return sorted(labels)
 
 

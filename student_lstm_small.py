@@ -24,8 +24,9 @@ from utils import (InputError, ce_loss, claimed_output_dir, convert_example, cre
 logger = logging.getLogger("distill_lstm")
 
 
-def student_vocab(args, train_words):
-    """The vocabulary the student's embedding rows follow: a resumed run keeps its checkpoint's."""
+def student_dictionary(args):
+    """The words the student may have rows for, read and checked: a resumed run's checkpoint
+    vocabulary, else --vocab_path's dictionary."""
     if args.init_from_ckpt:
         meta = read_checkpoint_meta(args.init_from_ckpt)
         require_kind(args.init_from_ckpt, meta, "student")
@@ -36,7 +37,13 @@ def student_vocab(args, train_words):
     vocab = load_vocab(args.vocab_path)
     if args.vocab_size is not None:
         logger.warning("--vocab_size is no longer needed: it is read from %s", args.vocab_path)
-    return lean_vocab(vocab, train_words, args.min_freq)
+    return vocab
+
+
+def student_vocab(args, dictionary, train_words):
+    """The vocabulary the student's embedding rows follow: a resumed run keeps its checkpoint's, a new
+    one takes the dictionary's words the training sentences use."""
+    return dictionary if args.init_from_ckpt else lean_vocab(dictionary, train_words, args.min_freq)
 
 
 def to_records(words, labels, vocab, args):
@@ -65,7 +72,7 @@ def run(args):
 def train_alone(args, splits, label_list):
     """Train args.student on splits["train"]'s gold labels, checkpointing on splits["dev"]."""
     words = {split: segment([ex["text"] for ex in ds]) for split, ds in splits.items()}
-    vocab = student_vocab(args, words["train"])
+    vocab = student_vocab(args, student_dictionary(args), words["train"])
     pad_id = vocab.to_indices(PAD)
     loaders = {
         split: create_dataloader(to_records(words[split], [ex["label"] for ex in ds], vocab, args),

@@ -22,7 +22,6 @@ import os
 import time
 from types import SimpleNamespace
 
-import filelock
 import jieba
 import numpy as np
 import paddle
@@ -35,11 +34,11 @@ from visualdl import LogWriter
 from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, join_words,
                   load_splits, read_lines, segment, unseen_rows)
 from student_lstm_small import batchify_fn as student_batchify_fn
-from student_lstm_small import student_vocab, to_records, train
+from student_lstm_small import student_dictionary, student_vocab, to_records, train
 from teacher_train_glue import encode, load_teacher, teacher_pads
-from utils import (META, WEIGHTS, InputError, atomic_path, check_labels, claimed_output_dir, file_sha256,
-                   init_runtime, is_main, main_view, make_writable_dir, manifest_key, read_checkpoint_meta, remove_path,
-                   require_kind, run_main, texts_sha256, world)
+from utils import (META, WEIGHTS, InputError, approx_bytes, atomic_path, check_labels, claimed_output_dir,
+                   file_sha256, held_lock, init_runtime, is_main, main_view, manifest_key, read_checkpoint_meta,
+                   remove_path, require_kind, run_main, texts_sha256, world, writable_dir_for)
 
 logger = logging.getLogger("distill_lstm")
 
@@ -152,13 +151,14 @@ def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
 
 
 def cached_teacher_outputs(args, manifest, compute):
-    """compute() -> {name: array} stored under a key of the manifest, reused while it matches."""
+    """compute() -> {name: array} stored under a key of the manifest, reused while it matches. If that
+    fails, the cache directories and lock file it made are removed; what was there stays."""
     key = manifest_key(manifest)
     path = os.path.join(args.logits_cache, key)
     # Runs that need the same entry at once (several training seeds) compute it once: the others wait.
     # Under the launcher rank 0 holds the lock and the ranks compute together (each its share).
-    lock = filelock.FileLock(os.path.join(args.logits_cache, f".{key}.lock"))
-    with lock if is_main() else contextlib.nullcontext():
+    lock = os.path.join(args.logits_cache, f".{key}.lock")
+    with writable_dir_for(args.logits_cache), held_lock(lock) if is_main() else contextlib.nullcontext():
         return read_or_compute(path, compute, manifest)
 
 
@@ -175,7 +175,7 @@ def read_or_compute(path, compute, manifest):
     outputs = compute()
     if not is_main():
         return outputs
-    with atomic_path(path) as tmp:
+    with atomic_path(path, "the teacher's logits", approx_bytes(outputs)) as tmp:
         os.makedirs(tmp)
         np.savez(os.path.join(tmp, "outputs.npz"), **outputs)
         with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
@@ -226,18 +226,32 @@ def main(argv=None):
         run(args)
 
 
+def unlabeled_sentences(args):
+    """--unlabeled_path's sentences, each once, where it first stands, unless --keep_duplicate_unlabeled:
+    a repeated line would be labelled by the teacher again and weigh more in the transfer set."""
+    if not args.unlabeled_path:
+        return []
+    texts = read_lines(args.unlabeled_path)
+    if args.keep_duplicate_unlabeled:
+        return texts
+    unique = list(dict.fromkeys(texts))  # a file without repeats is kept as it is: so is its cache key
+    if len(unique) < len(texts):
+        logger.info("%s: %d repeated lines dropped, %d kept (--keep_duplicate_unlabeled keeps them)",
+                    args.unlabeled_path, len(texts) - len(unique), len(unique))
+    return unique
+
+
 def transfer_targets(args, splits, label_list):
     """The transfer set and what the student learns from it, the teacher's logits computed once
     and cached: a namespace of teacher, words (each split's jieba words), sentences (word lists),
     labels (gold, -1 for sentences without one), logits (None with --teacher_logits online),
     dev_logits, teacher_dev_acc, teacher_dev_unseen_acc (None when every dev text is in train) and
     logits_seconds."""
-    make_writable_dir(args.logits_cache)  # now, not after the teacher's logits took minutes
     texts = {split: [ex["text"] for ex in ds] for split, ds in splits.items()}
-    unlabeled_texts = read_lines(args.unlabeled_path) if args.unlabeled_path else []
+    unlabeled_texts = unlabeled_sentences(args)
+    teacher = Teacher(args, label_list)
     words = {split: segment(t) for split, t in texts.items()}
     unlabeled_words = segment(unlabeled_texts)
-    teacher = Teacher(args, label_list)
 
     def compute():
         sentences, source = transfer_set(args, words["train"], unlabeled_words)
@@ -268,9 +282,10 @@ def transfer_targets(args, splits, label_list):
 
 def run(args):
     splits, label_list = load_splits(args)
+    dictionary = student_dictionary(args)  # checked before the teacher's logits take minutes
     t = transfer_targets(args, splits, label_list)
     sentences, labels, words, teacher = t.sentences, t.labels, t.words, t.teacher
-    vocab = student_vocab(args, sentences)
+    vocab = student_vocab(args, dictionary, sentences)
     pad_id = vocab.to_indices(PAD)
     student = to_records([[UNK if w == MASK else w for w in s] for s in sentences], labels, vocab, args)
     if args.teacher_logits == "cached":

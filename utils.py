@@ -1,10 +1,12 @@
 """Example-to-id conversion and the helpers the three scripts share: runtime set-up,
 the output directory, atomic checkpoints, evaluation and the training loop."""
 import contextlib
+import errno
 import glob
 import hashlib
 import json
 import logging
+import math
 import os
 import pickle
 import random
@@ -25,7 +27,8 @@ logger = logging.getLogger("distill_lstm")
 
 
 class InputError(ValueError):
-    """Bad input (data, vocabulary, checkpoint): the message names the file and line."""
+    """Bad input (data, vocabulary, checkpoint), or a full disk: the message names the file and line,
+    or the directory."""
 
 
 def run_main(main):
@@ -126,11 +129,13 @@ def spell_unseen(words, known):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, what=None, size=None):
     """Yield a temporary path beside `path`; it becomes `path` only if the block succeeds.
 
     A directory replaces an existing one in two renames (path -> path.old<pid>, path.tmp<pid> ->
-    path); what a killed process left of that is completed or removed first."""
+    path); what a killed process left of that is completed or removed first. A full disk is an
+    InputError naming the directory, `what` was written (default: path's name), the bytes it
+    needs about (`size`, when known) and those free once the temporary is removed."""
     recover_interrupted_swap(path)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
@@ -142,8 +147,39 @@ def atomic_path(path):
             remove_path(old)
         else:
             os.replace(tmp, path)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        remove_path(tmp)
+        directory = os.path.dirname(path) or "."
+        needs = f"needs about {readable_size(size)}, " if size is not None else ""
+        raise InputError(f"{directory}: no space left on device writing {what or os.path.basename(path)} "
+                         f"({needs}{readable_size(shutil.disk_usage(directory).free)} free)") from e
     finally:
         remove_path(tmp)
+
+
+def readable_size(size):
+    """12.3 MB, 840.0 kB, 512 bytes."""
+    if size < 1000:
+        return f"{size} bytes"
+    for unit in ("kB", "MB", "GB", "TB"):
+        size /= 1000
+        if size < 1000 or unit == "TB":
+            return f"{size:.1f} {unit}"
+
+
+def approx_bytes(obj):
+    """About what saving obj takes: its tensors' and arrays' bytes (strings' in UTF-8), through dicts and lists."""
+    if isinstance(obj, dict):
+        return approx_bytes(list(obj.values()))
+    if isinstance(obj, (list, tuple)) or (isinstance(obj, np.ndarray) and obj.dtype == object):
+        return sum(approx_bytes(item) for item in obj)
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, paddle.Tensor):
+        return math.prod(obj.shape) * obj.element_size()
+    return len(obj.encode("utf-8")) if isinstance(obj, str) else 0
 
 
 def remove_path(path):
@@ -270,6 +306,34 @@ def make_writable_dir(directory):
         raise InputError(f"{directory}: cannot write there ({reason})")
 
 
+@contextlib.contextmanager
+def writable_dir_for(directory):
+    """make_writable_dir(directory) for the block; if the block fails, the directories this made are
+    removed again when empty: a failed run leaves no trace where there was nothing."""
+    created = absolute_dirs_to_create(directory)
+    try:
+        make_writable_dir(directory)
+        yield
+    except BaseException:
+        remove_empty_dirs(created)
+        raise
+
+
+@contextlib.contextmanager
+def held_lock(path):
+    """Hold the file lock at `path` for the block; if the block fails, a lock file this created is
+    removed, still held (filelock's waiters see it unlinked and lock a new one)."""
+    created = not os.path.exists(path)
+    with filelock.FileLock(path):
+        try:
+            yield
+        except BaseException:
+            if created:
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+            raise
+
+
 def absolute_dirs_to_create(*directories):
     """The directories os.makedirs would create for each of `directories`, deepest first."""
     missing = []
@@ -335,7 +399,8 @@ def save_checkpoint(path, model, meta, optimizer=None, extras=()):
     rng_states = gathered(rng_state()) if optimizer is not None else None
     if not is_main():
         return
-    with atomic_path(path) as tmp:
+    size = approx_bytes([model.state_dict(), optimizer.state_dict() if optimizer is not None else {}])
+    with atomic_path(path, f"the checkpoint {os.path.basename(path)}/", size) as tmp:
         os.makedirs(tmp)
         with paddlenlp_quiet():  # it logs every file it writes
             if hasattr(model, "save_pretrained"):

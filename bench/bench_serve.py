@@ -127,18 +127,17 @@ def family_student(run, data_dir):
     """(student of random weights, vocabulary, labels, job flags) of a bench_robustness.py run: its configuration's
     shape over the vocabulary its job builds, from the training sentences or, distilling, from the transfer set
     (the unlabelled sentences and augmented copies its flags add): the embedding table its accuracies had."""
-    from data import load_local_splits, read_lines, segment
-    from student_lstm_small import student_vocab
+    from data import load_local_splits, segment
+    from student_lstm_small import student_dictionary, student_vocab
     from students import build_student, student_config
-    from teacher_student_distill import transfer_set
+    from teacher_student_distill import transfer_set, unlabeled_sentences
 
     job, args = family_args(run, data_dir)
     splits, labels = load_local_splits(data_dir)
     sentences = segment([ex["text"] for ex in splits["train"]])
     if job == "distill":
-        unlabeled = segment(read_lines(args.unlabeled_path)) if args.unlabeled_path else []
-        sentences = transfer_set(args, sentences, unlabeled)[0]
-    vocab = student_vocab(args, sentences)
+        sentences = transfer_set(args, sentences, segment(unlabeled_sentences(args)))[0]
+    vocab = student_vocab(args, student_dictionary(args), sentences)
     return build_student(student_config(args, vocab, len(labels))), vocab, labels, args
 
 

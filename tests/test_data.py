@@ -34,6 +34,19 @@ def test_labels_come_from_the_data(tmp_path):
     assert [ex["label"] for ex in splits["dev"]] == list(range(15))
 
 
+def test_numeric_labels_are_compared_as_numbers(tmp_path):
+    # a label column pandas saved as floats: 1.0 beside 1 made a four-class model ['0', '0.0', '1', '1.0']
+    write_tsv(tmp_path / "train.tsv", [("1", "好"), ("1.0", "很好"), ("0", "差"), ("0.0", "很差"), (" +1 ", "推荐")])
+    write_tsv(tmp_path / "dev.tsv", [("1.00", "好"), ("-0", "差")])
+    splits, labels = load_local_splits(str(tmp_path))
+    assert labels == ["0", "1"]
+    assert [ex["label"] for ex in splits["train"]] == [1, 1, 0, 0, 1]
+    assert [ex["label"] for ex in splits["dev"]] == [1, 0]
+    write_tsv(tmp_path / "train.tsv", [("10", "好"), ("9.50", "差"), ("0.5", "一般"), (".5", "还行")])
+    write_tsv(tmp_path / "dev.tsv", [("9.5", "差")])
+    assert load_local_splits(str(tmp_path))[1] == ["0.5", "9.5", "10"]  # by value, each in one spelling
+
+
 @pytest.mark.parametrize("dev_lines, message", [
     (["label\ttext_a", "1\t好", "0\t差\t多余"], "dev.tsv:3: expected 2 tab-separated fields"),
     (["label\ttext_a", "1\t好", "2\t一般"], "dev.tsv:3: unknown label '2'"),

@@ -1,5 +1,9 @@
+import errno
 import json
+import logging
 import os
+import re
+from types import SimpleNamespace
 
 import numpy as np
 import paddle
@@ -9,7 +13,7 @@ from visualdl import LogReader
 
 import teacher_student_distill
 from teacher_student_distill import distill_loss, make_compute_loss
-from utils import InputError
+from utils import InputError, manifest_key, run_main
 
 TINY_STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "16", "--device", "cpu",
                 "--num_threads", "2", "--log_freq", "1"]
@@ -221,3 +225,77 @@ def test_under_the_launcher_each_rank_labels_every_other_batch(fine_tuned, monke
     mine = np.concatenate([order[i:i + 4] for i in range(4, len(order), 8)])  # batches 1, 3, 5 of 6
     assert sorted(np.flatnonzero(np.any(share != 0, axis=1))) == sorted(mine)
     np.testing.assert_array_equal(share[mine], whole[mine])
+
+
+def test_repeated_unlabelled_lines_are_labelled_once(fine_tuned, tmp_path, caplog):
+    from args import parse_args
+
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("键盘手感一流\n屏幕很清楚\n键盘手感一流\n 屏幕很清楚 \n电池不耐用\n", encoding="utf-8")
+    args = parse_args("distill", ["--teacher_dir", "t", "--unlabeled_path", str(unlabeled)])
+    assert teacher_student_distill.unlabeled_sentences(args) == ["键盘手感一流", "屏幕很清楚", "电池不耐用"]
+    args.keep_duplicate_unlabeled = True
+    assert len(teacher_student_distill.unlabeled_sentences(args)) == 5
+
+    flags = ("--unlabeled_path", str(unlabeled), "--n_iter", "0", "--max_steps", "1")
+    with caplog.at_level(logging.INFO, logger="distill_lstm"):
+        once = distill(fine_tuned, tmp_path / "once", tmp_path / "cache", *flags)
+    assert once["transfer_set"]["sentences"] == 48 + 3
+    assert f"{unlabeled}: 2 repeated lines dropped, 3 kept (--keep_duplicate_unlabeled keeps them)" in caplog.text
+    kept = distill(fine_tuned, tmp_path / "kept", tmp_path / "cache", *flags, "--keep_duplicate_unlabeled")
+    assert kept["transfer_set"]["sentences"] == 48 + 5
+
+
+def test_unlabelled_lines_without_repeats_keep_their_cache_key(tmp_path):
+    """The key the code computed before repeated lines were dropped, for a file without any: the cached logits
+    of the published runs stay valid. (It moves with the code that makes the teacher's inputs and with jieba's
+    and PaddleNLP's releases, by design: such a change gives new logits.)"""
+    from args import parse_args
+
+    weights = tmp_path / "model_state.pdparams"
+    weights.write_bytes(b"weights")
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("键盘手感一流\n屏幕很清楚\n\n电池不耐用\n", encoding="utf-8")
+    args = parse_args("distill", ["--teacher_dir", str(weights), "--unlabeled_path", str(unlabeled)])
+    teacher = SimpleNamespace(params=str(weights), model_type="ernie-gram", max_seq_length=128)
+    manifest = teacher_student_distill.cache_manifest(args, teacher, ["这个酒店很好", "房间很差"],
+                                                      teacher_student_distill.unlabeled_sentences(args), ["服务不错"])
+    assert manifest_key({**manifest, "contents": "logits"}) == "04caa6e7149df25c08f9"
+
+
+def test_a_refused_distillation_leaves_no_cache_directory_nor_lock(fine_tuned, tmp_path, monkeypatch):
+    cache = tmp_path / "new" / "cache"
+    for flag, missing in [("--unlabeled_path", "missing.txt"), ("--teacher_dir", "missing"),
+                          ("--vocab_path", "missing_vocab.txt")]:  # refused before the teacher runs
+        with pytest.raises(InputError, match="missing"):
+            distill(fine_tuned, tmp_path / "student", cache, flag, str(tmp_path / missing))
+        assert not (tmp_path / "new").exists() and not (tmp_path / "student").exists()
+
+    def damaged(self, sentences, batch_size):
+        raise InputError("teacher: the teacher's logits are not finite numbers (damaged weights?)")
+
+    monkeypatch.setattr(teacher_student_distill.Teacher, "logits", damaged)  # refused while the lock is held
+    with pytest.raises(InputError, match="not finite"):
+        distill(fine_tuned, tmp_path / "student", cache)
+    assert not (tmp_path / "new").exists()
+    cache.mkdir(parents=True)  # a directory the user had stays, with what it held
+    (cache / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(InputError, match="not finite"):
+        distill(fine_tuned, tmp_path / "student", cache)
+    assert os.listdir(cache) == ["notes.txt"]
+
+
+def test_a_full_disk_while_caching_the_logits_is_one_error_and_leaves_nothing(fine_tuned, tmp_path, monkeypatch,
+                                                                             capsys):
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    cache = tmp_path / "cache"
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(lambda: distill(fine_tuned, tmp_path / "student", cache, "--n_iter", "1"))
+    assert exit_info.value.code == 2
+    last_line = capsys.readouterr().err.rstrip("\n").split("\n")[-1]  # after the progress bars
+    assert re.fullmatch(rf"error: {re.escape(str(cache))}: no space left on device writing the teacher's logits "
+                        r"\(needs about [\d.]+ kB, [\d.]+ [kMGT]B free\)", last_line), last_line
+    assert not cache.exists() and not (tmp_path / "student").exists()

@@ -185,6 +185,10 @@ def test_eval_reads_labels_by_the_training_rule_and_checks_them_first(exported_s
     out, err = run_predict(capsys, "--model_dir", str(export_dir), "--input", str(path), "--text_column", "text_a",
                            "--eval", "--device", "cpu")
     assert len(out) == 2 and "on 2 labelled lines" in err
+    path.write_text("label\ttext_a\n1.0\t推荐\n0.0\t很差\n", encoding="utf-8")  # numbers, as pandas writes them
+    out, err = run_predict(capsys, "--model_dir", str(export_dir), "--input", str(path), "--text_column", "text_a",
+                           "--eval", "--device", "cpu")
+    assert len(out) == 2 and "on 2 labelled lines" in err
     path.write_text("label\ttext_a\n1\t推荐\n2\t很差\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"test.tsv:3: label '2' is not one of the model's \['0', '1'\]"):
         run_predict(capsys, "--model_dir", str(export_dir), "--input", str(path), "--text_column", "text_a",

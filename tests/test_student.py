@@ -1,6 +1,9 @@
+import errno
 import json
 import os
+import re
 
+import paddle
 import pytest
 from visualdl import LogReader
 
@@ -178,3 +181,29 @@ def test_bad_data_exits_with_one_error_and_writes_nothing(toy_task, tmp_path, ca
     assert capsys.readouterr().err.strip() == (
         f"error: {data_dir / 'dev.tsv'}:26: expected 2 tab-separated fields (label, text_a), found 3")
     assert not out.exists()
+
+
+def test_a_full_disk_at_a_checkpoint_is_one_error_and_the_run_resumes_exactly(toy_task, tmp_path, capsys):
+    run = ("--max_epoch", "2", "--save_steps", "4", "--dropout_prob", "0.3", "--lr", "1e-2", "--num_threads", "1")
+    whole = train(toy_task, tmp_path / "whole", *run)
+    out, save, saves_of_last = tmp_path / "full", paddle.save, []
+
+    def disk_full_at_the_second_save_of_last(obj, path, *args, **kwargs):
+        if f"{os.sep}last.tmp" in path and path.endswith("model_state.pdparams"):
+            saves_of_last.append(path)
+            if len(saves_of_last) == 2:  # step 6's: last/ holds step 4's
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return save(obj, path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(paddle, "save", disk_full_at_the_second_save_of_last)
+        with pytest.raises(SystemExit) as exit_info:
+            run_main(lambda: train(toy_task, out, *run))
+    assert exit_info.value.code == 2
+    last_line = capsys.readouterr().err.rstrip("\n").split("\n")[-1]  # after the progress bars
+    assert re.fullmatch(rf"error: {re.escape(str(out))}: no space left on device writing the checkpoint last/ "
+                        r"\(needs about [\d.]+ kB, [\d.]+ [kMGT]B free\)", last_line), last_line
+    assert not [name for name in os.listdir(out) if ".tmp" in name]  # nothing half-written
+    resumed = train(toy_task, out, *run, "--init_from_ckpt", str(out / "last"))
+    assert resumed["dev_acc"] == whole["dev_acc"]
+    assert_same_weights(tmp_path / "whole" / "last", out / "last")
