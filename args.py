@@ -234,7 +234,8 @@ def add_distill_args(parser):
                        help="The fine-tuned teacher: its model_state.pdparams, or the directory "
                             "teacher_train_glue.py saved it in (e.g. teacher/chnsenticorp/best).")
     group.add_argument("--model_name", default="ernie-gram-zh",
-                       help="Teacher architecture and tokenizer: hub name or directory.")
+                       help="Teacher architecture and tokenizer, hub name or directory, for a --teacher_dir "
+                            "weights file alone; a teacher_train_glue.py checkpoint brings its own.")
     group.add_argument("--model_type", default=None,
                        help="Teacher model family (default: the one the teacher was fine-tuned as).")
     group.add_argument("--teacher_max_seq_length", type=positive_int, default=None,

@@ -60,7 +60,10 @@ def teacher_files(teacher_dir):
 class Teacher:
     """The fine-tuned teacher, reading word lists (masks become its tokenizer's mask token).
 
-    Its weights are loaded on first use: a run whose logits are all cached never loads them."""
+    A checkpoint of teacher_train_glue.py (best/, last/) is a save_pretrained directory: its own config
+    and tokenizer build the teacher, so it reads text through the vocabulary it was fine-tuned with,
+    whatever --model_name says. A bare weights file (the original's --teacher_dir) takes them from
+    --model_name. Its weights are loaded on first use: a run whose logits are all cached never loads them."""
 
     def __init__(self, args, label_list):
         self.params, meta = teacher_files(args.teacher_dir)
@@ -69,11 +72,13 @@ class Teacher:
         self.max_seq_length = args.teacher_max_seq_length or fine_tuned.get("max_seq_length", 128)
         if meta:
             check_labels(self.params, meta, label_list)
-        self.model_name, self.label_list = args.model_name, label_list
+        self.source = os.path.dirname(os.path.abspath(self.params)) if meta else args.model_name
+        self.label_list = label_list
 
     @functools.cached_property
     def _loaded(self):
-        model, tokenizer = load_teacher(self.model_type, self.model_name, self.label_list, self.params)
+        logger.info("teacher %s: architecture and tokenizer from %s", self.params, self.source)
+        model, tokenizer = load_teacher(self.model_type, self.source, self.label_list, self.params)
         model.eval()
         return model, tokenizer
 
@@ -141,6 +146,7 @@ def code_version():
 
 def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
     """What the cached logits depend on; any change gives another cache entry."""
+    # --model_name stays in the key although a fine-tuned teacher no longer reads it: the cached entries stay valid
     return {"teacher_weights_sha256": file_sha256(teacher.params), "model_name": args.model_name,
             "model_type": teacher.model_type, "teacher_max_seq_length": teacher.max_seq_length,
             "train_sha256": texts_sha256(train_texts), "dev_sha256": texts_sha256(dev_texts),
@@ -241,15 +247,15 @@ def unlabeled_sentences(args):
     return unique
 
 
-def transfer_targets(args, splits, label_list):
-    """The transfer set and what the student learns from it, the teacher's logits computed once
-    and cached: a namespace of teacher, words (each split's jieba words), sentences (word lists),
-    labels (gold, -1 for sentences without one), logits (None with --teacher_logits online),
-    dev_logits, teacher_dev_acc, teacher_dev_unseen_acc (None when every dev text is in train) and
-    logits_seconds."""
+def transfer_targets(args, splits, label_list, teacher=None):
+    """The transfer set and what the student learns from it, the teacher's logits (`teacher`'s, else
+    those of the one args name) computed once and cached: a namespace of teacher, words (each split's
+    jieba words), sentences (word lists), labels (gold, -1 for sentences without one), logits (None
+    with --teacher_logits online), dev_logits, teacher_dev_acc, teacher_dev_unseen_acc (None when
+    every dev text is in train) and logits_seconds."""
     texts = {split: [ex["text"] for ex in ds] for split, ds in splits.items()}
     unlabeled_texts = unlabeled_sentences(args)
-    teacher = Teacher(args, label_list)
+    teacher = teacher or Teacher(args, label_list)
     words = {split: segment(t) for split, t in texts.items()}
     unlabeled_words = segment(unlabeled_texts)
 

@@ -5,10 +5,11 @@ reading the teacher's tokens, learns the teacher layer by layer, then its predic
         --teacher_dir teacher/chnsenticorp/best --task_name chnsenticorp --n_iter 20 --output_dir tinybert/chnsenticorp
 
 Stage 1 (--stage1_epochs): MSE between the student's embeddings and the teacher's, between each
-student layer m and teacher layer m*N/M (hidden states through a learned projection where widths
-differ, attention scores before the softmax head by head), on the real tokens. Stage 2 (--max_epoch): the
-distillation loss of teacher_student_distill.py (--distill_loss, default KL at --temperature) on
-the teacher's cached logits, from stage 1's weights. Both read the transfer set of
+student layer m and teacher layer m*N/M (a student no deeper than its teacher, M <= N; hidden states
+through a learned projection where widths differ, attention scores before the softmax head by
+head), on the real tokens. Stage 2 (--max_epoch): the distillation loss of
+teacher_student_distill.py (--distill_loss, default KL at --temperature) on the teacher's cached
+logits, from stage 1's weights. Both read the transfer set of
 teacher_student_distill.py (augmented copies, unlabelled sentences) and share its cached logits;
 stage 1 runs the teacher on every batch (its hidden states would be gigabytes to cache).
 A script of its own: this student reads subword tokens, not jieba words, and its first stage
@@ -34,7 +35,7 @@ import paddle.nn as nn
 from paddlenlp.data import Stack, Tuple
 
 from data import create_dataloader, load_splits
-from teacher_student_distill import make_compute_loss, transfer_targets
+from teacher_student_distill import Teacher, make_compute_loss, transfer_targets
 from teacher_train_glue import batchify_fn, encode, teacher_classes
 from utils import (SUMMARY, WEIGHTS, InputError, claimed_output_dir, create_optimizer, fit, init_runtime,
                    load_paddle_file, read_checkpoint_meta, remove_path, restore_checkpoint, run_main,
@@ -44,7 +45,15 @@ logger = logging.getLogger("distill_lstm")
 
 
 def layer_map(student_layers, teacher_layers):
-    """Teacher layer (1-based) each student layer learns: the uniform mapping m -> m * N / M."""
+    """Teacher layer (1-based) each student layer learns: the uniform mapping m -> m * N / M.
+
+    A student deeper than its teacher is refused rather than mapped: the formula would send its first
+    layer to the embeddings (0) and give two layers one target, and no mapping gives M > N layers a
+    teacher layer each (TinyBERT compresses, M <= N)."""
+    if student_layers > teacher_layers:
+        raise InputError(f"--num_layers {student_layers}: the teacher has {teacher_layers} layers; TinyBERT's uniform "
+                         "mapping (student layer m learns teacher layer m*N/M) needs a student no deeper than its "
+                         f"teacher: give --num_layers {teacher_layers} or fewer")
     return [m * teacher_layers // student_layers for m in range(1, student_layers + 1)]
 
 
@@ -68,16 +77,19 @@ def parameter_counts(student):
 
 
 def init_from_teacher(student, teacher, mapping):
-    """Copy the teacher's embeddings, mapped layers, pooler and classifier into the student."""
+    """Copy the teacher's embeddings, mapped layers, pooler and classifier into the student (of the teacher's
+    widths; layer_map has checked its depth)."""
     source = teacher.state_dict()
     state = {}
     for name, tensor in student.state_dict().items():
         match = re.search(r"\.layers\.(\d+)\.", name)
         teacher_name = name if not match else name.replace(
             match[0], f".layers.{mapping[int(match[1])] - 1}.")
-        if teacher_name not in source or list(source[teacher_name].shape) != list(tensor.shape):
-            raise InputError(f"--init_from_teacher: the teacher has no {teacher_name} of shape {list(tensor.shape)} "
-                             f"(give --hidden_size {teacher.config.hidden_size}, or start at random)")
+        if list(source[teacher_name].shape) != list(tensor.shape):
+            raise InputError(f"--init_from_teacher: the teacher's {teacher_name} has shape "
+                             f"{list(source[teacher_name].shape)}, the student's {list(tensor.shape)}; give "
+                             f"--hidden_size {teacher.config.hidden_size} --intermediate_size "
+                             f"{teacher.config.intermediate_size}, the teacher's sizes, or start at random")
         state[name] = source[teacher_name]
     student.set_state_dict(state)
 
@@ -168,29 +180,19 @@ def run(args):
     if args.teacher_logits == "online":
         raise InputError("--teacher_logits online: the transformer student learns from cached logits only")
     splits, label_list = load_splits(args)
-    t = transfer_targets(args, splits, label_list)
-    teacher = t.teacher
+    teacher = Teacher(args, label_list)
     args.model_type = teacher.model_type  # what export_model.py and predict.py load the student as
     tokenizer = teacher.tokenizer
-    encoded = teacher.encode(t.sentences)
-    pads = teacher.pads
-    records = [(ids, types, logits, label) for (ids, types), logits, label in zip(encoded, t.logits, t.labels)]
-    loaders = {"train": create_dataloader(records, Tuple(*pads, Stack(dtype="float32"), Stack(dtype="int64")), args.batch_size,
-                                          shuffle=True, seed=args.seed)}
-    for split in [s for s in splits if s != "train"]:  # dev, test, --eval_sets: raw texts, as served
-        if splits[split][0]["label"] is not None:
-            texts = [ex["text"] for ex in splits[split]]
-            loaders[split] = create_dataloader(
-                [(*e, ex["label"]) for e, ex in zip(encode(tokenizer, texts, teacher.max_seq_length), splits[split])],
-                batchify_fn(tokenizer), args.batch_size)
-
+    # The student before the teacher's logits (minutes, and a cache entry): a depth or width it cannot have
+    # stops the run before anything is written.
+    mapping = layer_map(args.num_layers, teacher.model.config.num_hidden_layers)
     paddle.seed(args.seed)
     with paddle.utils.unique_name.guard():
-        model_cls = teacher_classes(teacher.model_type)[0]
-        student = model_cls(student_config(args, teacher.model.config, len(label_list)))
-        mapping = layer_map(args.num_layers, teacher.model.config.num_hidden_layers)
+        student = teacher_classes(teacher.model_type)[0](student_config(args, teacher.model.config, len(label_list)))
         if args.init_from_teacher:
             init_from_teacher(student, teacher.model, mapping)
+        t = transfer_targets(args, splits, label_list, teacher)
+        loaders = make_loaders(args, splits, teacher, t)
         parameters = parameter_counts(student)
         logger.info("student: %d layers (teacher layers %s), hidden %d, %d parameters (%d in the token embedding); "
                     "output in %s", args.num_layers, mapping, args.hidden_size, sum(parameters.values()),
@@ -211,7 +213,23 @@ def run(args):
         write_summary(student, loaders, args, state, {"teacher_dev_acc": t.teacher_dev_acc,
                                                       "teacher_dev_unseen_acc": t.teacher_dev_unseen_acc,
                                                       "parameters": parameters,
-                                                      "transfer_set": {"sentences": len(records)}})
+                                                      "transfer_set": {"sentences": len(t.sentences)}})
+
+
+def make_loaders(args, splits, teacher, t):
+    """train: the transfer set in the teacher's tokens, with its logits and gold labels (-1 for none); dev, test
+    and --eval_sets: their raw texts, as served."""
+    records = [(ids, types, logits, label)
+               for (ids, types), logits, label in zip(teacher.encode(t.sentences), t.logits, t.labels)]
+    loaders = {"train": create_dataloader(records, Tuple(*teacher.pads, Stack(dtype="float32"), Stack(dtype="int64")),
+                                          args.batch_size, shuffle=True, seed=args.seed)}
+    for split in [s for s in splits if s != "train"]:
+        if splits[split][0]["label"] is not None:
+            texts = [ex["text"] for ex in splits[split]]
+            encoded = encode(teacher.tokenizer, texts, teacher.max_seq_length)
+            loaders[split] = create_dataloader([(*e, ex["label"]) for e, ex in zip(encoded, splits[split])],
+                                               batchify_fn(teacher.tokenizer), args.batch_size)
+    return loaders
 
 
 def stage1(args, student, teacher, mapping, loaders, tokenizer, label_list, resume=None):

@@ -299,3 +299,34 @@ def test_a_full_disk_while_caching_the_logits_is_one_error_and_leaves_nothing(fi
     assert re.fullmatch(rf"error: {re.escape(str(cache))}: no space left on device writing the teacher's logits "
                         r"\(needs about [\d.]+ kB, [\d.]+ [kMGT]B free\)", last_line), last_line
     assert not cache.exists() and not (tmp_path / "student").exists()
+
+
+def test_the_teacher_reads_text_through_its_own_vocabulary(fine_tuned, tmp_path):
+    """A --model_name of the same shapes but another vocabulary (the characters' ids reversed) is not the
+    fine-tuned teacher's: its checkpoint directory gives the tokenizer. A bare weights file, as the original's
+    --teacher_dir, still takes architecture and tokenizer from --model_name."""
+    import shutil
+
+    from args import parse_args
+    from data import segment
+
+    data_dir, _, base, best = fine_tuned
+    reversed_vocab = tmp_path / "reversed_vocab"
+    shutil.copytree(base, reversed_vocab)
+    lines = (base / "vocab.txt").read_text(encoding="utf-8").splitlines()  # 5 special tokens, then the characters
+    (reversed_vocab / "vocab.txt").write_text("\n".join(lines[:5] + lines[:4:-1]) + "\n", encoding="utf-8")
+    bare = tmp_path / "bare" / "model_state.pdparams"
+    bare.parent.mkdir()
+    shutil.copy(best / "model_state.pdparams", bare)
+    sentences = segment([line.split("\t")[1] for line in (data_dir / "dev.tsv").read_text().splitlines()[1:]])
+
+    def logits(teacher_dir, model_name):
+        args = parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(teacher_dir),
+                                      "--model_name", str(model_name)])
+        return teacher_student_distill.Teacher(args, ["0", "1"]).logits(sentences, 8)
+
+    own = logits(best, base)
+    np.testing.assert_array_equal(logits(best, reversed_vocab), own)
+    np.testing.assert_array_equal(logits(best / "model_state.pdparams", reversed_vocab), own)
+    np.testing.assert_array_equal(logits(bare, base), own)
+    assert not np.allclose(logits(bare, reversed_vocab), own)  # what the wrong vocabulary gives

@@ -1,6 +1,7 @@
 """tinybert_distill.py: the layer mapping, stage 1's losses, and both stages on a tiny teacher."""
 import json
 import os
+import re
 
 import numpy as np
 import paddle
@@ -12,13 +13,43 @@ import tinybert_distill
 from predict import Predictor
 from tinybert_distill import (LayerDistiller, attention_scores, init_from_teacher, layer_losses, layer_map,
                               masked_mse)
-from utils import InputError
+from utils import InputError, run_main
 
 TINY = ["--batch_size", "16", "--device", "cpu", "--num_threads", "2", "--log_freq", "1", "--n_iter", "1"]
 
 
 def test_layers_map_uniformly():
     assert layer_map(2, 4) == [2, 4] and layer_map(3, 12) == [4, 8, 12] and layer_map(4, 4) == [1, 2, 3, 4]
+
+
+def test_a_student_deeper_than_its_teacher_is_refused():
+    with pytest.raises(InputError, match=r"^--num_layers 4: the teacher has 2 layers.*--num_layers 2 or fewer"):
+        layer_map(4, 2)
+
+
+DEEPER = re.escape("--num_layers 3: the teacher has 2 layers; TinyBERT's uniform mapping (student layer m learns "
+                   "teacher layer m*N/M) needs a student no deeper than its teacher: give --num_layers 2 or fewer")
+NARROWER = (r"--init_from_teacher: the teacher's \S+ has shape \[\d+, 16\], the student's \[\d+, 8\]; "
+            "give --hidden_size 16 --intermediate_size 32, the teacher's sizes, or start at random")
+
+
+@pytest.mark.parametrize("sizes, message", [(["--num_layers", "3"], DEEPER),
+                                            (["--num_layers", "3", "--init_from_teacher"], DEEPER),
+                                            (["--hidden_size", "8", "--init_from_teacher"], NARROWER)])
+def test_a_student_its_teacher_cannot_teach_is_one_error_before_the_teachers_logits(fine_tuned, tmp_path, capsys,
+                                                                                     sizes, message):
+    """Refused before the teacher's logits are computed and cached; --init_from_teacher names the cause, the depth
+    or the width (it used to ask for the width it was given)."""
+    data_dir, _, base, best = fine_tuned
+    argv = ["--data_dir", str(data_dir), "--model_name", str(base), "--teacher_dir", str(best),
+            "--output_dir", str(tmp_path / "tinybert"), "--logits_cache", str(tmp_path / "cache"), "--num_layers", "1",
+            "--hidden_size", "16", "--stage1_epochs", "0", "--max_epoch", "1", *TINY, *sizes]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(lambda: tinybert_distill.main(argv))
+    assert exit_info.value.code == 2
+    assert re.fullmatch(f"error: {message}", capsys.readouterr().err.splitlines()[-1])
+    assert not (tmp_path / "tinybert").exists() and not list((tmp_path / "cache").glob("*"))
 
 
 def test_masked_mse_is_the_mean_over_kept_positions():
@@ -41,13 +72,13 @@ def test_attention_scores_are_what_the_softmax_of_each_layer_reads(fine_tuned):
         np.testing.assert_allclose(probs.numpy(), out.attentions[layer - 1].numpy(), atol=1e-5)
 
 
-def tiny_pair(fine_tuned, hidden, layers):
+def tiny_pair(fine_tuned, hidden, layers, intermediate=None):
     from teacher_train_glue import load_teacher
 
     _, _, base, best = fine_tuned
     teacher, tokenizer = load_teacher("ernie-gram", str(base), ["0", "1"], str(best / "model_state.pdparams"))
     teacher.eval()
-    args = type("Args", (), {"num_layers": layers, "hidden_size": hidden, "intermediate_size": None})
+    args = type("Args", (), {"num_layers": layers, "hidden_size": hidden, "intermediate_size": intermediate})
     student = type(teacher)(tinybert_distill.student_config(args, teacher.config, 2))
     return teacher, student, tokenizer
 
@@ -68,10 +99,13 @@ def test_a_student_copied_from_its_teacher_has_zero_layer_losses(fine_tuned):
     assert all(float(v) > 1e-4 for v in terms.values())
 
 
-def test_init_from_teacher_needs_the_teachers_width(fine_tuned):
-    teacher, student, _ = tiny_pair(fine_tuned, hidden=8, layers=1)
-    with pytest.raises(InputError, match="--init_from_teacher: .*give --hidden_size 16"):
-        init_from_teacher(student, teacher, layer_map(1, 2))
+def test_init_from_teacher_names_the_sizes_it_needs(fine_tuned):
+    shape = r"\[\d+(, \d+)*\]"
+    for hidden, intermediate in ((8, None), (16, 64)):  # narrower than the teacher; its width, a wider feed-forward
+        teacher, student, _ = tiny_pair(fine_tuned, hidden=hidden, layers=1, intermediate=intermediate)
+        with pytest.raises(InputError, match=rf"^--init_from_teacher: the teacher's \S+ has shape {shape}, the "
+                                             rf"student's {shape}; give --hidden_size 16 --intermediate_size 32"):
+            init_from_teacher(student, teacher, layer_map(1, 2))
 
 
 def test_both_stages_run_export_and_predict(fine_tuned, tmp_path):
