@@ -5,17 +5,23 @@
 
 One output line per input line: the label and each class's probability (text), or a JSON object
 (--format json). A line that cannot be classified (empty, longer than --max_chars, not UTF-8)
-gets an error line instead; the others are still predicted.
+gets an error line instead; the others are still predicted. Lines are read and answered a batch at a
+time as they arrive, so a line written into a pipe is answered at once and memory stays flat
+however long the input.
 """
 from args import parse_args
 
 if __name__ == "__main__":
     parse_args("predict")  # before Paddle's import (seconds): --help and bad flags answer at once
 
+import contextlib
 import json
 import logging
 import os
+import select
+import shutil
 import sys
+import tempfile
 
 import numpy as np
 from paddle import inference
@@ -24,7 +30,7 @@ from paddlenlp.data import Pad
 from data import LAYOUTS, clean_label, load_vocab, segment
 from export_model import CONFIG, PREFIX
 from teacher_train_glue import encode, teacher_classes, teacher_pads
-from utils import InputError, convert_example, file_sha256, is_amd_cpu, run_main
+from utils import InputError, convert_example, file_sha256, is_amd_cpu, require_device, run_main
 
 logger = logging.getLogger("distill_lstm")
 # Column names of PaddleNLP's task files (pair tasks add text_b): a first line with them is a
@@ -129,6 +135,7 @@ class Predictor:
 def create_predictor(model_dir, device, num_threads, onednn):
     """A paddle.inference predictor of the export. On CPU, oneDNN only when asked: Paddle 3 turns it on
     by default, and it is not the faster setting for every model (bench/bench_serve.py times both)."""
+    require_device(device)
     if device == "cpu" and is_amd_cpu():
         os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")  # see utils.init_runtime
     config = inference.Config(os.path.join(model_dir, f"{PREFIX}.json"),
@@ -149,59 +156,97 @@ def create_predictor(model_dir, device, num_threads, onednn):
         raise InputError(f"{model_dir}: Paddle cannot load the exported model ({type(e).__name__}: {e})")
 
 
-def read_inputs(args, predictor):
-    """[(line number, text or None, error or None, gold label or None)] of the input.
+def open_input(args):
+    """The input as a binary file: --input, stdin, or under --eval a copy of stdin (--eval reads its
+    input twice: every gold label is checked before the first prediction is printed)."""
+    if args.input != "-":
+        if not os.path.isfile(args.input):
+            raise InputError(f"{args.input}: no such file")
+        return open(args.input, "rb")
+    if not args.eval:
+        return contextlib.nullcontext(sys.stdin.buffer)
+    copy = tempfile.TemporaryFile()
+    shutil.copyfileobj(sys.stdin.buffer, copy)
+    copy.seek(0)
+    return copy
 
-    A line that cannot be classified gets an error of its own. What concerns the whole file ends
-    the run before anything is printed: a tsv header without --text_column, a column the model
-    was not trained on, sentence pairs, and under --eval a missing or unknown gold label."""
-    raw = sys.stdin.buffer.read() if args.input == "-" else read_bytes(args.input)
-    lines = raw.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()  # the file's final newline ends the last line, it does not start an empty one
-    rows, columns = [], None
-    for lineno, line in enumerate(lines, start=1):
-        try:
-            text = line.removesuffix(b"\r").decode("utf-8-sig" if lineno == 1 else "utf-8")
-        except UnicodeDecodeError as e:
-            if lineno == 1 and args.text_column:
-                raise InputError(f"{args.input}:1: the header is not valid UTF-8")
-            rows.append((lineno, None, f"not valid UTF-8 ({e.reason} at byte {e.start})", None))
-            continue
-        fields = text.split("\t")
-        if lineno == 1 and args.text_column:
-            columns = header_columns(args, predictor, fields)
-            continue
+
+def line_batches(f, batch_size):
+    """[(line number, line's bytes)] of up to batch_size input lines at a time, as they arrive: a batch is cut
+    short when no more input is ready, so a line written into a pipe is answered at once (os.read takes
+    what a pipe holds instead of waiting to fill a buffer)."""
+    fd, batch, lineno, partial = f.fileno(), [], 0, []  # partial: the pieces of a line not yet ended
+    while chunk := os.read(fd, 1 << 16):
+        *ended, rest = chunk.split(b"\n")
+        if ended:
+            ended[0], partial = b"".join([*partial, ended[0]]), []
+        partial.append(rest)
+        for line in ended:
+            lineno += 1
+            batch.append((lineno, line))
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+        if batch and not select.select([fd], [], [], 0)[0]:
+            yield batch
+            batch = []
+    last = b"".join(partial)  # a last line without its newline
+    if last:
+        batch.append((lineno + 1, last))
+    if batch:
+        yield batch
+
+
+def input_rows(args, predictor, f):
+    """Lists of (line number, text or None, error or None, gold label or None), one per batch of input
+    lines (line_batches).
+
+    A line that cannot be classified gets an error of its own. What concerns the whole file ends the
+    run before anything is printed: a tsv header without --text_column, a column the model was not
+    trained on, sentence pairs (all on line 1), and under --eval a missing or unknown gold label
+    (main reads every label before it classifies)."""
+    columns = None
+    for batch in line_batches(f, args.batch_size):
+        if batch[0][0] == 1 and args.text_column:
+            columns = header_columns(args, predictor, batch.pop(0)[1])
+        yield [parse_line(args, predictor, lineno, line, columns) for lineno, line in batch]
+
+
+def parse_line(args, predictor, lineno, line, columns):
+    """The row of one input line; `columns` are header_columns' (None: the whole line is the text)."""
+    try:
+        text = line.removesuffix(b"\r").decode("utf-8-sig" if lineno == 1 else "utf-8")
+    except UnicodeDecodeError as e:
+        return lineno, None, f"not valid UTF-8 ({e.reason} at byte {e.start})", None
+    fields = text.split("\t")
+    if columns is None:
         if lineno == 1 and len(fields) > 1 and HEADER_NAMES & {f.strip() for f in fields}:
             raise InputError(f"{args.input}:1: a tsv header ({text.strip()!r}): name the text column "
                              f"with --text_column {predictor.text_column}")
-        if columns is None:
-            rows.append((lineno, text.strip(), None, None))
-            continue
-        text_at, label_at = columns
-        if len(fields) <= max(text_at, label_at or 0):
-            rows.append((lineno, None, f"expected at least {max(text_at, label_at or 0) + 1} fields", None))
-            continue
-        label = gold_label(args, predictor, lineno, fields[label_at]) if label_at is not None else None
-        rows.append((lineno, fields[text_at].strip(), None, label))
-    for i, (lineno, text, error, label) in enumerate(rows):
-        if error is None and not text:
-            rows[i] = (lineno, None, "empty line", label)
-        elif error is None and len(text) > args.max_chars:
-            rows[i] = (lineno, None, f"{len(text)} characters, more than --max_chars {args.max_chars}", label)
-    return rows
+        return text_row(args, lineno, text, None)
+    text_at, label_at = columns
+    if len(fields) <= max(text_at, label_at or 0):
+        return lineno, None, f"expected at least {max(text_at, label_at or 0) + 1} fields", None
+    label = gold_label(args, predictor, lineno, fields[label_at]) if label_at is not None else None
+    return text_row(args, lineno, fields[text_at], label)
 
 
-def read_bytes(path):
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        return f.read()
+def text_row(args, lineno, text, label):
+    """The row of a text: an error if it is empty or longer than --max_chars."""
+    text = text.strip()
+    if not text:
+        return lineno, None, "empty line", label
+    if len(text) > args.max_chars:
+        return lineno, None, f"{len(text)} characters, more than --max_chars {args.max_chars}", label
+    return lineno, text, None, label
 
 
-def header_columns(args, predictor, fields):
-    """(text column index, gold label column index or None) from the header's fields."""
-    names = [f.strip() for f in fields]
+def header_columns(args, predictor, line):
+    """(text column index, gold label column index or None) from the header line."""
+    try:
+        names = [f.strip() for f in line.removesuffix(b"\r").decode("utf-8-sig").split("\t")]
+    except UnicodeDecodeError:
+        raise InputError(f"{args.input}:1: the header is not valid UTF-8")
     if args.text_column not in names:
         raise InputError(f"{args.input}:1: no column {args.text_column!r} in the header {names}")
     if args.text_column != predictor.text_column:
@@ -235,22 +280,34 @@ def format_row(lineno, probs, error, labels, fmt):
     return label + "\t" + " ".join(f"{lab}:{p:.4f}" for lab, p in zip(labels, probs))
 
 
+def classified(predictor, rows, batch_size):
+    """Each row's probabilities; None for a row with an error."""
+    probs = iter(predictor.predict([text for _, text, error, _ in rows if error is None], batch_size))
+    return [None if error is not None else next(probs) for _, _, error, _ in rows]
+
+
 def main(argv=None):
     args = parse_args("predict", argv)
     if args.eval and not args.text_column:
         raise InputError("--eval needs --text_column: a tsv with a header and a label column")
     predictor = Predictor(args.model_dir, args.device, args.num_threads, args.onednn)
-    rows = read_inputs(args, predictor)
-    good = [i for i, row in enumerate(rows) if row[2] is None]
-    probs = dict(zip(good, predictor.predict([rows[i][1] for i in good], args.batch_size))) if good else {}
-    for i, (lineno, _, error, _) in enumerate(rows):
-        print(format_row(lineno, probs.get(i), error, predictor.labels, args.format))
-    errors = len(rows) - len(good)
+    lines = errors = correct = 0
+    with open_input(args) as f:
+        if args.eval:  # every gold label is checked before the first prediction is printed
+            for _ in input_rows(args, predictor, f):
+                pass
+            f.seek(0)
+        for rows in input_rows(args, predictor, f):
+            for (lineno, _, error, label), probs in zip(rows, classified(predictor, rows, args.batch_size)):
+                print(format_row(lineno, probs, error, predictor.labels, args.format))
+                errors += error is not None
+                correct += error is None and label == predictor.labels[int(probs.argmax())]
+            lines += len(rows)
+            sys.stdout.flush()  # a pipe's reader gets each batch's answers now
     if errors:
-        print(f"{errors} of {len(rows)} lines could not be classified", file=sys.stderr)
-    if args.eval and good:
-        accuracy = float(np.mean([rows[i][3] == predictor.labels[int(probs[i].argmax())] for i in good]))
-        print(f"accuracy {accuracy:.4f} on {len(good)} labelled lines", file=sys.stderr)
+        print(f"{errors} of {lines} lines could not be classified", file=sys.stderr)
+    if args.eval and lines > errors:
+        print(f"accuracy {correct / (lines - errors):.4f} on {lines - errors} labelled lines", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,19 @@ class NullWriter:
         pass
 
 
+def require_device(device):
+    """Refuse a device this Paddle was not built for: paddle.set_device would end in a bare
+    ValueError, and paddle.inference would quietly run on the CPU."""
+    if device == "gpu" and not paddle.device.is_compiled_with_cuda():
+        raise InputError("--device gpu: this Paddle is a CPU build (paddle.device.is_compiled_with_cuda() is False); "
+                         "install paddlepaddle-gpu or give --device cpu")
+    if device == "xpu" and not paddle.device.is_compiled_with_xpu():
+        raise InputError("--device xpu: this Paddle has no XPU support (paddle.device.is_compiled_with_xpu() is "
+                         "False); install paddlepaddle-xpu or give --device cpu")
+
+
 def init_runtime(args):
+    require_device(args.device)
     logger.setLevel(logging.INFO)  # printed through the handler paddlenlp installs on import
     if args.device == "cpu" and is_amd_cpu() and "MKL_DEBUG_CPU_TYPE" not in os.environ:
         # Paddle's MKL runs generic kernels on AMD CPUs unless told to use its AVX2 ones: a

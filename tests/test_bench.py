@@ -1,6 +1,7 @@
 """The benchmarks' own logic: how speeds are timed and how their results are written."""
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -629,3 +630,14 @@ def test_family_students_have_their_runs_shape_and_the_vocabulary_their_job_buil
     train_words = set(vocab_words(alone_vocab))
     assert train_words < set(vocab_words(vocab))
     assert not set(segment(["键盘手感一流"])[0]) & train_words and set(segment(["键盘手感一流"])[0]) <= set(vocab_words(vocab))
+
+
+def test_predict_memory_bench_takes_each_runs_own_peak_memory(tmp_path):
+    from bench_predict_memory import measure
+
+    big = [sys.executable, "-c", "x = bytearray(300 << 20); x[::4096] = b'1' * len(x[::4096])"]
+    small = [sys.executable, "-c", "print('done')"]
+    (_, big_peak, big_code), (_, small_peak, small_code) = (measure(command, os.devnull, str(tmp_path / "out"))
+                                                            for command in (big, small))
+    assert big_code == small_code == 0 and (tmp_path / "out").read_text() == "done\n"
+    assert big_peak > 300 > small_peak  # each run's own: not this process's (Paddle's), nor the largest so far

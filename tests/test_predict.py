@@ -1,4 +1,7 @@
+import io
 import json
+import os
+import select
 import subprocess
 import sys
 
@@ -12,6 +15,7 @@ import student_lstm_small
 import teacher_train_glue
 from predict import Predictor
 from students import build_student
+from test_student import NO_DEVICE
 from utils import WEIGHTS, InputError, load_state_strict, read_checkpoint_meta, run_main
 
 STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "8", "--device", "cpu",
@@ -244,3 +248,74 @@ def test_a_model_onednn_cannot_run_is_one_clear_error(exported_student, capsys, 
     predictor.onednn = False  # without oneDNN the same failure is not a setting's: it is raised as it is
     with pytest.raises(RuntimeError, match="std::exception"):
         predictor.predict(["推荐"])
+
+
+def test_device_gpu_on_a_cpu_paddle_is_one_error_not_a_silent_cpu_run(exported_student, tmp_path, capsys,
+                                                                       monkeypatch):
+    _, export_dir = exported_student
+    monkeypatch.setattr(paddle.device, "is_compiled_with_cuda", lambda: False)  # this test's Paddle, whatever its build
+    path = tmp_path / "input.txt"
+    path.write_text("推荐\n", encoding="utf-8")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(lambda: predict.main(["--model_dir", str(export_dir), "--input", str(path), "--device", "gpu"]))
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2 and captured.out == ""
+    assert captured.err.strip() == f"error: {NO_DEVICE['gpu']}"
+
+
+def read_line_within(stream, seconds):
+    """One line of a child's stdout, or None if none came within `seconds`."""
+    return stream.readline() if select.select([stream], [], [], seconds)[0] else None
+
+
+def test_a_line_written_into_an_open_pipe_is_answered_before_the_pipe_closes(exported_student):
+    _, export_dir = exported_student
+    child = subprocess.Popen([sys.executable, "predict.py", "--model_dir", str(export_dir), "--device", "cpu"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        answers = []
+        for text in ("推荐", "很差"):  # the second after the first's answer: every batch, not only the first
+            child.stdin.write(f"{text}\n".encode())
+            child.stdin.flush()
+            answers.append(read_line_within(child.stdout, 120))  # Paddle's start takes seconds on a busy machine
+        assert [answer is not None and answer.decode().split("\t")[0] for answer in answers] == ["1", "0"]
+        child.stdin.close()
+        assert child.stdout.read() == b"" and child.wait(timeout=60) == 0
+    finally:
+        child.kill()
+
+
+def test_a_batch_is_cut_short_when_no_more_input_is_ready_and_is_full_otherwise(tmp_path):
+    read_end, write_end = os.pipe()
+    with open(read_end, "rb") as pipe, open(write_end, "wb", buffering=0) as writer:
+        batches = predict.line_batches(pipe, batch_size=4)
+        writer.write(b"a\nb\n")
+        assert next(batches) == [(1, b"a"), (2, b"b")]  # the pipe is still open: what came is answered
+        writer.write(b"c\nd\ne\nf")
+        writer.close()
+        assert list(batches) == [[(3, b"c"), (4, b"d"), (5, b"e"), (6, b"f")]]  # f: a last line without newline
+    path = tmp_path / "input.txt"
+    path.write_bytes(b"x\n" * 9 + b"y" * 200_000 + b"\n")  # a line longer than one read
+    with open(path, "rb") as f:
+        assert [[lineno for lineno, _ in batch] for batch in predict.line_batches(f, batch_size=4)] == [
+            [1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
+    with open(path, "rb") as f:
+        assert list(predict.line_batches(f, batch_size=64))[0][-1] == (10, b"y" * 200_000)
+
+
+def test_eval_from_stdin_checks_every_label_before_the_first_prediction(exported_student, toy_task, capsys,
+                                                                        monkeypatch):
+    data_dir, _ = toy_task
+    _, export_dir = exported_student
+    argv = ["--model_dir", str(export_dir), "--text_column", "text_a", "--eval", "--device", "cpu"]
+    from_file, file_err = run_predict(capsys, *argv, "--input", str(data_dir / "dev.tsv"))
+    dev = (data_dir / "dev.tsv").read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(dev)))
+    from_stdin, stdin_err = run_predict(capsys, *argv, "--batch_size", "4")
+    assert [line.split("\t")[0] for line in from_stdin] == [line.split("\t")[0] for line in from_file]
+    assert stdin_err == file_err and "on 24 labelled lines" in stdin_err
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(dev + "7\t推荐\n".encode())))
+    with pytest.raises(InputError, match=r"-:26: label '7' is not one of the model's"):
+        run_predict(capsys, *argv, "--batch_size", "4")
+    assert capsys.readouterr().out == ""  # six batches came before line 26: none was printed

@@ -207,3 +207,31 @@ def test_a_full_disk_at_a_checkpoint_is_one_error_and_the_run_resumes_exactly(to
     resumed = train(toy_task, out, *run, "--init_from_ckpt", str(out / "last"))
     assert resumed["dev_acc"] == whole["dev_acc"]
     assert_same_weights(tmp_path / "whole" / "last", out / "last")
+
+
+NO_DEVICE = {"gpu": "--device gpu: this Paddle is a CPU build (paddle.device.is_compiled_with_cuda() is False); "
+                    "install paddlepaddle-gpu or give --device cpu",
+             "xpu": "--device xpu: this Paddle has no XPU support (paddle.device.is_compiled_with_xpu() is False); "
+                    "install paddlepaddle-xpu or give --device cpu"}
+
+
+@pytest.mark.parametrize("script, device, extra", [
+    ("student_lstm_small", "gpu", []), ("teacher_train_glue", "gpu", []),
+    ("teacher_student_distill", "gpu", ["--teacher_dir", "t"]), ("tinybert_distill", "gpu", ["--teacher_dir", "t"]),
+    ("label_errors", "gpu", []), ("student_lstm_small", "xpu", [])])
+def test_a_device_paddle_was_not_built_for_is_one_error_before_anything_is_written(toy_task, tmp_path, capsys,
+                                                                                  monkeypatch, script, device, extra):
+    import importlib
+
+    import paddle
+
+    for built in ("is_compiled_with_cuda", "is_compiled_with_xpu"):  # this test's Paddle, whatever its build
+        monkeypatch.setattr(paddle.device, built, lambda: False)
+    data_dir, _ = toy_task
+    out = tmp_path / "run"
+    argv = ["--data_dir", str(data_dir), "--output_dir", str(out), "--device", device, *extra]
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(lambda: importlib.import_module(script).main(argv))
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2 and captured.out == "" and captured.err.strip() == f"error: {NO_DEVICE[device]}"
+    assert not out.exists()
