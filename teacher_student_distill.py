@@ -33,6 +33,7 @@ from visualdl import LogWriter
 
 from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, join_words,
                   load_splits, read_lines, segment, unseen_rows)
+from losses import distill_loss
 from student_lstm_small import batchify_fn as student_batchify_fn
 from student_lstm_small import student_dictionary, student_vocab, to_records, train
 from teacher_train_glue import encode, load_teacher, teacher_pads
@@ -188,16 +189,6 @@ def read_or_compute(path, compute, manifest):
             json.dump(manifest, f, ensure_ascii=False, indent=1)  # written last: marks a complete entry
     logger.info("teacher logits: computed and cached in %s", path)
     return outputs
-
-
-def distill_loss(student_logits, teacher_logits, kind, temperature):
-    if kind == "mse":
-        return F.mse_loss(student_logits, teacher_logits)
-    if kind == "kl":
-        soft_targets = F.softmax(teacher_logits / temperature, axis=-1)
-        log_probs = F.log_softmax(student_logits / temperature, axis=-1)
-        return F.kl_div(log_probs, soft_targets, reduction="batchmean") * temperature ** 2
-    return F.cross_entropy(student_logits, teacher_logits.argmax(axis=-1))
 
 
 def make_compute_loss(args, teacher=None):

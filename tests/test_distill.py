@@ -12,7 +12,8 @@ import pytest
 from visualdl import LogReader
 
 import teacher_student_distill
-from teacher_student_distill import distill_loss, make_compute_loss
+from losses import DISTILL_LOSSES, distill_loss
+from teacher_student_distill import make_compute_loss
 from utils import InputError, manifest_key, run_main
 
 TINY_STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "16", "--device", "cpu",
@@ -27,6 +28,17 @@ def distill(fine_tuned, output_dir, cache, *extra):
                                   *TINY_STUDENT, *extra])
     with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
         return json.load(f)
+
+
+def test_every_distill_loss_the_flag_offers_is_a_loss_of_its_own():
+    """--distill_loss's choices are the registry's keys: a name added to one and not the other cannot train on
+    another loss unnoticed (the if-chain before fell through to the teacher's argmax)."""
+    from args import build_parser
+
+    (action,) = [a for a in build_parser("distill")._actions if "--distill_loss" in a.option_strings]
+    assert sorted(action.choices) == sorted(DISTILL_LOSSES)
+    with pytest.raises(KeyError):
+        distill_loss(paddle.zeros([1, 2]), paddle.zeros([1, 2]), "ce", 1.0)
 
 
 def test_losses_match_a_hand_computation():
