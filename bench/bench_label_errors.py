@@ -253,6 +253,10 @@ def train_result(draw, data, seed):
 
 
 def train(args):
+    # Every row is scored on the task's dev texts its clean train does not hold: a cleaned set that
+    # dropped a row would make the run's own dev_unseen larger, and the rows of the table incomparable.
+    unseen_dev = os.path.join(WORK, "dev_unseen.tsv")
+    unseen_examples = write_unseen_dev(TASK, unseen_dev)
     for seed in args.seeds:
         path = train_result(args.draw, args.data, seed)
         if os.path.isfile(path):
@@ -264,10 +268,6 @@ def train(args):
             sys.exit(f"{data_dir}: no such data; `bench_label_errors.py detect --draw {args.draw.name} --model {model}"
                      f"{' --tag ' + tag if tag else ''}` writes it")
         output_dir = os.path.join(WORK, args.draw.name, "runs", args.data, f"seed{seed}")
-        # Every row is scored on the task's dev texts its clean train does not hold: a cleaned set that
-        # dropped a row would make the run's own dev_unseen larger, and the rows of the table incomparable.
-        unseen_dev = os.path.join(WORK, "dev_unseen.tsv")
-        unseen_examples = write_unseen_dev(TASK, unseen_dev)
         cmd = [sys.executable, "student_lstm_small.py", *recipe("student"), "--data_dir", data_dir,
                "--seed", str(seed), "--device", "cpu", "--num_threads", str(args.num_threads),
                "--eval_sets", f"{UNSEEN}={unseen_dev}", "--output_dir", output_dir, "--overwrite_output_dir"]
