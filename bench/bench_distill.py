@@ -19,20 +19,16 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from args import recipe  # noqa: E402
-from bench_teacher import TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, write_results  # noqa: E402
+# common first: it puts the project on sys.path
+from common import ROOT, SHARED, TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, teacher_dir, write_results
+from args import recipe  # noqa: E402, I001
 
-SHARED = os.path.join(ROOT, "..", "shared")
 # The README's distillation command (recipes/distill.txt), offline.
 README_COMMAND = ["teacher_student_distill.py", "--task_name", "chnsenticorp", *recipe("distill")]
 
 
 def distill_command(args, data_dir, output_dir, extra):
-    teacher = os.path.join(args.teacher_run, "best", "model_state.pdparams")
-    if not os.path.isfile(os.path.join(args.teacher_run, "summary.json")):  # best/ alone: still training
-        sys.exit(f"{args.teacher_run}: no finished teacher; run `python bench/bench_teacher.py train` first")
+    teacher = os.path.join(teacher_dir(args), "model_state.pdparams")
     return [sys.executable, *README_COMMAND, "--model_name", fetch_offline_teacher(), "--teacher_dir", teacher,
             "--data_dir", os.path.abspath(data_dir), "--device", "cpu", "--num_threads", str(args.num_threads),
             "--output_dir", output_dir, "--overwrite_output_dir", *extra]  # a scratch directory of the bench

@@ -20,14 +20,14 @@ import filecmp
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
-from bench_teacher import TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, python_command, write_results  # first: sets sys.path
+# common first: it puts the project on sys.path
+from common import (ROOT, SHARED_DATA, TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, python_command, teacher_dir,
+                    write_results)
 from args import recipe  # noqa: E402, I001
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(ROOT, "..", "shared", "data", "chnsenticorp")
+DATA = os.path.join(SHARED_DATA, "chnsenticorp")
 SETUPS = [(1, 2), (2, 1)]  # (processes, threads each)
 
 
@@ -50,7 +50,7 @@ def label(args, tmp, setups, n_iter):
     """The teacher's logits over the transfer set (--n_iter n_iter) and dev, once per (processes,
     threads) setup, each into a fresh cache: (rows, cache entry directories)."""
     teacher = ["--model_name", fetch_offline_teacher(),
-               "--teacher_dir", os.path.join(args.teacher_run, "best", "model_state.pdparams")]
+               "--teacher_dir", os.path.join(teacher_dir(args), "model_state.pdparams")]
     rows, entries = [], []
     for processes, threads in setups:
         name = f"label{processes}x{threads}"
@@ -120,8 +120,7 @@ def main():
     parser.add_argument("--teacher_run", default=TEACHER_OUTPUT, help="bench_teacher.py train's output")
     parser.add_argument("--results", default=None, help="default: bench/results/distributed_WHAT.json")
     args = parser.parse_args()
-    if not os.path.isfile(os.path.join(args.teacher_run, "summary.json")):
-        sys.exit(f"{args.teacher_run}: no finished teacher; run `python bench/bench_teacher.py train` first")
+    teacher_dir(args)  # a finished teacher, before any work
     with tempfile.TemporaryDirectory() as tmp:
         result = {"speed": speed, "identity": identity}[args.what](args, tmp)
     write_results(args.results or os.path.join(ROOT, "bench", "results", f"distributed_{args.what}.json"),

@@ -15,16 +15,12 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
-import time
 
-from bench_teacher import SHARED, cpu_model, write_results  # first: it puts the project's root on sys.path
+from common import ROOT, SHARED, cpu_model, write_results  # first: it puts the project's root on sys.path
+from peak_memory import measure  # before paddle: see peak_memory.ENVIRONMENT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Importing paddle (to export) sets OMP_NUM_THREADS=1 in this process's environment: predict.py gets the user's
-ENVIRONMENT = dict(os.environ)
 MODEL = "bow-h300"  # bench_serve.py's name of --random_students bow
 KEY = ("tag", "lines", "mode")  # what a results row measured
 
@@ -41,7 +37,7 @@ def write_lines(path, n, data_dir, seed=0):
 
 
 def export_student(export_dir, data_dir):
-    from bench_serve import build
+    from serve_models import build
     from export_model import export
 
     model, specs, config, save_vocab = build(MODEL, None, data_dir)
@@ -53,20 +49,6 @@ def predict_command(export_dir, lines_path, mode, num_threads):
     command = [sys.executable, "predict.py", "--model_dir", export_dir, "--device", "cpu", "--num_threads",
                str(num_threads)]
     return command + ["--input", lines_path] * (mode == "input")
-
-
-def measure(command, stdin_path, output_path):
-    """(seconds, peak RSS in MiB, exit code) of one predict.py run. GNU time takes the peak: the rusage
-    this process gets of a child would count the memory it had itself (Paddle, the export) when it forked."""
-    stats = f"{output_path}.time"
-    with open(stdin_path, "rb") as stdin, open(output_path, "wb") as stdout:
-        start = time.time()
-        code = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", stats, *command], stdin=stdin, stdout=stdout,
-                              cwd=ROOT, env=ENVIRONMENT).returncode
-        seconds = time.time() - start
-    with open(stats, encoding="utf-8") as f:
-        peak_kib = int(f.read().split()[-1])  # after "Command exited with non-zero status N", if it did
-    return seconds, peak_kib / 1024, code
 
 
 def count_lines(path):

@@ -13,17 +13,16 @@ import subprocess
 import sys
 import time
 
-from bench_teacher import cpu_model, write_results  # first: it puts the project's root on sys.path
+from common import ROOT, SHARED_DATA, cpu_model, write_results  # first: it puts the project's root on sys.path
 from args import recipe  # noqa: E402, I001
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The README's baseline command: recipes/student.txt.
 README_COMMAND = ["student_lstm_small.py", "--task_name", "chnsenticorp", *recipe("student")]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data_dir", default=os.path.join(ROOT, "..", "shared", "data", "chnsenticorp"))
+    parser.add_argument("--data_dir", default=os.path.join(SHARED_DATA, "chnsenticorp"))
     parser.add_argument("--num_threads", type=int, default=2)
     parser.add_argument("--output_dir", default="/tmp/distill_lstm_bench/student")
     parser.add_argument("--results", default=os.path.join(ROOT, "bench", "results", "student.json"))

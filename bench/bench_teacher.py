@@ -11,7 +11,6 @@ Markdown and saved to bench/results/teacher_{speed,train}.json.
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -19,85 +18,14 @@ import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-SHARED = os.path.join(ROOT, "..", "shared")
-from args import CACHE_DIR as CACHE, recipe  # noqa: E402
-OFFLINE_TEACHER = os.path.expanduser("~/.cache/distill_offline/m3e-small")
-TEACHER_OUTPUT = os.path.join(CACHE, "teacher", "chnsenticorp")
+# common first: it puts the project on sys.path
+from common import ROOT, SHARED, TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, write_results
+from args import recipe  # noqa: E402, I001
+
 PEAK_GFLOPS = 157.0  # 2 AVX2 cores x 2.45 GHz x 32 fp32 FLOP per cycle (two FMA units)
 # The README's teacher command (recipes/teacher.txt), offline.
 README_COMMAND = ["teacher_train_glue.py", "--model_type", "bert", "--task_name", "chnsenticorp",
                   *recipe("teacher")]
-
-
-def python_command(processes, log_dir):
-    """The interpreter, under paddle.distributed.launch when more than one process (CPU: gloo)."""
-    if processes == 1:
-        return [sys.executable]
-    return [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(processes), "--log_dir", log_dir]
-
-
-def portable(obj):
-    """`obj` with this machine's paths written as a user would type them on theirs: the
-    repository root as relative paths, its parent (where ../shared lives) as .., home as ~."""
-    if isinstance(obj, dict):
-        return {k: portable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [portable(v) for v in obj]
-    if not isinstance(obj, str):
-        return obj
-    for path, short in ((ROOT + os.sep, ""), (os.path.dirname(ROOT) + os.sep, ".." + os.sep),
-                        (os.path.expanduser("~") + os.sep, "~" + os.sep)):
-        obj = obj.replace(path, short)
-    return obj
-
-
-def write_results(path, result):
-    """Write a benchmark's JSON atomically (utils.write_json), with portable paths: an
-    interrupted run leaves the previous results whole."""
-    # Imported here, once the timed runs are over: utils imports paddle, which sets
-    # OMP_NUM_THREADS=1 in the environment the benchmark's child processes would inherit.
-    from utils import write_json
-
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_json(path, portable(result))
-    print(f"results written to {path}")
-
-
-def write_unseen_dev(task_dir, path):
-    """TASK_DIR's dev.tsv, its header and the rows whose text its train.tsv does not hold
-    (data.unseen_rows), written to PATH whole (benches running side by side write it at once): the
-    "dev, unseen" set. Returns its row count."""
-    from data import load_local_splits, unseen_rows, utf8_lines
-    from utils import atomic_path
-
-    splits, _ = load_local_splits(task_dir)
-    dev = splits["dev"]
-    lines = {dev[i]["line"] for i in unseen_rows(dev, splits["train"])}
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(f"{line}\n" for number, line in utf8_lines(os.path.join(task_dir, "dev.tsv"))
-                     if number == 1 or number in lines)
-    return len(lines)
-
-
-def cpu_model():
-    """The processor's name (/proc/cpuinfo's "model name", which platform.processor() leaves out
-    on Linux), and its core count: benchmarks' machines differ from session to session."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        name = platform.processor() or platform.machine()
-    return f"{name}, {os.cpu_count()} cores"
-
-
-def fetch_offline_teacher():
-    if not os.path.isfile(os.path.join(OFFLINE_TEACHER, "config.json")):
-        subprocess.run(["bash", os.path.join(SHARED, "tools", "get_offline_teacher.sh"), OFFLINE_TEACHER],
-                       env={**os.environ, "PYTHON": sys.executable}, check=True)
-    return OFFLINE_TEACHER
 
 
 def train_flops(config, lengths):

@@ -17,22 +17,12 @@ import time
 
 import numpy as np
 
-from bench_teacher import TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, write_results  # first: sets sys.path
-from bench_robustness import SHARED, teacher_dir  # noqa: E402
+# common first: it puts the project on sys.path
+from common import ROOT, SHARED_DATA, TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, teacher_dir, write_results
 from args import parse_args  # noqa: E402, I001
+from tinybert_cache import cache_bytes
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results", "tinybert_stage1.json")
-
-
-def cache_bytes(lengths, mapping, teacher_config, bytes_per_value):
-    """Bytes of the teacher states stage 1 reads for sentences of `lengths` tokens: embeddings and
-    each mapped layer's hidden states (length x width), each mapped layer's attention scores
-    (heads x length x length)."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    hidden = (1 + len(mapping)) * lengths * teacher_config.hidden_size
-    attention = len(mapping) * teacher_config.num_attention_heads * lengths ** 2
-    return int((hidden + attention).sum()) * bytes_per_value
 
 
 def main():
@@ -42,7 +32,7 @@ def main():
     parser.add_argument("--teacher_run", default=TEACHER_OUTPUT, help="bench_teacher.py train's output")
     bench = parser.parse_args()
     args = parse_args("tinybert", [
-        "--task_name", "chnsenticorp", "--data_dir", os.path.join(SHARED, "chnsenticorp"), "--device", "cpu",
+        "--task_name", "chnsenticorp", "--data_dir", os.path.join(SHARED_DATA, "chnsenticorp"), "--device", "cpu",
         "--num_threads", str(bench.num_threads), "--model_name", fetch_offline_teacher(),
         "--teacher_dir", os.path.join(teacher_dir(bench), "model_state.pdparams")])
 

@@ -24,10 +24,9 @@ import json
 import os
 import re
 import statistics
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from common import ROOT, SHARED_DATA  # first: it puts the project on sys.path
+
 RESULTS = os.path.join(ROOT, "bench", "results", "vocab")
 JIEBA_DICT = "/tmp/distill_lstm_bench/jieba_dict.txt"
 
@@ -93,10 +92,9 @@ def seed_table():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["dictionary", "coverage", "table"])
-    parser.add_argument("--data_dir", default=os.path.join(ROOT, "..", "shared", "data", "chnsenticorp"))
+    parser.add_argument("--data_dir", default=os.path.join(SHARED_DATA, "chnsenticorp"))
     parser.add_argument("--jieba_dict", default=JIEBA_DICT)
-    parser.add_argument("--unlabeled", default=os.path.join(ROOT, "..", "shared", "data", "unlabeled",
-                                                            "reviews_unlabeled.txt"))
+    parser.add_argument("--unlabeled", default=os.path.join(SHARED_DATA, "unlabeled", "reviews_unlabeled.txt"))
     args = parser.parse_args()
     from utils import write_json
 

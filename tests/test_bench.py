@@ -6,8 +6,31 @@ import sys
 import numpy as np
 import pytest
 
-from bench_serve import time_batches, time_stages
-from bench_teacher import write_results
+from common import ROOT, write_results
+from serve_speeds import time_batches, time_stages
+
+
+def test_no_module_imports_a_bench_script():
+    """Issue 40: a file with a __main__ block is a script, run and never imported; what bench scripts and tests share
+    lives in bench/'s library modules (common.py, robustness_configs.py, ...)."""
+    import ast
+    import glob
+
+    def parsed(folder):
+        return {path: ast.parse(open(path, encoding="utf-8").read(), path)
+                for path in sorted(glob.glob(os.path.join(ROOT, folder, "*.py")))}
+
+    bench = parsed("bench")
+    scripts = {os.path.basename(path)[:-3] for path, tree in bench.items() if any(
+        isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ == '__main__'" for node in tree.body)}
+    offences = []
+    for path, tree in {**bench, **parsed("tests")}.items():
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            offences += [f"{os.path.relpath(path, ROOT)}:{node.lineno} imports bench/{name}.py, a script"
+                         for name in names if name.split(".")[0] in scripts]
+    assert not offences, "a script is never imported (issue 40):\n" + "\n".join(offences)
 
 
 def test_time_batches_warms_every_batch_then_times_each_repeat():
@@ -54,7 +77,7 @@ def test_write_results_keeps_the_previous_file_when_writing_fails(tmp_path):
 def test_results_hold_no_machine_paths():
     import os
 
-    from bench_teacher import ROOT, portable
+    from common import portable
 
     home, parent = os.path.expanduser("~"), os.path.dirname(ROOT)
     result = {"command": f"x.py --data_dir {parent}/shared/data --teacher {home}/.cache/t --vocab {ROOT}/v.txt",
@@ -64,10 +87,10 @@ def test_results_hold_no_machine_paths():
 
 
 def test_robustness_table_gives_means_spreads_and_the_share_of_the_teacher(tmp_path, monkeypatch, capsys):
-    import bench_robustness
+    import robustness_analyses
 
-    monkeypatch.setattr(bench_robustness, "RESULTS", str(tmp_path / "robustness"))
-    monkeypatch.setattr(bench_robustness, "ROOT", str(tmp_path))
+    monkeypatch.setattr(robustness_analyses, "RESULTS", str(tmp_path / "robustness"))
+    monkeypatch.setattr(robustness_analyses, "ROOT", str(tmp_path))
     for name, accs in {"teacher": [(0.94, 0.92)], "bilstm-alone": [(0.91, 0.83), (0.92, 0.85)],
                        "bilstm-distilled": [(0.93, 0.90), (0.93, 0.92), (0.94, 0.91)],
                        "tinybert_s2_lr5e-4": [(0.90, 0.86)]}.items():  # a TinyBERT configuration: no student, a "-"
@@ -75,7 +98,7 @@ def test_robustness_table_gives_means_spreads_and_the_share_of_the_teacher(tmp_p
             unseen = {"dev_unseen_acc": dev - 0.01 * seed} if name == "bilstm-distilled" else {}  # the others predate it
             write_results(str(tmp_path / "robustness" / name / f"seed{seed}.json"),
                           {"seed": seed, "dev_acc": dev, "ood_acc": ood, **unseen})
-    bench_robustness.table(None)
+    robustness_analyses.table(None)
     out = capsys.readouterr().out
     rows = json.loads((tmp_path / "bench" / "results" / "robustness.json").read_text())
     assert list(rows) == ["teacher", "bilstm-alone", "bilstm-distilled", "tinybert_s2_lr5e-4"]
@@ -88,10 +111,11 @@ def test_robustness_table_gives_means_spreads_and_the_share_of_the_teacher(tmp_p
 
 
 def test_robustness_parameters_fill_older_results_from_their_checkpoint_config(tmp_path, monkeypatch):
-    import bench_robustness
+    import robustness_analyses
+    import robustness_configs
 
-    monkeypatch.setattr(bench_robustness, "RESULTS", str(tmp_path / "results"))
-    monkeypatch.setattr(bench_robustness, "CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(robustness_analyses, "RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(robustness_configs, "CACHE_DIR", str(tmp_path / "cache"))
     old, new = tmp_path / "results" / "bow-alone" / "seed1.json", tmp_path / "results" / "bow-alone" / "seed7.json"
     write_results(str(old), {"seed": 1, "dev_acc": 0.9, "parameters": None})
     write_results(str(new), {"seed": 7, "dev_acc": 0.9, "parameters": {"embedding": 1, "other": 2}})
@@ -99,7 +123,7 @@ def test_robustness_parameters_fill_older_results_from_their_checkpoint_config(t
     best.mkdir(parents=True)
     (best / "checkpoint.json").write_text(json.dumps({"model": {
         "student": "bow", "vocab_size": 10, "num_classes": 2, "emb_dim": 4, "hidden_size": 3}}))
-    bench_robustness.parameters(None)
+    robustness_analyses.parameters(None)
     # 10 x 4 embedding; tanh dense 4 x 3 + 3, output 3 x 2 + 2
     assert json.loads(old.read_text()) == {"seed": 1, "dev_acc": 0.9, "parameters": {"embedding": 40, "other": 23}}
     assert json.loads(new.read_text())["parameters"] == {"embedding": 1, "other": 2}  # recorded ones stay
@@ -108,33 +132,33 @@ def test_robustness_parameters_fill_older_results_from_their_checkpoint_config(t
 def test_robustness_runs_continue_from_their_last_checkpoint(tmp_path, monkeypatch):
     import argparse
 
-    import bench_robustness
+    import robustness_configs
 
-    monkeypatch.setattr(bench_robustness, "teacher_dir", lambda args: str(tmp_path / "teacher" / "best"))
-    monkeypatch.setattr(bench_robustness, "fetch_offline_teacher", lambda: str(tmp_path / "m3e"))
+    monkeypatch.setattr(robustness_configs, "teacher_dir", lambda args: str(tmp_path / "teacher" / "best"))
+    monkeypatch.setattr(robustness_configs, "fetch_offline_teacher", lambda: str(tmp_path / "m3e"))
     args = argparse.Namespace(student="textcnn", num_threads=1)
-    fresh = bench_robustness.command(args, "distilled", 7, str(tmp_path / "run"))
+    fresh = robustness_configs.command(args, "distilled", 7, str(tmp_path / "run"))
     assert fresh[-1] == "--overwrite_output_dir" and fresh[fresh.index("--seed") + 1] == "7"
     assert fresh[fresh.index("--student") + 1] == "textcnn" and "--eval_sets" in fresh
     (tmp_path / "run" / "last").mkdir(parents=True)
-    assert bench_robustness.command(args, "distilled", 7, str(tmp_path / "run"))[-2:] == [
+    assert robustness_configs.command(args, "distilled", 7, str(tmp_path / "run"))[-2:] == [
         "--init_from_ckpt", str(tmp_path / "run" / "last")]
-    tinybert = bench_robustness.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))
+    tinybert = robustness_configs.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))
     assert tinybert[1] == "tinybert_distill.py" and "--student" not in tinybert and "--teacher_dir" in tinybert
     (tmp_path / "tiny" / "stage1" / "last").mkdir(parents=True)  # stopped in TinyBERT's stage 1: continued there
-    assert bench_robustness.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))[-2:] == [
+    assert robustness_configs.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))[-2:] == [
         "--init_from_ckpt", str(tmp_path / "tiny" / "stage1" / "last")]
     (tmp_path / "tiny" / "last").mkdir()  # ... and in stage 2, there
-    assert bench_robustness.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))[-1] == str(
+    assert robustness_configs.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))[-1] == str(
         tmp_path / "tiny" / "last")
-    assert bench_robustness.run_name("textcnn", "tinybert_aug") == "tinybert_aug"
-    assert bench_robustness.run_name("textcnn", "distilled") == "textcnn-distilled"
+    assert robustness_configs.run_name("textcnn", "tinybert_aug") == "tinybert_aug"
+    assert robustness_configs.run_name("textcnn", "distilled") == "textcnn-distilled"
 
 
 def test_stage1_cache_bytes_count_hidden_states_and_attention_maps_of_mapped_layers():
     from types import SimpleNamespace
 
-    from bench_tinybert import cache_bytes
+    from tinybert_cache import cache_bytes
 
     config = SimpleNamespace(hidden_size=4, num_attention_heads=2)
     # sentences of 3 and 5 tokens, 2 mapped layers: (1 + 2) x length x 4 hidden values and
@@ -144,7 +168,7 @@ def test_stage1_cache_bytes_count_hidden_states_and_attention_maps_of_mapped_lay
 
 
 def test_cpu_model_names_the_processor_and_its_cores():
-    from bench_teacher import cpu_model
+    from common import cpu_model
 
     name = cpu_model()
     assert name.endswith(f", {os.cpu_count()} cores")
@@ -155,7 +179,7 @@ def test_cpu_model_names_the_processor_and_its_cores():
 def test_tinybert_shapes_for_serving_follow_tinybert_distills_config_rule():
     from paddlenlp.transformers import BertConfig, BertForSequenceClassification
 
-    from bench_serve import tinybert_name, tinybert_student
+    from serve_models import tinybert_name, tinybert_student
 
     teacher = BertForSequenceClassification(BertConfig(
         vocab_size=30, hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128,
@@ -172,15 +196,15 @@ def test_robustness_seeds_of_a_configuration_share_its_transfer_set(tmp_path, mo
     transfer set, differing from seed 1's only in the training seed and where the run goes."""
     import argparse
 
-    import bench_robustness
+    import robustness_configs
     from args import parse_args
 
-    monkeypatch.setattr(bench_robustness, "teacher_dir", lambda args: str(tmp_path / "teacher" / "best"))
-    monkeypatch.setattr(bench_robustness, "fetch_offline_teacher", lambda: str(tmp_path / "m3e"))
+    monkeypatch.setattr(robustness_configs, "teacher_dir", lambda args: str(tmp_path / "teacher" / "best"))
+    monkeypatch.setattr(robustness_configs, "fetch_offline_teacher", lambda: str(tmp_path / "m3e"))
     args = argparse.Namespace(student="bow", num_threads=1)
-    for config, (job, _, _) in bench_robustness.CONFIGS.items():
+    for config, (job, _, _) in robustness_configs.CONFIGS.items():
         if job == "distill":
-            commands = [bench_robustness.command(args, config, seed, str(tmp_path / str(seed))) for seed in (1, 7)]
+            commands = [robustness_configs.command(args, config, seed, str(tmp_path / str(seed))) for seed in (1, 7)]
             flags = [vars(parse_args("distill", cmd[2:])) for cmd in commands]
             differ = {name for name in flags[0] if flags[0][name] != flags[1][name]}
             assert differ == {"seed", "output_dir", "logdir", "run_name"}, config
@@ -189,7 +213,7 @@ def test_robustness_seeds_of_a_configuration_share_its_transfer_set(tmp_path, mo
 def test_by_length_averages_each_length_bin_and_leaves_empty_bins_none():
     import numpy as np
 
-    from bench_robustness import LENGTH_BINS, by_length
+    from robustness_analyses import LENGTH_BINS, by_length
 
     assert LENGTH_BINS == [0, 20, 40, 80, 160, 100000]
     # 19 words is the first bin's, 20 the second's; 400 the open last bin's
@@ -199,16 +223,17 @@ def test_by_length_averages_each_length_bin_and_leaves_empty_bins_none():
 def test_robustness_analyses_refuse_unfinished_runs_before_any_work(tmp_path, monkeypatch):
     import pytest
 
-    import bench_robustness
+    import robustness_analyses
+    import robustness_configs
 
-    monkeypatch.setattr(bench_robustness, "CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(robustness_configs, "CACHE_DIR", str(tmp_path))
     done = tmp_path / "robustness" / "bilstm-distilled" / "seed1"
     done.mkdir(parents=True)
     (done / "summary.json").write_text("{}")
     (tmp_path / "robustness" / "bilstm-distilled" / "seed7" / "best").mkdir(parents=True)  # still training
-    bench_robustness.require_finished("bilstm-distilled", [1])
+    robustness_analyses.require_finished("bilstm-distilled", [1])
     with pytest.raises(SystemExit, match=r"bilstm-distilled: no finished run for seed\(s\) 7 in "):
-        bench_robustness.require_finished("bilstm-distilled", [1, 7])
+        robustness_analyses.require_finished("bilstm-distilled", [1, 7])
 
 
 def test_robustness_analyses_skip_seeds_their_results_already_hold(tmp_path, monkeypatch):
@@ -216,28 +241,29 @@ def test_robustness_analyses_skip_seeds_their_results_already_hold(tmp_path, mon
     lengths from before it scored dev's unseen texts are measured again."""
     import argparse
 
-    import bench_robustness
+    import robustness_analyses
+    import robustness_configs
 
-    monkeypatch.setattr(bench_robustness, "CACHE_DIR", str(tmp_path / "cache"))  # no checkpoints at all
-    monkeypatch.setattr(bench_robustness, "RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(robustness_configs, "CACHE_DIR", str(tmp_path / "cache"))  # no checkpoints at all
+    monkeypatch.setattr(robustness_analyses, "RESULTS", str(tmp_path / "results"))
     done = tmp_path / "results" / "bilstm-distilled"
     done.mkdir(parents=True)
     runs = [{"seed": 7, "dev_unseen_acc": [0.9]}, {"seed": 1, "dev_unseen_acc": [0.8]}]
     for name in ("lengths.json", "unseen_words.json"):
         (done / name).write_text(json.dumps({"runs": runs}))
-    for analysis in (bench_robustness.lengths, bench_robustness.unseen):
+    for analysis in (robustness_analyses.lengths, robustness_analyses.unseen):
         analysis(argparse.Namespace(student="bilstm", config="distilled", seeds=[1, 7]))  # nothing to read: returns
         with pytest.raises(SystemExit, match="no finished run for seed"):  # a seed it lacks needs the checkpoints
             analysis(argparse.Namespace(student="bilstm", config="distilled", seeds=[1, 7, 2021]))
     (done / "lengths.json").write_text(json.dumps({"runs": [{"seed": 7}, {"seed": 1}]}))
     with pytest.raises(SystemExit, match="no finished run for seed"):
-        bench_robustness.lengths(argparse.Namespace(student="bilstm", config="distilled", seeds=[1, 7]))
+        robustness_analyses.lengths(argparse.Namespace(student="bilstm", config="distilled", seeds=[1, 7]))
 
 
 def test_family_table_judges_the_gain_of_distillation_against_the_larger_spread(tmp_path, monkeypatch, capsys):
-    import plot_frontier
+    import family_table
 
-    monkeypatch.setattr(plot_frontier, "RESULTS", str(tmp_path))
+    monkeypatch.setattr(family_table, "RESULTS", str(tmp_path))
     runs = {"bilstm-alone": [0.910, 0.920, 0.915], "bilstm-alpha0.5": [0.930, 0.925, 0.935],  # +1.5, std 0.005
             "bow-alone": [0.905, 0.910, 0.915], "bow-alpha0.5": [0.900, 0.925, 0.915],  # +0.33, std 0.0126
             "textcnn-alone": [0.80] * 3, "textcnn-alone_lr1e-3": [0.905] * 3,  # TextCNN's alone recipe was tuned
@@ -253,7 +279,7 @@ def test_family_table_judges_the_gain_of_distillation_against_the_larger_spread(
             write_results(str(tmp_path / "robustness" / name / f"seed{seed}.json"),
                           {"seed": seed, "dev_acc": dev, "ood_acc": 0.9, "parameters": {"embedding": 3e6, "other": 2e5},
                            **dev_unseen})
-    plot_frontier.table({"student-h300": 150.0, "tinybert-L2-h256": 20.0, "ernie-gram-zh-shaped": 5.0},
+    family_table.table({"student-h300": 150.0, "tinybert-L2-h256": 20.0, "ernie-gram-zh-shaped": 5.0},
                         str(tmp_path / "family.json"))
     rows = {(r["model"], r["recipe"]): r for r in json.loads((tmp_path / "family.json").read_text())["rows"]}
     shaped = "BOW, PaddleNLP's shape"
@@ -291,7 +317,7 @@ def test_family_table_judges_the_gain_of_distillation_against_the_larger_spread(
 def label_bench(tmp_path, monkeypatch, rows):
     """bench_label_errors on a toy task of `rows` training rows (half of each label), its cache and results in
     tmp_path: (the module, the task's (label, text) rows)."""
-    import bench_label_errors as bench
+    import label_cleaning as bench
     from conftest import toy_sentences, write_tsv
 
     task = tmp_path / "task"
@@ -482,7 +508,7 @@ def test_detect_scores_every_rule_and_its_rows_file_recounts_each(tmp_path, monk
 def test_random_students_take_a_hidden_size_by_name():
     import argparse
 
-    from bench_serve import random_student, random_student_name
+    from serve_models import random_student, random_student_name
 
     assert [random_student_name(t) for t in ("student", "bilstm", "gru-h128", "bow")] == [
         "student", "student-h300", "gru-h128", "bow-h300"]
@@ -501,7 +527,7 @@ def test_random_students_take_a_hidden_size_by_name():
 def test_the_real_sets_worst_rows_are_tabled_with_a_persons_judgements(tmp_path, monkeypatch, capsys):
     """Each of the worst rows is judged once as wrong, ambiguous or correct, and the table counts them; a
     judgement file that misreads a row or leaves one out is one error naming the file (and line)."""
-    import bench_label_errors as bench
+    import label_cleaning as bench
     from conftest import toy_sentences, write_tsv
 
     task = tmp_path / "task"
@@ -530,7 +556,7 @@ def test_the_real_sets_worst_rows_are_tabled_with_a_persons_judgements(tmp_path,
 
 
 def test_robustness_keeps_a_tinybert_runs_stage1_losses_and_reruns_results_without_dev_unseen(tmp_path):
-    import bench_robustness
+    import robustness_analyses
     from visualdl import LogWriter
 
     with LogWriter(logdir=str(tmp_path / "run" / "vdl" / "stage1")) as writer:
@@ -538,14 +564,14 @@ def test_robustness_keeps_a_tinybert_runs_stage1_losses_and_reruns_results_witho
             writer.add_scalar("train/att", att, step)
             writer.add_scalar("train/hidden", hidden, step)
             writer.add_scalar("train/lr", 5e-4, step)
-    assert bench_robustness.stage1_losses(str(tmp_path / "run")) == {
+    assert robustness_analyses.stage1_losses(str(tmp_path / "run")) == {
         "stage1_losses": {"att": [30.0, 9.0, 5.0], "hidden": [pytest.approx(2.7), 1.0, pytest.approx(0.7)]}}
-    assert bench_robustness.stage1_losses(str(tmp_path / "word_student")) == {}
+    assert robustness_analyses.stage1_losses(str(tmp_path / "word_student")) == {}
 
     old, new = tmp_path / "seed1.json", tmp_path / "seed7.json"
     write_results(str(old), {"seed": 1, "dev_acc": 0.9})
     write_results(str(new), {"seed": 7, "dev_acc": 0.9, "dev_unseen_acc": 0.88})
-    assert [bench_robustness.measured_unseen(str(p)) for p in (old, new, tmp_path / "seed2021.json")] == [
+    assert [robustness_analyses.measured_unseen(str(p)) for p in (old, new, tmp_path / "seed2021.json")] == [
         False, True, False]
 
 
@@ -557,8 +583,8 @@ def served(model, speed, onednn=False, threads=1, diff=1e-7):
 
 
 def test_each_model_is_served_at_its_faster_onednn_setting_and_compared_with_m3e_small_first(tmp_path, capsys):
-    import plot_frontier
-    from bench_serve import best_exported, print_best
+    import family_table
+    from serve_speeds import best_exported, print_best
 
     failed = {"model": "textcnn-h300", "mode": "exported", "threads": 1, "batch_size": 1, "onednn": True,
               "error": "failed (exit status 1): RuntimeError: std::exception"}
@@ -582,7 +608,7 @@ def test_each_model_is_served_at_its_faster_onednn_setting_and_compared_with_m3e
     assert "| bow-h128 | 2 | 1 | 400.0 (oneDNN off) | 400.0 / - | - | - |" in out  # no teacher timed on 2 threads
     path = tmp_path / "serve.json"
     write_results(str(path), {"rows": rows})
-    assert plot_frontier.serving_speeds(str(path)) == {"bow-h128": 150.0, "gru-h100": 50.0, "textcnn-h300": 60.0,
+    assert family_table.serving_speeds(str(path)) == {"bow-h128": 150.0, "gru-h100": 50.0, "textcnn-h300": 60.0,
                                                         "m3e-small": 20.0, "ernie-gram-zh-shaped": 2.0}
 
 
@@ -590,7 +616,7 @@ def test_a_failed_onednn_configuration_is_a_row_any_other_failure_stops_the_benc
     import subprocess
     import sys
 
-    from bench_serve import time_configuration
+    from serve_speeds import time_configuration
 
     crash = [sys.executable, "-c", "import sys; sys.exit('RuntimeError: std::exception')"]
     assert time_configuration(crash, [1, 64], model="textcnn-h300", mode="exported", threads=2, onednn=True) == [
@@ -606,16 +632,16 @@ def test_a_failed_onednn_configuration_is_a_row_any_other_failure_stops_the_benc
 def test_family_students_have_their_runs_shape_and_the_vocabulary_their_job_builds(toy_task, tmp_path, monkeypatch):
     import argparse
 
-    import bench_robustness
-    from bench_serve import family_name, family_run, family_student
+    import robustness_configs
+    from serve_models import family_name, family_run, family_student
     from data import segment, vocab_words
     from students import parameter_counts
 
     data_dir, _ = toy_task
     unlabeled = tmp_path / "unlabeled.txt"
     unlabeled.write_text("键盘手感一流\n", encoding="utf-8")
-    monkeypatch.setitem(bench_robustness.CONFIGS, "toy_paddlenlp", (
-        "distill", ["--n_iter", "1", "--unlabeled_path", str(unlabeled), *bench_robustness.PADDLENLP_BOW], ""))
+    monkeypatch.setitem(robustness_configs.CONFIGS, "toy_paddlenlp", (
+        "distill", ["--n_iter", "1", "--unlabeled_path", str(unlabeled), *robustness_configs.PADDLENLP_BOW], ""))
     assert family_run("bow-toy_paddlenlp") == "bow-toy_paddlenlp"
     for bad in ("bow-nothing", "lstm-alone", "bow-tinybert", "alone"):
         with pytest.raises(argparse.ArgumentTypeError, match="not a run of bench_robustness.py's word students"):
@@ -633,7 +659,7 @@ def test_family_students_have_their_runs_shape_and_the_vocabulary_their_job_buil
 
 
 def test_predict_memory_bench_takes_each_runs_own_peak_memory(tmp_path):
-    from bench_predict_memory import measure
+    from peak_memory import measure
 
     big = [sys.executable, "-c", "x = bytearray(300 << 20); x[::4096] = b'1' * len(x[::4096])"]
     small = [sys.executable, "-c", "print('done')"]

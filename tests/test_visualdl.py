@@ -5,7 +5,7 @@ import pytest
 import student_lstm_small
 import teacher_student_distill
 import teacher_train_glue
-from check_visualdl import (api, check, find_browser, rendered_must_show, rendered_text, screenshot,
+from visualdl_board import (api, check, find_browser, rendered_must_show, rendered_text, screenshot,
                             start_visualdl, stop_visualdl)
 
 TINY = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "16", "--device", "cpu", "--num_threads", "2",

@@ -1,0 +1,89 @@
+"""What the benches share: the project on sys.path, where data and the teachers live, how results are written."""
+import os
+import platform
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+SHARED = os.path.join(ROOT, "..", "shared")  # beside the repository: its data/ and tools/
+SHARED_DATA = os.path.join(SHARED, "data")  # the tasks, the out-of-domain set, the unlabelled reviews
+from args import CACHE_DIR as CACHE  # noqa: E402
+OFFLINE_TEACHER = os.path.expanduser("~/.cache/distill_offline/m3e-small")
+TEACHER_OUTPUT = os.path.join(CACHE, "teacher", "chnsenticorp")
+
+
+def python_command(processes, log_dir):
+    """The interpreter, under paddle.distributed.launch when more than one process (CPU: gloo)."""
+    if processes == 1:
+        return [sys.executable]
+    return [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(processes), "--log_dir", log_dir]
+
+
+def portable(obj):
+    """`obj` with this machine's paths written as a user would type them on theirs: the
+    repository root as relative paths, its parent (where ../shared lives) as .., home as ~."""
+    if isinstance(obj, dict):
+        return {k: portable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [portable(v) for v in obj]
+    if not isinstance(obj, str):
+        return obj
+    for path, short in ((ROOT + os.sep, ""), (os.path.dirname(ROOT) + os.sep, ".." + os.sep),
+                        (os.path.expanduser("~") + os.sep, "~" + os.sep)):
+        obj = obj.replace(path, short)
+    return obj
+
+
+def write_results(path, result):
+    """Write a benchmark's JSON atomically (utils.write_json), with portable paths: an
+    interrupted run leaves the previous results whole."""
+    # Imported here, once the timed runs are over: utils imports paddle, which sets
+    # OMP_NUM_THREADS=1 in the environment the benchmark's child processes would inherit.
+    from utils import write_json
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_json(path, portable(result))
+    print(f"results written to {path}")
+
+
+def write_unseen_dev(task_dir, path):
+    """TASK_DIR's dev.tsv, its header and the rows whose text its train.tsv does not hold
+    (data.unseen_rows), written to PATH whole (benches running side by side write it at once): the
+    "dev, unseen" set. Returns its row count."""
+    from data import load_local_splits, unseen_rows, utf8_lines
+    from utils import atomic_path
+
+    splits, _ = load_local_splits(task_dir)
+    dev = splits["dev"]
+    lines = {dev[i]["line"] for i in unseen_rows(dev, splits["train"])}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(f"{line}\n" for number, line in utf8_lines(os.path.join(task_dir, "dev.tsv"))
+                     if number == 1 or number in lines)
+    return len(lines)
+
+
+def cpu_model():
+    """The processor's name (/proc/cpuinfo's "model name", which platform.processor() leaves out
+    on Linux), and its core count: benchmarks' machines differ from session to session."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        name = platform.processor() or platform.machine()
+    return f"{name}, {os.cpu_count()} cores"
+
+
+def fetch_offline_teacher():
+    if not os.path.isfile(os.path.join(OFFLINE_TEACHER, "config.json")):
+        subprocess.run(["bash", os.path.join(SHARED, "tools", "get_offline_teacher.sh"), OFFLINE_TEACHER],
+                       env={**os.environ, "PYTHON": sys.executable}, check=True)
+    return OFFLINE_TEACHER
+
+
+def teacher_dir(args):
+    """The best checkpoint of bench_teacher.py train's run in args.teacher_run; exits unless that run finished."""
+    if not os.path.isfile(os.path.join(args.teacher_run, "summary.json")):  # best/ alone: still training
+        sys.exit(f"{args.teacher_run}: no finished teacher; run `python bench/bench_teacher.py train` first")
+    return os.path.join(args.teacher_run, "best")
