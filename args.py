@@ -1,9 +1,11 @@
 """The one command line shared by every script of the project.
 
 Each script asks for its job's flags (`parse_args("student")`, ...); the names are those of
-PaddleNLP's original distill_lstm example, so its commands keep working.
+PaddleNLP's original distill_lstm example, so its commands keep working. Over 350 lines because every
+flag of every job, with the help text --help shows, is here, in one place.
 """
 import argparse
+import ast
 import os
 import warnings
 
@@ -183,8 +185,20 @@ def add_run_args(parser):
                             "random state and step).")
 
 
-# The students (students.STUDENTS builds them; a test keeps the two lists equal).
-STUDENTS = ("bilstm", "gru", "textcnn", "bow")
+def registry_keys(module, registry):
+    """The keys of the dict literal `registry` in <module>.py, read from its source: the flag's choices
+    follow the registry, and importing the module would import Paddle (seconds) before --help answers."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{module}.py")
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [registry]:
+            return tuple(ast.literal_eval(key) for key in node.value.keys)
+    raise LookupError(f"{path}: no {registry} = {{...}}")
+
+
+STUDENTS = registry_keys("students", "STUDENTS")  # --student: a new student is its class and a line there
+DISTILL_LOSSES = registry_keys("losses", "DISTILL_LOSSES")  # --distill_loss: a new loss is its function and a line
 
 
 def add_student_args(parser):
@@ -247,7 +261,7 @@ def add_distill_args(parser):
                        help="Where cached teacher logits live, keyed by teacher, data and augmentation.")
     group.add_argument("--alpha", type=weight, default=0.0,
                        help="Loss = alpha * CE(gold) + (1 - alpha) * distillation loss.")
-    group.add_argument("--distill_loss", choices=["mse", "kl", "hard"], default="mse",
+    group.add_argument("--distill_loss", choices=DISTILL_LOSSES, default="mse",
                        help="mse: on logits (the paper); kl: softened by --temperature, scaled by T^2; "
                             "hard: cross-entropy on the teacher's argmax labels.")
     group.add_argument("--temperature", type=positive_float, default=1.0, help="Softmax temperature of --distill_loss kl.")

@@ -1,5 +1,6 @@
-"""The distillation losses, by --distill_loss name: a name args.py offers and this registry lacks is a
-KeyError, never a silent fall-through to another loss."""
+"""The distillation losses, by --distill_loss name: the flag offers this registry's keys (args.registry_keys), so
+a new loss is its function and its line in DISTILL_LOSSES; and make_compute_loss, the loss a distillation trains on."""
+import paddle
 import paddle.nn.functional as F
 
 
@@ -26,3 +27,28 @@ DISTILL_LOSSES = {"mse": mse, "kl": kl, "hard": hard}
 
 def distill_loss(student_logits, teacher_logits, kind, temperature):
     return DISTILL_LOSSES[kind](student_logits, teacher_logits, temperature)
+
+
+def make_compute_loss(args, teacher=None):
+    """compute_loss(model, batch) for fit(): batch = (ids, lengths, teacher logits | teacher
+    inputs, gold labels with -1 for sentences without one)."""
+
+    def compute_loss(model, batch):
+        input_ids, seq_len, *targets, labels = batch
+        if teacher is None:
+            (teacher_logits,) = targets
+        else:
+            with paddle.no_grad():
+                teacher_logits = teacher.model(*targets)
+        logits = model(input_ids, seq_len)
+        soft = distill_loss(logits, teacher_logits, args.distill_loss, args.temperature)
+        terms = {args.distill_loss: soft}
+        loss = (1 - args.alpha) * soft
+        if args.alpha > 0:
+            gold = labels >= 0
+            if bool(gold.any()):
+                terms["ce"] = F.cross_entropy(logits[gold], labels[gold])
+                loss = loss + args.alpha * terms["ce"]
+        return loss, terms
+
+    return compute_loss

@@ -1,18 +1,25 @@
-"""The students: small classifiers over jieba word ids, and the one factory that builds them.
+"""The students: small classifiers over jieba word ids, the one factory that builds them, and what they
+read (their vocabulary, word ids, batches).
 
 Every student reads (word ids padded at the end, true lengths) and gives logits, so training,
 distillation, export and predict.py treat them alike. A checkpoint's "model" entry is the config
 student_config() made ({"student": name, **constructor arguments}); build_student() rebuilds any
-student from it. A new student is a class here and its line in STUDENTS (with its name in
-args.STUDENTS and any size flag of its own in args.add_student_args).
+student from it. A new student is a class here and its line in STUDENTS, which --student offers
+(args.registry_keys), with any size flag of its own in args.add_student_args.
 """
 import inspect
+import logging
 
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
+from paddlenlp.data import Pad, Stack, Tuple
 
-from data import PAD, UNK
+from checkpoint import read_checkpoint_meta, require_kind
+from data import PAD, UNK, lean_vocab, load_vocab, vocab_from_words
+from utils import InputError
+
+logger = logging.getLogger("distill_lstm")
 
 
 class Student(nn.Layer):
@@ -157,3 +164,57 @@ def parameter_counts(model):
     what grows with the data."""
     embedding = model.embedder.weight.size
     return {"embedding": embedding, "other": sum(p.size for p in model.parameters()) - embedding}
+
+
+def convert_example(words, vocab, max_seq_length, unseen_words="unk"):
+    """(word ids, length) of a segmented sentence, truncated to max_seq_length words. A word
+    without an embedding row reads as [UNK] or, with unseen_words="chars", as its characters
+    when every one has a row (很甜 -> 很 甜)."""
+    if unseen_words == "chars":
+        words = spell_unseen(words, vocab.token_to_idx)
+    ids = vocab.to_indices(words[:max_seq_length])
+    return ids, len(ids)
+
+
+def spell_unseen(words, known):
+    """`words`, each one not in `known` spelled out in its characters if they all are."""
+    spelled = []
+    for word in words:
+        if word in known or not all(char in known for char in word):
+            spelled.append(word)
+        else:
+            spelled.extend(word)
+    return spelled
+
+
+def student_dictionary(args):
+    """The words the student may have rows for, read and checked: a resumed run's checkpoint
+    vocabulary, else --vocab_path's dictionary."""
+    if args.init_from_ckpt:
+        meta = read_checkpoint_meta(args.init_from_ckpt)
+        require_kind(args.init_from_ckpt, meta, "student")
+        trained = meta["model"].get("student", "bilstm")
+        if trained != args.student:
+            raise InputError(f"{args.init_from_ckpt}: a {trained} checkpoint; resume it with --student {trained}")
+        return vocab_from_words(meta["vocab"])
+    vocab = load_vocab(args.vocab_path)
+    if args.vocab_size is not None:
+        logger.warning("--vocab_size is no longer needed: it is read from %s", args.vocab_path)
+    return vocab
+
+
+def student_vocab(args, dictionary, train_words):
+    """The vocabulary the student's embedding rows follow: a resumed run keeps its checkpoint's, a new
+    one takes the dictionary's words the training sentences use."""
+    return dictionary if args.init_from_ckpt else lean_vocab(dictionary, train_words, args.min_freq)
+
+
+def to_records(words, labels, vocab, args):
+    """(ids, length, label) of each segmented sentence, as args.max_seq_length and args.unseen_words say."""
+    return [(*convert_example(w, vocab, args.max_seq_length, args.unseen_words), label)
+            for w, label in zip(words, labels)]
+
+
+def batchify_fn(pad_id):
+    """(word ids padded per batch, lengths, targets) from (ids, length, target) records."""
+    return Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"), Stack())

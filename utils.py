@@ -1,14 +1,12 @@
-"""Example-to-id conversion and the helpers the three scripts share: runtime set-up,
-the output directory, atomic checkpoints, evaluation and the training loop."""
+"""Process and file plumbing every module shares: bad-input errors, the runtime (device, threads, seeds,
+ranks under the launcher), atomic files and directories, locks and content hashes."""
 import contextlib
 import errno
-import glob
 import hashlib
 import json
 import logging
 import math
 import os
-import pickle
 import random
 import re
 import shutil
@@ -18,10 +16,7 @@ import time
 import filelock
 import numpy as np
 import paddle
-from paddlenlp.transformers import LinearDecayWithWarmup
 from paddlenlp.utils.log import logger as paddlenlp_logger
-from tqdm import tqdm
-from visualdl import LogWriter
 
 logger = logging.getLogger("distill_lstm")
 
@@ -77,19 +72,6 @@ def wait_for_ranks(name):
         time.sleep(0.5)
 
 
-class NullWriter:
-    """What the other ranks log to: nothing."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def add_scalar(self, *args, **kwargs):
-        pass
-
-
 def require_device(device):
     """Refuse a device this Paddle was not built for: paddle.set_device would end in a bare
     ValueError, and paddle.inference would quietly run on the CPU."""
@@ -117,27 +99,6 @@ def init_runtime(args):
     random.seed(args.seed)
     np.random.seed(args.seed)
     paddle.seed(args.seed)
-
-
-def convert_example(words, vocab, max_seq_length, unseen_words="unk"):
-    """(word ids, length) of a segmented sentence, truncated to max_seq_length words. A word
-    without an embedding row reads as [UNK] or, with unseen_words="chars", as its characters
-    when every one has a row (很甜 -> 很 甜)."""
-    if unseen_words == "chars":
-        words = spell_unseen(words, vocab.token_to_idx)
-    ids = vocab.to_indices(words[:max_seq_length])
-    return ids, len(ids)
-
-
-def spell_unseen(words, known):
-    """`words`, each one not in `known` spelled out in its characters if they all are."""
-    spelled = []
-    for word in words:
-        if word in known or not all(char in known for char in word):
-            spelled.append(word)
-        else:
-            spelled.extend(word)
-    return spelled
 
 
 @contextlib.contextmanager
@@ -252,62 +213,6 @@ def write_json(path, obj):
         json.dump(obj, f, ensure_ascii=False, indent=1)
 
 
-WEIGHTS, OPTIMIZER, META = "model_state.pdparams", "model_state.pdopt", "checkpoint.json"
-RNG_STATE = "rng_state.pkl"
-LOCK = ".distill_lstm.lock"
-SUMMARY = "summary.json"
-
-
-@contextlib.contextmanager
-def claimed_output_dir(args):
-    """Hold args.output_dir for one training run.
-
-    A directory that already holds files is another run's: it is refused unless the user says
-    --overwrite_output_dir (the run's own outputs are removed; other files stay) or
-    --init_from_ckpt (the run continues there). A lock file keeps a second run out while this
-    one lives (the kernel drops it when the process dies, even by kill -9). Interrupted
-    checkpoint saves are completed or cleaned. If the run fails, directories it created and
-    left empty are removed, so a bad input leaves nothing behind. Under the launcher, rank 0 alone
-    holds it (the others only read checkpoints)."""
-    if not is_main():
-        yield
-        return
-    created = absolute_dirs_to_create(args.output_dir, args.logdir)
-    try:
-        make_writable_dir(args.output_dir)
-    except InputError:
-        remove_empty_dirs(created)
-        raise
-    lock = filelock.FileLock(os.path.join(args.output_dir, LOCK), timeout=0)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise InputError(f"{args.output_dir}: another run is writing there (it holds {lock.lock_file}); "
-                         "wait for it to end or choose another --output_dir")
-    try:
-        for name in ("best", "last", SUMMARY):
-            recover_interrupted_swap(os.path.join(args.output_dir, name))
-        previous = sorted(set(os.listdir(args.output_dir)) - {LOCK})
-        if args.overwrite_output_dir:
-            remove_run_outputs(args)
-        elif previous and not args.init_from_ckpt:
-            last = os.path.join(args.output_dir, "last")
-            resume = f"resume it with --init_from_ckpt {last}, " if os.path.isdir(last) else "it has no checkpoint; "
-            raise InputError(f"{args.output_dir}: already holds {', '.join(previous[:4])}"
-                             f"{' ...' if len(previous) > 4 else ''}; {resume}replace it with "
-                             "--overwrite_output_dir, or choose another --output_dir")
-        make_writable_dir(args.logdir)
-        yield
-    except BaseException:
-        lock.release()
-        remove_empty_dirs(created)  # the log directory, if it stayed empty
-        if os.path.abspath(args.output_dir) in created and os.listdir(args.output_dir) == [LOCK]:
-            os.remove(lock.lock_file)
-            remove_empty_dirs(created)
-        raise
-    lock.release()
-
-
 def make_writable_dir(directory):
     try:
         os.makedirs(directory, exist_ok=True)
@@ -363,36 +268,6 @@ def remove_empty_dirs(directories):
             os.rmdir(directory)
 
 
-def remove_run_outputs(args):
-    """--overwrite_output_dir: the previous run's checkpoints, summary and VisualDL records."""
-    for name in ("best", "last", SUMMARY):
-        remove_path(os.path.join(args.output_dir, name))
-    for log in glob.glob(os.path.join(args.logdir, "**", "vdlrecords.*.log"), recursive=True):
-        os.remove(log)
-
-
-def create_optimizer(args, model, total_steps):
-    """Adam, AdamW or Adadelta with global-norm clipping; the linear schedule warms up over
-    warmup_proportion of total_steps, then decays to 0."""
-    clip = paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm) if args.max_grad_norm > 0 else None
-    lr = args.lr
-    if args.lr_schedule == "linear":
-        lr = LinearDecayWithWarmup(args.lr, total_steps, args.warmup_proportion)
-    if args.optimizer == "adam":
-        return paddle.optimizer.Adam(lr, parameters=model.parameters(), grad_clip=clip)
-    if args.optimizer == "adamw":
-        decayed = {p.name for n, p in model.named_parameters() if not any(k in n for k in ("bias", "norm"))}
-        return paddle.optimizer.AdamW(lr, parameters=model.parameters(), weight_decay=args.weight_decay,
-                                      apply_decay_param_fun=lambda name: name in decayed, grad_clip=clip)
-    return paddle.optimizer.Adadelta(lr, rho=0.95, epsilon=1e-6, parameters=model.parameters(),
-                                     grad_clip=clip)
-
-
-def total_train_steps(args, steps_per_epoch):
-    steps = steps_per_epoch * args.max_epoch
-    return min(steps, args.max_steps) if args.max_steps else steps
-
-
 @contextlib.contextmanager
 def paddlenlp_quiet():
     previous = paddlenlp_logger.logger.level
@@ -401,32 +276,6 @@ def paddlenlp_quiet():
         yield
     finally:
         paddlenlp_logger.logger.setLevel(previous)
-
-
-def save_checkpoint(path, model, meta, optimizer=None, extras=()):
-    """A checkpoint directory: weights (a save_pretrained directory for PaddleNLP models),
-    checkpoint.json (meta), whatever `extras` (a tokenizer) save_pretrained and, for resuming
-    (with an optimizer), the optimizer state and the random generators' states (every rank's).
-    Every rank calls it; rank 0 writes."""
-    rng_states = gathered(rng_state()) if optimizer is not None else None
-    if not is_main():
-        return
-    size = approx_bytes([model.state_dict(), optimizer.state_dict() if optimizer is not None else {}])
-    with atomic_path(path, f"the checkpoint {os.path.basename(path)}/", size) as tmp:
-        os.makedirs(tmp)
-        with paddlenlp_quiet():  # it logs every file it writes
-            if hasattr(model, "save_pretrained"):
-                model.save_pretrained(tmp)  # config + model_state.pdparams
-            else:
-                paddle.save(model.state_dict(), os.path.join(tmp, WEIGHTS))
-            for extra in extras:
-                extra.save_pretrained(tmp)
-        if optimizer is not None:
-            paddle.save(optimizer.state_dict(), os.path.join(tmp, OPTIMIZER))
-            with open(os.path.join(tmp, RNG_STATE), "wb") as f:
-                pickle.dump(rng_states, f)
-        with open(os.path.join(tmp, META), "w", encoding="utf-8") as f:
-            json.dump(meta, f, ensure_ascii=False)
 
 
 def gathered(obj):
@@ -444,266 +293,3 @@ def main_view(value):
     return gathered(value)[0] if world()[1] > 1 else value
 
 
-def rng_state():
-    """Every random generator training draws from (Paddle's dropout and word dropout; numpy's
-    and Python's for completeness), so a resumed run draws what the uninterrupted one would."""
-    devices = {"cpu", paddle.device.get_device().split(":")[0]}
-    return {"paddle": {d: paddle.get_rng_state(d) for d in devices}, "numpy": np.random.get_state(),
-            "python": random.getstate()}
-
-
-def set_rng_state(state):
-    for device, device_state in state["paddle"].items():
-        paddle.set_rng_state(device_state, device)
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-
-
-def read_checkpoint_meta(path):
-    recover_interrupted_swap(path)  # a save killed between its two renames leaves no `path` yet
-    meta_path = os.path.join(path, META)
-    if not os.path.isfile(meta_path):
-        raise InputError(f"{path}: not a checkpoint directory (no checkpoint.json)")
-    try:
-        with open(meta_path, encoding="utf-8") as f:
-            return json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{meta_path}: unreadable checkpoint metadata ({e})")
-
-
-def checkpoint_kind(meta):
-    """'student' (any of students.py, trained alone or distilled) or 'teacher', from a checkpoint's metadata."""
-    return "student" if "vocab" in meta else "teacher"
-
-
-def require_kind(path, meta, kind):
-    if checkpoint_kind(meta) != kind:
-        raise InputError(f"{path}: a {checkpoint_kind(meta)} checkpoint, where a {kind} one is needed")
-
-
-def load_paddle_file(path):
-    """A state dict saved by paddle.save, or an InputError naming the file."""
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such checkpoint file")
-    try:
-        state = paddle.load(path)
-    except Exception as e:
-        raise InputError(f"{path}: not a Paddle checkpoint ({e})")
-    if not isinstance(state, dict):
-        raise InputError(f"{path}: not a Paddle state dict")
-    return state
-
-
-def load_state_strict(layer, path):
-    """Load weights, refusing missing, unexpected or mis-shaped tensors (Paddle only warns)."""
-    state = load_paddle_file(path)
-    expected = {k: list(v.shape) for k, v in layer.state_dict().items()}
-    found = {k: list(v.shape) for k, v in state.items()}
-    if expected != found:
-        problems = [f"missing {k}" for k in expected.keys() - found.keys()]
-        problems += [f"unexpected {k}" for k in found.keys() - expected.keys()]
-        problems += [f"{k} has shape {found[k]}, the model wants {expected[k]}"
-                     for k in expected.keys() & found.keys() if expected[k] != found[k]]
-        raise InputError(f"{path}: does not fit the model: " + "; ".join(sorted(problems)[:5]))
-    layer.set_state_dict(state)
-
-
-def check_labels(path, meta, label_list):
-    if meta["labels"] != label_list:
-        raise InputError(f"{path}: trained on labels {meta['labels']}, the data has {label_list}")
-
-
-def restore_checkpoint(path, model, optimizer, label_list, kind):
-    """Resume from a last/ checkpoint of the same task and kind: model, optimizer and random
-    state; return its metadata."""
-    meta = read_checkpoint_meta(path)
-    require_kind(path, meta, kind)
-    check_labels(path, meta, label_list)
-    if not os.path.isfile(os.path.join(path, OPTIMIZER)):
-        raise InputError(f"{path}: holds weights only (best/ does); resume from the run's last/")
-    load_state_strict(model, os.path.join(path, WEIGHTS))
-    optimizer.set_state_dict(load_paddle_file(os.path.join(path, OPTIMIZER)))
-    rng_path = os.path.join(path, RNG_STATE)
-    if os.path.isfile(rng_path):
-        with open(rng_path, "rb") as f:
-            states = pickle.load(f)
-        rank, size = world()
-        if (len(states) if isinstance(states, list) else 1) == size:
-            set_rng_state(states[rank] if size > 1 else states)
-        else:
-            logger.warning("%s: saved by another number of processes; dropout will draw differently", rng_path)
-    else:  # saved before checkpoints kept it
-        logger.warning("%s: no random state saved; dropout will draw differently from an uninterrupted run", path)
-    logger.info("resumed from %s at step %d", path, meta["state"]["global_step"])
-    return meta
-
-
-def ce_loss(model, batch):
-    """Cross-entropy of model(*inputs) against the batch's last field, the gold labels."""
-    *inputs, labels = batch
-    loss = paddle.nn.functional.cross_entropy(model(*inputs), labels)
-    return loss, {"ce": loss}
-
-
-@paddle.no_grad()
-def evaluate(model, loader):
-    """Accuracy of model(*inputs) against the last field of each batch."""
-    model.eval()
-    metric = paddle.metric.Accuracy()
-    for *inputs, labels in loader:
-        metric.update(metric.compute(model(*inputs), labels))
-    model.train()
-    return float(metric.accumulate())
-
-
-# Arguments that say where things go or how fast, not what is trained: left out of the
-# hyper-parameters VisualDL compares runs by.
-NOT_HPARAMS = {"data_dir", "vocab_path", "output_dir", "overwrite_output_dir", "logdir", "run_name", "log_freq",
-               "init_from_ckpt", "eval_sets", "device", "num_threads", "logits_cache", "teacher_dir", "vocab_size"}
-
-
-def open_logwriter(args, resume):
-    """A VisualDL writer named args.run_name, with the run's hyper-parameters (VisualDL's
-    HParams tab compares runs by them); a resumed run appends to the newest log in args.logdir.
-    Ranks other than 0 log nothing."""
-    if not is_main():
-        return NullWriter()
-    logs = sorted(glob.glob(os.path.join(args.logdir, "vdlrecords.*.log")), key=os.path.getmtime)
-    if resume and logs:
-        return LogWriter(logdir=args.logdir, file_name=os.path.basename(logs[-1]), display_name=args.run_name)
-    writer = LogWriter(logdir=args.logdir, display_name=args.run_name)
-    hparams = {k: v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(v)
-               for k, v in sorted(vars(args).items()) if k not in NOT_HPARAMS}
-    # the metrics its table shows per run: dev, dev's texts not in train, and every --eval_sets accuracy
-    writer.add_hparams(hparams, ["dev/acc", "dev_unseen/acc", *(f"{name}/acc" for name, _ in args.eval_sets)])
-    return writer
-
-
-def new_train_state():
-    return {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_acc": -1.0, "best_step": 0,
-            "evals_since_best": 0, "epoch_seconds": [], "train_seconds": 0.0, "train_examples": 0,
-            "dev_acc": []}
-
-
-def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, state=None, extras=()):
-    """Train for args.max_epoch epochs (or args.max_steps steps).
-
-    compute_loss(model, batch) returns (loss, {name: term}); each term is logged to VisualDL as
-    train/<name> (the loss itself only through its terms, so one tag is one quantity in every job).
-    Dev accuracy is measured every args.save_steps steps and after every epoch; the
-    checkpoints `last` and `best` in args.output_dir carry `meta` and the train state, so
-    --init_from_ckpt continues from the step it was saved at. Training stops early after
-    args.early_stop_patience evaluations without a better dev accuracy. Returns the train state."""
-    resume = state is not None
-    state = {**new_train_state(), **(state or {})}  # a checkpoint older than a state field gets its default
-    rank, size = world()
-    # Under the launcher, gradients are averaged over the ranks, each on its share of every batch.
-    train_model = paddle.DataParallel(model) if size > 1 else model
-    sampler = train_loader.batch_sampler
-    steps_per_epoch = len(sampler.batches())
-    total_steps = total_train_steps(args, steps_per_epoch)
-    with open_logwriter(args, resume) as writer:
-        for epoch in range(state["epoch"], args.max_epoch):
-            if state["global_step"] >= total_steps or stalled(args, state):
-                break
-            sampler.set_epoch(epoch, skip_batches=state["step_in_epoch"])
-            start = time.time()
-            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{args.max_epoch}", unit="batch",
-                       initial=state["step_in_epoch"], total=steps_per_epoch, dynamic_ncols=True,
-                       disable=rank != 0)
-            tick = time.time()  # train_seconds counts loading and steps, not evaluation
-            for batch in bar:
-                loss, terms = compute_loss(train_model, batch)
-                loss.backward()
-                optimizer.step()
-                optimizer.clear_grad()
-                if isinstance(optimizer._learning_rate, paddle.optimizer.lr.LRScheduler):
-                    optimizer._learning_rate.step()  # as paddle.Model does; saved in the optimizer's state
-                state["train_seconds"] += time.time() - tick
-                state["global_step"] += 1
-                state["step_in_epoch"] += 1
-                state["train_examples"] += len(batch[-1]) * size  # every rank's share
-                step = state["global_step"]
-                if step % args.log_freq == 0:
-                    bar.set_postfix(loss=f"{float(loss):.4f}")
-                    for name, value in terms.items():  # one tag per quantity, never a job's mix
-                        writer.add_scalar(f"train/{name}", float(value), step)
-                    writer.add_scalar("train/lr", optimizer.get_lr(), step)
-                end_of_epoch = state["step_in_epoch"] == steps_per_epoch
-                if end_of_epoch:
-                    state["epoch_seconds"].append(time.time() - start)
-                    state["epoch"], state["step_in_epoch"] = epoch + 1, 0
-                if end_of_epoch or step % args.save_steps == 0 or step == total_steps:
-                    evaluate_and_save(model, optimizer, dev_loader, writer, args, meta, state, extras)
-                if step == total_steps or stalled(args, state):
-                    break
-                tick = time.time()
-            bar.close()
-    if stalled(args, state):
-        logger.info("early stop at step %d: no better dev accuracy in %d evaluations",
-                    state["global_step"], state["evals_since_best"])
-    return state
-
-
-def stalled(args, state):
-    return 0 < args.early_stop_patience <= state["evals_since_best"]
-
-
-def evaluate_and_save(model, optimizer, dev_loader, writer, args, meta, state, extras=()):
-    acc = evaluate(model, dev_loader)
-    step = state["global_step"]
-    writer.add_scalar("dev/acc", acc, step)
-    state["dev_acc"].append([step, acc])
-    improved = acc > state["best_acc"]
-    if improved:
-        state["best_acc"], state["best_step"], state["evals_since_best"] = acc, step, 0
-    else:
-        state["evals_since_best"] += 1
-    meta = {**meta, "state": state}
-    if improved:
-        # summary.json describes best/: remove it before best/ changes (write_summary rewrites it),
-        # so the two never disagree, whenever the run is stopped.
-        if is_main():
-            remove_path(os.path.join(args.output_dir, SUMMARY))
-        save_checkpoint(os.path.join(args.output_dir, "best"), model, meta, extras=extras)
-    save_checkpoint(os.path.join(args.output_dir, "last"), model, meta, optimizer, extras)
-    if is_main():
-        logger.info("step %d: dev accuracy %.4f%s", step, acc, " (best so far, saved)" if improved else "")
-
-
-def write_summary(model, loaders, args, state, extra=None):
-    """summary.json in output_dir: best dev accuracy, each evaluation's [step, dev accuracy],
-    timings, `extra` and the best checkpoint's accuracy on every other labelled set: the task's
-    other splits (dev_unseen_acc: dev's texts not in train; test_acc: test.tsv) and each of
-    --eval_sets (eval_sets: {name: {file, examples, acc}}), also logged to VisualDL as <name>/acc at
-    the best step. Those sets never choose the checkpoint. Rank 0's job."""
-    if not is_main():
-        return
-    summary = {"best_dev_acc": state["best_acc"], "best_step": state["best_step"],
-               "epoch_seconds": state["epoch_seconds"], "dev_acc": state["dev_acc"],
-               "train_examples_per_second": state["train_examples"] / state["train_seconds"], **(extra or {})}
-    held_out = held_out_accuracies(model, loaders, args, state["best_step"])
-    files = dict(args.eval_sets)
-    for split in [name for name in held_out if name not in files]:
-        summary[f"{split}_acc"], summary[f"{split}_examples"] = held_out[split], len(loaders[split].dataset)
-    if files:
-        summary["eval_sets"] = {name: {"file": files[name], "examples": len(loaders[name].dataset),
-                                       "acc": held_out[name]} for name in files}
-    write_json(os.path.join(args.output_dir, SUMMARY), summary)
-    scores = "".join(f", {name} accuracy {acc:.4f}" for name, acc in held_out.items())
-    logger.info("best dev accuracy %.4f at step %d%s; checkpoint %s, summary %s, VisualDL logs %s",
-                state["best_acc"], state["best_step"], scores, os.path.join(args.output_dir, "best"),
-                os.path.join(args.output_dir, SUMMARY), args.logdir)
-
-
-def held_out_accuracies(model, loaders, args, best_step):
-    """{name: accuracy of the best checkpoint} on every loader but train and dev."""
-    names = [name for name in loaders if name not in ("train", "dev")]
-    if not names:
-        return {}
-    load_state_strict(model, os.path.join(args.output_dir, "best", WEIGHTS))
-    accuracies = {name: evaluate(model, loaders[name]) for name in names}
-    with open_logwriter(args, resume=True) as writer:
-        for name, acc in accuracies.items():
-            writer.add_scalar(f"{name}/acc", acc, best_step)
-    return accuracies

@@ -38,7 +38,7 @@ def write_lines(path, n, data_dir, seed=0):
 
 def export_student(export_dir, data_dir):
     from serve_models import build
-    from export_model import export
+    from inference import export
 
     model, specs, config, save_vocab = build(MODEL, None, data_dir)
     export(model, specs, config, export_dir, save_vocab)

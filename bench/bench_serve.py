@@ -43,8 +43,7 @@ def one(args):
     import paddle
 
     from data import load_local_splits
-    from export_model import export
-    from predict import Predictor
+    from inference import Predictor, export
 
     if is_amd_cpu():  # as the scripts do (utils.init_runtime), for eager and exported alike
         os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")

@@ -54,7 +54,7 @@ def time_lever(args):
     import paddle
 
     from data import LengthGroupedBatchSampler, load_local_splits
-    from teacher_train_glue import batchify_fn, encode, load_teacher
+    from teacher import batchify_fn, encode, load_teacher
 
     name, threads, max_len, grouped, _ = LEVERS[args.lever]
     paddle.base.core.set_num_threads(threads)
@@ -114,7 +114,7 @@ def run_flops(data_dir, teacher, epochs, max_seq_length=256, batch_size=32, seed
     from paddlenlp.transformers import BertConfig, BertTokenizer
 
     from data import LengthGroupedBatchSampler, load_local_splits
-    from teacher_train_glue import encode
+    from teacher import encode
 
     texts = [ex["text"] for ex in load_local_splits(data_dir)[0]["train"]]
     lengths = [len(ids) for ids, _ in encode(BertTokenizer.from_pretrained(teacher), texts, max_seq_length)]

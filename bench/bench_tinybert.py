@@ -40,10 +40,10 @@ def main():
     from paddlenlp.data import Tuple
 
     from data import LengthGroupedBatchSampler, load_splits
-    from teacher_student_distill import Teacher
-    from teacher_train_glue import encode, teacher_classes
-    from tinybert_distill import LayerDistiller, layer_map, make_layer_loss, student_config, teacher_states
-    from utils import create_optimizer, init_runtime
+    from teacher import Teacher, encode, teacher_classes
+    from tinybert import LayerDistiller, layer_map, make_layer_loss, student_config, teacher_states
+    from trainer import create_optimizer
+    from utils import init_runtime
 
     init_runtime(args)
     splits, label_list = load_splits(args)

@@ -1,4 +1,5 @@
-"""bench_label_errors.py's steps: noise draws, label_errors.py's flags scored on them, cleaned sets' runs, tables."""
+"""bench_label_errors.py's steps: noise draws, label_errors.py's flags scored on them, cleaned sets' runs, tables.
+Over 350 lines because it is that bench's whole pipeline, each step a short function; nothing else imports it."""
 import argparse
 import collections
 import glob
@@ -174,7 +175,7 @@ def judged_rows(data_dir, flips, output_dir):
     """Every training row of a draw as a scorer judged it: file line, given label, whether the draw
     flipped it, suggested label, label quality, and whether each rule flags it (label_errors.py's own
     cleanlab call, on the out-of-sample probabilities its run saved)."""
-    from label_errors import PROBS, find_issues
+    from cleaning import PROBS, find_issues
 
     probs = np.load(os.path.join(output_dir, PROBS))  # columns: labels 0 and 1
     with open(os.path.join(data_dir, "train.tsv"), encoding="utf-8") as f:

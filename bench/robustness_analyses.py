@@ -63,7 +63,7 @@ def load_best(name, seed):
     """(model, vocab, checkpoint metadata) of a finished word-student run's best checkpoint."""
     from data import vocab_from_words
     from students import build_student
-    from utils import WEIGHTS, load_state_strict, read_checkpoint_meta
+    from checkpoint import WEIGHTS, load_state_strict, read_checkpoint_meta
 
     best = os.path.join(run_dir(name, seed), "best")
     meta = read_checkpoint_meta(best)
@@ -104,13 +104,13 @@ def unseen(args):
 
 
 def student_logits(model, vocab, max_seq_length, sentences, unseen_words="unk"):
-    """A student's logits of word lists, in their order (unseen words read as utils.convert_example does)."""
+    """A student's logits of word lists, in their order (unseen words read as students.convert_example does)."""
     import numpy as np
     import paddle
     from paddlenlp.data import Pad, Stack, Tuple
 
     from data import PAD, create_dataloader
-    from utils import convert_example
+    from students import convert_example
 
     records = [(*convert_example(words, vocab, max_seq_length, unseen_words), row)
                for row, words in enumerate(sentences)]
@@ -218,7 +218,7 @@ def parameters(args):
     """Fill "parameters" ({embedding, other}) into word students' result files written before
     summary.json recorded it, from each run's checkpoint config (the counts need no weights)."""
     from students import build_student, parameter_counts
-    from utils import read_checkpoint_meta
+    from checkpoint import read_checkpoint_meta
 
     for path in sorted(glob.glob(os.path.join(RESULTS, "*-*", "seed*.json"))):
         with open(path, encoding="utf-8") as f:

@@ -148,7 +148,7 @@ def transfer(args, config):
     the cache entry they use, its teacher logits computed there if it has none."""
     from args import parse_args
     from data import load_splits
-    from teacher_student_distill import transfer_targets
+    from transfer import transfer_targets
     from utils import init_runtime
 
     flags = command(args, config, SEEDS[0], run_dir(run_name(args.student, config), SEEDS[0]))[2:]

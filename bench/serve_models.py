@@ -5,7 +5,8 @@ import re
 
 from common import ROOT, fetch_offline_teacher  # first: it puts the project on sys.path
 from robustness_configs import CONFIGS, WORD_JOBS
-from utils import InputError, read_checkpoint_meta
+from checkpoint import read_checkpoint_meta
+from utils import InputError
 
 TEACHERS = ["m3e-small", "ernie-gram-zh-shaped"]
 
@@ -86,9 +87,8 @@ def family_student(run, data_dir):
     shape over the vocabulary its job builds, from the training sentences or, distilling, from the transfer set
     (the unlabelled sentences and augmented copies its flags add): the embedding table its accuracies had."""
     from data import load_local_splits, segment
-    from student_lstm_small import student_dictionary, student_vocab
-    from students import build_student, student_config
-    from teacher_student_distill import transfer_set, unlabeled_sentences
+    from students import build_student, student_config, student_dictionary, student_vocab
+    from transfer import transfer_set, unlabeled_sentences
 
     job, args = family_args(run, data_dir)
     splits, labels = load_local_splits(data_dir)
@@ -109,7 +109,7 @@ def tinybert_student(name, teacher, num_classes):
     """A transformer student of tinybert_distill.py (its config rule) from the m3e-small teacher's config."""
     from types import SimpleNamespace
 
-    from tinybert_distill import student_config
+    from tinybert import student_config
 
     layers, width = (int(part[1:]) for part in name.split("-")[1:])
     sizes = SimpleNamespace(num_layers=layers, hidden_size=width, intermediate_size=None)
@@ -122,8 +122,8 @@ def build(model_name, student_checkpoint, data_dir, family=None):
     import paddlenlp.transformers as T
 
     from data import lean_vocab, load_local_splits, load_vocab, segment, vocab_words
-    from export_model import STUDENT_INPUTS, TEACHER_INPUTS, student_from_checkpoint
-    from teacher_train_glue import load_teacher
+    from inference import STUDENT_INPUTS, TEACHER_INPUTS, student_from_checkpoint
+    from teacher import load_teacher
 
     labels = ["0", "1"]
     tinybert = model_name.startswith("tinybert-")  # tinybert_name()'s: tinybert_distill.py's student, random weights

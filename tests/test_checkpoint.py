@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from utils import atomic_path, read_checkpoint_meta, recover_interrupted_swap
+from checkpoint import read_checkpoint_meta
+from utils import atomic_path, recover_interrupted_swap
 
 
 @pytest.fixture

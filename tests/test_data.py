@@ -3,8 +3,7 @@ import re
 import numpy as np
 import pytest
 
-import build_vocab
-from conftest import toy_sentences, write_tsv, write_vocab
+from conftest import main_of, toy_sentences, write_tsv, write_vocab
 from data import (LengthGroupedBatchSampler, build_word_dict, lean_vocab, load_local_splits, load_splits,
                   load_vocab, segment, unseen_rows, vocab_words)
 from utils import InputError
@@ -160,7 +159,7 @@ def test_length_grouped_batches():
 def test_build_vocab_script_writes_the_dictionary_or_nothing(toy_task, tmp_path):
     data_dir, _ = toy_task
     out = tmp_path / "dict.txt"
-    build_vocab.main(["--data_dir", str(data_dir), "--vocab_path", str(out)])
+    main_of("build_vocab")(["--data_dir", str(data_dir), "--vocab_path", str(out)])
     words = out.read_text(encoding="utf-8").splitlines()
     assert words[:2] == ["[PAD]", "[UNK]"] and len(words) == len(set(words)) > 300_000
     assert {"很差", "失望", "酒店"} <= set(words[2:40])  # the corpus's words come before jieba's
@@ -169,7 +168,7 @@ def test_build_vocab_script_writes_the_dictionary_or_nothing(toy_task, tmp_path)
     (data_dir / "train.tsv").write_bytes(b"label\ttext_a\n1\t\xff\n0\t\xff\n")
     out.unlink()
     with pytest.raises(InputError, match="train.tsv:2: not valid UTF-8"):
-        build_vocab.main(["--data_dir", str(data_dir), "--vocab_path", str(out)])
+        main_of("build_vocab")(["--data_dir", str(data_dir), "--vocab_path", str(out)])
     assert list(tmp_path.glob("dict.txt*")) == []
 
 

@@ -11,9 +11,10 @@ import paddle.nn.functional as F
 import pytest
 from visualdl import LogReader
 
-import teacher_student_distill
-from losses import DISTILL_LOSSES, distill_loss
-from teacher_student_distill import make_compute_loss
+import transfer
+from conftest import main_of
+from losses import DISTILL_LOSSES, distill_loss, make_compute_loss
+from teacher import Teacher
 from utils import InputError, manifest_key, run_main
 
 TINY_STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "16", "--device", "cpu",
@@ -22,7 +23,7 @@ TINY_STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "16", 
 
 def distill(fine_tuned, output_dir, cache, *extra):
     data_dir, vocab, base, best = fine_tuned
-    teacher_student_distill.main(["--data_dir", str(data_dir), "--vocab_path", str(vocab),
+    main_of("teacher_student_distill")(["--data_dir", str(data_dir), "--vocab_path", str(vocab),
                                   "--model_name", str(base), "--teacher_dir", str(best / "model_state.pdparams"),
                                   "--output_dir", str(output_dir), "--logits_cache", str(cache),
                                   *TINY_STUDENT, *extra])
@@ -70,6 +71,23 @@ def test_losses_match_a_hand_computation():
     assert float(F.mse_loss(st, tt)) == pytest.approx(float(terms["mse"]))
 
 
+def test_a_new_loss_is_one_function_and_one_registry_line(monkeypatch):
+    """Its function, and its line in losses.DISTILL_LOSSES (which --distill_loss reads: tests/test_layout.py), are
+    all it takes: the flag accepts it and the distillation trains on it, logged under its name."""
+    import args as args_module
+    import losses
+
+    def cosine(student_logits, teacher_logits, temperature):
+        return (1 - F.cosine_similarity(student_logits, teacher_logits, axis=-1)).mean()
+
+    monkeypatch.setitem(losses.DISTILL_LOSSES, "cosine", cosine)
+    monkeypatch.setattr(args_module, "DISTILL_LOSSES", tuple(losses.DISTILL_LOSSES))
+    args = args_module.parse_args("distill", ["--teacher_dir", "t", "--distill_loss", "cosine", "--alpha", "0"])
+    s, t = paddle.to_tensor([[1.0, 0.0], [0.5, 0.5]]), paddle.to_tensor([[0.0, 1.0], [1.0, 1.0]])
+    loss, terms = make_compute_loss(args)(lambda ids, n: s, (None, None, t, paddle.to_tensor([0, -1])))
+    assert list(terms) == ["cosine"] and float(loss) == pytest.approx(0.5)  # cosines 0 and 1
+
+
 def cache_entries(cache):
     return sorted(e for e in os.listdir(cache) if not e.startswith(".")) if os.path.isdir(cache) else []
 
@@ -101,7 +119,7 @@ def test_distillation_moves_the_student_to_the_teacher_and_caches_its_logits(fin
         raise AssertionError("the teacher was loaded although its logits are cached")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(teacher_student_distill, "load_teacher", no_teacher)
+        patch.setattr("teacher.load_teacher", no_teacher)
         distill(fine_tuned, tmp_path / "reused", cache, *run_args)
     assert cache_entries(cache) == [entry]
     first, reused = (paddle.load(str(d / "best" / "model_state.pdparams")) for d in (out, tmp_path / "reused"))
@@ -171,10 +189,10 @@ def test_the_cache_key_follows_every_augmentation_setting_and_the_code(fine_tune
 
     data_dir, vocab, base, best = fine_tuned
     args = parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(best), "--model_name", str(base)])
-    teacher = teacher_student_distill.Teacher(args, ["0", "1"])
+    teacher = Teacher(args, ["0", "1"])
 
     def key():
-        return json.dumps(teacher_student_distill.cache_manifest(args, teacher, ["t"], [], ["d"]), sort_keys=True)
+        return json.dumps(transfer.cache_manifest(args, teacher, ["t"], [], ["d"]), sort_keys=True)
 
     plain = key()
 
@@ -183,16 +201,16 @@ def test_the_cache_key_follows_every_augmentation_setting_and_the_code(fine_tune
             super().__init__(sentences, p_mask, p_pos, p_ng, ngram_range)
             self.p_swap = p_swap
 
-    monkeypatch.setattr(teacher_student_distill, "Augmenter", WithSwaps)
+    monkeypatch.setattr(transfer, "Augmenter", WithSwaps)
     args.p_swap = 0.0
     with_option = key()
     args.p_swap = 0.2
     assert len({plain, with_option, key()}) == 3  # the option joined the key, and its value counts
     assert json.loads(key())["augmentation"]["p_swap"] == 0.2
 
-    monkeypatch.setattr(teacher_student_distill, "Augmenter", Augmenter)
+    monkeypatch.setattr(transfer, "Augmenter", Augmenter)
     assert key() == plain
-    monkeypatch.setattr(teacher_student_distill, "join_words", lambda words, mask_token="[MASK]": " ".join(words))
+    monkeypatch.setattr(transfer, "join_words", lambda words, mask_token="[MASK]": " ".join(words))
     assert key() != plain  # an edit to the code that makes the teacher's text
 
 
@@ -211,7 +229,7 @@ def test_runs_needing_the_same_cache_entry_at_once_compute_it_once(tmp_path):
     args = SimpleNamespace(logits_cache=str(tmp_path))
     results = []
     runs = [threading.Thread(target=lambda: results.append(
-        teacher_student_distill.cached_teacher_outputs(args, {"k": 1}, compute))) for _ in range(2)]
+        transfer.cached_teacher_outputs(args, {"k": 1}, compute))) for _ in range(2)]
     for run in runs:
         run.start()
     for run in runs:
@@ -227,10 +245,10 @@ def test_under_the_launcher_each_rank_labels_every_other_batch(fine_tuned, monke
 
     data_dir, vocab, base, best = fine_tuned
     args = parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(best), "--model_name", str(base)])
-    teacher = teacher_student_distill.Teacher(args, ["0", "1"])
+    teacher = Teacher(args, ["0", "1"])
     sentences = segment([line.split("\t")[1] for line in (data_dir / "dev.tsv").read_text().splitlines()[1:]])
     whole = teacher.logits(sentences, 4)
-    monkeypatch.setattr(teacher_student_distill, "world", lambda: (1, 2))  # rank 1 of 2
+    monkeypatch.setattr("teacher.world", lambda: (1, 2))  # rank 1 of 2
     monkeypatch.setattr(paddle.distributed, "all_reduce", lambda tensor: None)  # its own share only
     share = teacher.logits(sentences, 4)
     order = np.argsort([len(ids) for ids, _ in teacher.encode(sentences)], kind="stable")
@@ -245,9 +263,9 @@ def test_repeated_unlabelled_lines_are_labelled_once(fine_tuned, tmp_path, caplo
     unlabeled = tmp_path / "unlabeled.txt"
     unlabeled.write_text("键盘手感一流\n屏幕很清楚\n键盘手感一流\n 屏幕很清楚 \n电池不耐用\n", encoding="utf-8")
     args = parse_args("distill", ["--teacher_dir", "t", "--unlabeled_path", str(unlabeled)])
-    assert teacher_student_distill.unlabeled_sentences(args) == ["键盘手感一流", "屏幕很清楚", "电池不耐用"]
+    assert transfer.unlabeled_sentences(args) == ["键盘手感一流", "屏幕很清楚", "电池不耐用"]
     args.keep_duplicate_unlabeled = True
-    assert len(teacher_student_distill.unlabeled_sentences(args)) == 5
+    assert len(transfer.unlabeled_sentences(args)) == 5
 
     flags = ("--unlabeled_path", str(unlabeled), "--n_iter", "0", "--max_steps", "1")
     with caplog.at_level(logging.INFO, logger="distill_lstm"):
@@ -270,8 +288,8 @@ def test_unlabelled_lines_without_repeats_keep_their_cache_key(tmp_path):
     unlabeled.write_text("键盘手感一流\n屏幕很清楚\n\n电池不耐用\n", encoding="utf-8")
     args = parse_args("distill", ["--teacher_dir", str(weights), "--unlabeled_path", str(unlabeled)])
     teacher = SimpleNamespace(params=str(weights), model_type="ernie-gram", max_seq_length=128)
-    manifest = teacher_student_distill.cache_manifest(args, teacher, ["这个酒店很好", "房间很差"],
-                                                      teacher_student_distill.unlabeled_sentences(args), ["服务不错"])
+    manifest = transfer.cache_manifest(args, teacher, ["这个酒店很好", "房间很差"],
+                                                      transfer.unlabeled_sentences(args), ["服务不错"])
     assert manifest_key({**manifest, "contents": "logits"}) == "04caa6e7149df25c08f9"
 
 
@@ -286,7 +304,7 @@ def test_a_refused_distillation_leaves_no_cache_directory_nor_lock(fine_tuned, t
     def damaged(self, sentences, batch_size):
         raise InputError("teacher: the teacher's logits are not finite numbers (damaged weights?)")
 
-    monkeypatch.setattr(teacher_student_distill.Teacher, "logits", damaged)  # refused while the lock is held
+    monkeypatch.setattr(Teacher, "logits", damaged)  # refused while the lock is held
     with pytest.raises(InputError, match="not finite"):
         distill(fine_tuned, tmp_path / "student", cache)
     assert not (tmp_path / "new").exists()
@@ -335,7 +353,7 @@ def test_the_teacher_reads_text_through_its_own_vocabulary(fine_tuned, tmp_path)
     def logits(teacher_dir, model_name):
         args = parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(teacher_dir),
                                       "--model_name", str(model_name)])
-        return teacher_student_distill.Teacher(args, ["0", "1"]).logits(sentences, 8)
+        return Teacher(args, ["0", "1"]).logits(sentences, 8)
 
     own = logits(best, base)
     np.testing.assert_array_equal(logits(best, reversed_vocab), own)

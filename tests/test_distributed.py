@@ -135,7 +135,7 @@ def test_a_killed_rank_ends_the_job_and_leaves_whole_checkpoints(toy_task, tmp_p
     import time
 
     from test_kill_resume import saved_step
-    from utils import read_checkpoint_meta
+    from checkpoint import read_checkpoint_meta
 
     data_dir, vocab = toy_task
     out = tmp_path / "run"

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from visualdl import LogReader
 
-import student_lstm_small
 from args import parse_args
-from conftest import assert_same_weights, toy_sentences, write_tsv
+from conftest import assert_same_weights, main_of, toy_sentences, write_tsv
 from test_distill import cache_entries, distill
 from test_student import TINY, train
 from test_teacher import fine_tune
@@ -86,7 +85,7 @@ def test_distillation_reports_the_teachers_accuracy_on_dev_unseen(fine_tuned, tm
     assert summary["dev_unseen_acc"] == summary["eval_sets"]["unseen_copy"]["acc"]
     # the teacher's, from its cached dev logits: what the teacher itself says on those 12 texts
     from data import segment
-    from teacher_student_distill import Teacher
+    from teacher import Teacher
 
     base, best = fine_tuned[2:]
     teacher = Teacher(parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(best),
@@ -131,7 +130,7 @@ def test_a_bad_eval_set_is_one_error_before_training_and_leaves_nothing(toy_task
                               (f"ood={unlabelled}", f"{unlabelled}:1: --eval_sets ood needs a label column"),
                               (f"ood={tmp_path / 'missing.tsv'}", f"{tmp_path / 'missing.tsv'}: no such file")]:
         with pytest.raises(SystemExit) as exit_info:
-            run_main(lambda: student_lstm_small.main([*argv, "--eval_sets", eval_set]))
+            run_main(lambda: main_of("student_lstm_small")([*argv, "--eval_sets", eval_set]))
         assert exit_info.value.code == 2
         assert capsys.readouterr().err.strip() == f"error: {message}"
         assert not out.exists()
@@ -152,14 +151,11 @@ def test_eval_set_flags_are_checked(value, message, capsys):
 
 def test_export_and_predict_keep_scoring_the_same_file(toy_task, tmp_path, other_domain, capsys):
     """predict.py --eval on the export gives the accuracy the run recorded for the eval set."""
-    import export_model
-    import predict
-
     summary = train(toy_task, tmp_path / "run", "--max_epoch", "3", "--lr", "1e-2",
                     "--eval_sets", f"other={other_domain}")
-    export_model.main(["--checkpoint", str(tmp_path / "run" / "best"), "--output_dir", str(tmp_path / "export")])
+    main_of("export_model")(["--checkpoint", str(tmp_path / "run" / "best"), "--output_dir", str(tmp_path / "export")])
     capsys.readouterr()
-    predict.main(["--model_dir", str(tmp_path / "export"), "--input", str(other_domain),
+    main_of("predict")(["--model_dir", str(tmp_path / "export"), "--input", str(other_domain),
                   "--text_column", "text_a", "--eval", "--device", "cpu"])
     err = capsys.readouterr().err
     assert f"accuracy {summary['eval_sets']['other']['acc']:.4f} on 30 labelled lines" in err

@@ -5,9 +5,8 @@ import os
 import numpy as np
 import pytest
 
-import label_errors
-import student_lstm_small
-from conftest import toy_sentences, write_tsv
+import cleaning
+from conftest import main_of, toy_sentences, write_tsv
 from utils import run_main
 
 STUDENT = ["--model", "student", "--emb_dim", "16", "--hidden_size", "16", "--batch_size", "8", "--max_epoch", "12",
@@ -27,7 +26,7 @@ def noisy_task(toy_task, tmp_path):
 
 def label(noisy_task, output_dir, cache, *extra):
     data_dir, vocab, _ = noisy_task
-    label_errors.main(["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir", str(output_dir),
+    main_of("label_errors")(["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir", str(output_dir),
                        "--probs_cache", str(cache), *STUDENT, *extra])
 
 
@@ -46,7 +45,7 @@ def cached_probabilities(noisy_task, cache):
     args = parse_args("label", ["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--probs_cache", str(cache),
                                 *STUDENT])
     splits, label_list = load_splits(args)
-    probs, _ = label_errors.out_of_sample_probabilities(args, splits, label_list)
+    probs, _ = cleaning.out_of_sample_probabilities(args, splits, label_list)
     return np.asarray([ex["label"] for ex in splits["train"]]), probs
 
 
@@ -60,11 +59,11 @@ def cleanlab_flags(noisy_task, cache, filter_by):
 
 def test_folds_are_stratified_and_reproducible():
     texts, labels = [f"text {i}" for i in range(42)], [0] * 30 + [1] * 12
-    folds = label_errors.grouped_folds(texts, labels, 3, seed=1)
+    folds = cleaning.grouped_folds(texts, labels, 3, seed=1)
     for k in range(3):
         assert sorted(np.asarray(labels)[folds == k].tolist()) == [0] * 10 + [1] * 4
-    assert (folds == label_errors.grouped_folds(texts, labels, 3, seed=1)).all()
-    assert not (folds == label_errors.grouped_folds(texts, labels, 3, seed=2)).all()
+    assert (folds == cleaning.grouped_folds(texts, labels, 3, seed=1)).all()
+    assert not (folds == cleaning.grouped_folds(texts, labels, 3, seed=2)).all()
 
 
 def test_identical_texts_share_a_fold_and_the_folds_stay_balanced():
@@ -76,12 +75,12 @@ def test_identical_texts_share_a_fold_and_the_folds_stay_balanced():
             texts.append(f"text {i}")
             labels.append((i + copy) % 2)  # the copies disagree
     for seed in (1, 2, 3):
-        folds = label_errors.grouped_folds(texts, labels, 3, seed)
+        folds = cleaning.grouped_folds(texts, labels, 3, seed)
         fold_of_text = {}
         assert all(fold_of_text.setdefault(text, k) == k for text, k in zip(texts, folds))
         assert all(abs(size - 30) <= 1 for size in np.bincount(folds, minlength=3))
         assert all(abs(np.asarray(labels)[folds == k].sum() - 44 / 3) <= 1.5 for k in range(3))
-        assert (folds == label_errors.grouped_folds(texts, labels, 3, seed)).all()
+        assert (folds == cleaning.grouped_folds(texts, labels, 3, seed)).all()
 
 
 def test_planted_wrong_labels_are_found_and_relabelled(noisy_task, tmp_path):
@@ -114,7 +113,7 @@ def test_planted_wrong_labels_are_found_and_relabelled(noisy_task, tmp_path):
     assert {r["line"] for r in report["relabelled"]} == found
 
     # the cleaned directory is a --data_dir for any script
-    student_lstm_small.main(["--data_dir", str(out / "data"), "--vocab_path", str(noisy_task[1]), "--output_dir",
+    main_of("student_lstm_small")(["--data_dir", str(out / "data"), "--vocab_path", str(noisy_task[1]), "--output_dir",
                              str(tmp_path / "clean_run"), "--max_epoch", "1", "--emb_dim", "8", "--hidden_size", "8",
                              "--device", "cpu"])
 
@@ -129,8 +128,7 @@ def test_cached_folds_are_reused_and_drop_removes_the_flagged_rows(noisy_task, t
     measured = json.loads((tmp_path / "first" / "label_issues.json").read_text(encoding="utf-8"))["fold_seconds"]
     assert len(measured) == 3 and all(seconds > 0 for seconds in measured)
 
-    import student_lstm_small as students_script
-    monkeypatch.setattr(students_script, "train_alone", lambda *a: pytest.fail("a cached fold was trained again"))
+    monkeypatch.setattr(cleaning, "train_alone", lambda *a: pytest.fail("a cached fold was trained again"))
     # flags added since (here BOW's shape) at the values that keep the old models: the same entry; so is
     # another cleanlab filter (it reads the same probabilities)
     label(noisy_task, tmp_path / "first", cache, "--clean", "drop", "--pooling", "mean", "--fc_hidden_size", "0",
@@ -149,21 +147,19 @@ def test_cached_folds_are_reused_and_drop_removes_the_flagged_rows(noisy_task, t
 def test_a_fold_stopped_after_training_is_scored_without_training_again(noisy_task, tmp_path, monkeypatch):
     """A run stopped between a fold's training and its scores (a crash, the end of a session) continues from
     the fold's last checkpoint: its training is not repeated and the scores are the uninterrupted run's."""
-    import export_model
-
     label(noisy_task, tmp_path / "whole", tmp_path / "cache_whole")
-    export = export_model.main
+    export = cleaning.export_checkpoint
 
-    def crash(argv):
+    def crash(checkpoint, output_dir):
         raise KeyboardInterrupt("stopped after the fold's training")
 
-    monkeypatch.setattr(export_model, "main", crash)
+    monkeypatch.setattr(cleaning, "export_checkpoint", crash)
     with pytest.raises(KeyboardInterrupt):
         label(noisy_task, tmp_path / "stopped", tmp_path / "cache")
     (entry,) = [tmp_path / "cache" / e for e in os.listdir(tmp_path / "cache")]
     assert os.path.isdir(entry / "fold0.run" / "last") and not os.path.exists(entry / "fold0.npy")
 
-    monkeypatch.setattr(export_model, "main", export)
+    monkeypatch.setattr(cleaning, "export_checkpoint", export)
     label(noisy_task, tmp_path / "stopped", tmp_path / "cache")
     cost = json.loads((entry / "fold0.json").read_text(encoding="utf-8"))
     assert cost["resumed_from_step"] == 12 * 8  # every step of 12 epochs over 64 rows in batches of 8: none again
@@ -177,7 +173,7 @@ def test_a_fold_stopped_after_training_is_scored_without_training_again(noisy_ta
 def test_the_teacher_scores_by_folds(noisy_task, tiny_teacher, tmp_path):
     data_dir, _, _ = noisy_task
     out = tmp_path / "issues"
-    label_errors.main(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher), "--model_type",
+    main_of("label_errors")(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher), "--model_type",
                        "ernie-gram", "--output_dir", str(out), "--probs_cache", str(tmp_path / "cache"),
                        "--folds", "2", "--batch_size", "8", "--max_seq_length", "32", "--learning_rate", "5e-3",
                        "--num_train_epochs", "4", "--device", "cpu"])
@@ -197,11 +193,11 @@ def test_bad_input_is_one_error_and_writes_nothing(noisy_task, tmp_path, capsys)
                            (["--output_dir", str(tmp_path / "new"), "--folds", "100"],
                             f"{data_dir}/train.tsv: 96 distinct texts for 100 folds")]:
         with pytest.raises(SystemExit) as exit_info:
-            run_main(lambda: label_errors.main([*argv, *extra]))
+            run_main(lambda: main_of("label_errors")([*argv, *extra]))
         assert exit_info.value.code == 2 and capsys.readouterr().err.strip() == f"error: {message}"
     assert os.listdir(taken) == ["notes.txt"] and not (tmp_path / "new").exists() and not (tmp_path / "cache").exists()
     with pytest.raises(SystemExit):
-        label_errors.main([*argv, "--folds", "1"])
+        main_of("label_errors")([*argv, "--folds", "1"])
     assert "--folds: at least 2" in capsys.readouterr().err
 
 
@@ -214,11 +210,11 @@ def test_flags_added_after_caching_keep_the_cache_key_at_their_old_behaviour():
 
     def key(*flags, fold_of=(0, 1)):
         args = parse_args("label", ["--model", "student", "--data_dir", "task", *flags])
-        return label_errors.manifest_key(label_errors.probs_manifest(args, splits, ["0", "1"], fold_of))
+        return cleaning.manifest_key(cleaning.probs_manifest(args, splits, ["0", "1"], fold_of))
 
-    settings = label_errors.probs_manifest(parse_args("label", ["--model", "student"]), splits, ["0", "1"],
+    settings = cleaning.probs_manifest(parse_args("label", ["--model", "student"]), splits, ["0", "1"],
                                            (0, 1))["settings"]
-    assert not set(label_errors.KEY_OMITS_AT) & set(settings)
+    assert not set(cleaning.KEY_OMITS_AT) & set(settings)
     assert key() == key("--pooling", "mean", "--fc_hidden_size", "0") != key("--fc_hidden_size", "96")
     # other folds, other models: entries of the label-stratified folds are not read as the grouped folds'
     assert key() != key(fold_of=(1, 0))

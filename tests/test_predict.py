@@ -9,14 +9,14 @@ import numpy as np
 import paddle
 import pytest
 
-import export_model
-import predict
-import student_lstm_small
-import teacher_train_glue
-from predict import Predictor
+import inference
+from checkpoint import WEIGHTS, load_state_strict, read_checkpoint_meta
+from conftest import main_of
+from inference import Predictor, format_row, line_batches
 from students import build_student
+from teacher import load_teacher
 from test_student import NO_DEVICE
-from utils import WEIGHTS, InputError, load_state_strict, read_checkpoint_meta, run_main
+from utils import InputError, run_main
 
 STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "8", "--device", "cpu",
            "--num_threads", "2", "--max_epoch", "6", "--lr", "1e-2", "--dropout_prob", "0.0"]
@@ -26,14 +26,14 @@ STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "8", "--dev
 def exported_student(toy_task, tmp_path):
     data_dir, vocab = toy_task
     out = tmp_path / "student"
-    student_lstm_small.main(["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir", str(out),
+    main_of("student_lstm_small")(["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir", str(out),
                              *STUDENT])
-    export_model.main(["--checkpoint", str(out / "best"), "--output_dir", str(tmp_path / "export")])
+    main_of("export_model")(["--checkpoint", str(out / "best"), "--output_dir", str(tmp_path / "export")])
     return out / "best", tmp_path / "export"
 
 
 def run_predict(capsys, *argv):
-    predict.main(list(argv))
+    main_of("predict")(list(argv))
     captured = capsys.readouterr()
     return captured.out.splitlines(), captured.err
 
@@ -93,12 +93,12 @@ def test_stdin_and_missing_model(exported_student, tmp_path):
 def test_exported_teacher_gives_the_eager_probabilities(toy_task, tiny_teacher, tmp_path):
     data_dir, _ = toy_task
     out = tmp_path / "teacher"
-    teacher_train_glue.main(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher),
+    main_of("teacher_train_glue")(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher),
                              "--model_type", "ernie-gram", "--output_dir", str(out), "--max_steps", "2",
                              "--batch_size", "8", "--max_seq_length", "32", "--device", "cpu"])
-    export_model.main(["--checkpoint", str(out / "best"), "--output_dir", str(tmp_path / "export")])
+    main_of("export_model")(["--checkpoint", str(out / "best"), "--output_dir", str(tmp_path / "export")])
     texts = ["这个酒店很好", "房间很差，失望", "推荐"]
-    model, tokenizer = teacher_train_glue.load_teacher("ernie-gram", str(out / "best"), ["0", "1"])
+    model, tokenizer = load_teacher("ernie-gram", str(out / "best"), ["0", "1"])
     model.eval()
     predictor = Predictor(str(tmp_path / "export"), num_threads=2)
     ids, type_ids = predictor.inputs(texts)
@@ -115,13 +115,13 @@ def test_export_never_deletes_what_it_did_not_write(exported_student, tmp_path):
     run_dir = checkpoint.parent
     before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
     with pytest.raises(InputError, match="holds .*best.*which an export did not write"):
-        export_model.main(["--checkpoint", str(checkpoint), "--output_dir", str(run_dir)])
+        main_of("export_model")(["--checkpoint", str(checkpoint), "--output_dir", str(run_dir)])
     assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
 
-    export_model.main(["--checkpoint", str(checkpoint), "--output_dir", str(export_dir)])  # a previous export
+    main_of("export_model")(["--checkpoint", str(checkpoint), "--output_dir", str(export_dir)])  # a previous export
     (export_dir / "notes.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(InputError, match="holds notes.txt, which an export did not write"):
-        export_model.main(["--checkpoint", str(checkpoint), "--output_dir", str(export_dir)])
+        main_of("export_model")(["--checkpoint", str(checkpoint), "--output_dir", str(export_dir)])
     assert (export_dir / "notes.txt").exists() and (export_dir / "inference.pdiparams").exists()
 
 
@@ -156,15 +156,15 @@ def damage_old_config(export_dir, other):  # as export_model.py wrote it before 
 def test_a_damaged_export_is_named_before_anything_is_printed(exported_student, tmp_path, capsys, damage, file):
     checkpoint, export_dir = exported_student
     other = tmp_path / "other_export"
-    student_lstm_small.main(["--data_dir", str(tmp_path / "data"), "--vocab_path", str(tmp_path / "vocab.txt"),
+    main_of("student_lstm_small")(["--data_dir", str(tmp_path / "data"), "--vocab_path", str(tmp_path / "vocab.txt"),
                              "--output_dir", str(tmp_path / "other_run"), *STUDENT, "--seed", "5"])
-    export_model.main(["--checkpoint", str(tmp_path / "other_run" / "best"), "--output_dir", str(other)])
+    main_of("export_model")(["--checkpoint", str(tmp_path / "other_run" / "best"), "--output_dir", str(other)])
     damage(export_dir, other)
     capsys.readouterr()
     argv = ["--model_dir", str(export_dir), "--input", str(tmp_path / "data" / "dev.tsv"), "--text_column",
             "text_a", "--eval", "--device", "cpu"]
     with pytest.raises(SystemExit) as exit_info:
-        run_main(lambda: predict.main(argv))
+        run_main(lambda: main_of("predict")(argv))
     captured = capsys.readouterr()
     assert exit_info.value.code == 2 and captured.out == ""
     assert captured.err.startswith(f"error: {export_dir / file.split(':')[0]}:") and file in captured.err
@@ -179,7 +179,7 @@ def test_outputs_are_finite_and_json_is_always_valid(exported_student, tmp_path,
         run_predict(capsys, "--model_dir", str(export_dir), "--input", str(path), "--format", "json", "--device", "cpu")
     assert capsys.readouterr().out == ""
     with pytest.raises(ValueError):  # and were one to slip through, it would not print bare NaN
-        predict.format_row(1, np.array([np.nan, np.nan]), None, ["0", "1"], "json")
+        format_row(1, np.array([np.nan, np.nan]), None, ["0", "1"], "json")
 
 
 def test_eval_reads_labels_by_the_training_rule_and_checks_them_first(exported_student, tmp_path, capsys):
@@ -217,8 +217,8 @@ def test_predict_refuses_to_guess_what_a_file_holds(exported_student, tmp_path, 
 
 def test_onednn_runs_only_when_asked_and_gives_the_same_probabilities(exported_student, monkeypatch):
     _, export_dir = exported_student
-    enabled, create = [], predict.inference.create_predictor
-    monkeypatch.setattr(predict.inference, "create_predictor",
+    enabled, create = [], inference.inference.create_predictor
+    monkeypatch.setattr(inference.inference, "create_predictor",
                         lambda config: enabled.append(config.onednn_enabled()) or create(config))
     texts = ["这个酒店很好", "房间很差，失望", "推荐", "价格不错非常满意我们觉得"]
     off, on = (Predictor(str(export_dir), onednn=onednn).predict(texts, batch_size=3) for onednn in (False, True))
@@ -258,7 +258,7 @@ def test_device_gpu_on_a_cpu_paddle_is_one_error_not_a_silent_cpu_run(exported_s
     path.write_text("推荐\n", encoding="utf-8")
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
-        run_main(lambda: predict.main(["--model_dir", str(export_dir), "--input", str(path), "--device", "gpu"]))
+        run_main(lambda: main_of("predict")(["--model_dir", str(export_dir), "--input", str(path), "--device", "gpu"]))
     captured = capsys.readouterr()
     assert exit_info.value.code == 2 and captured.out == ""
     assert captured.err.strip() == f"error: {NO_DEVICE['gpu']}"
@@ -289,7 +289,7 @@ def test_a_line_written_into_an_open_pipe_is_answered_before_the_pipe_closes(exp
 def test_a_batch_is_cut_short_when_no_more_input_is_ready_and_is_full_otherwise(tmp_path):
     read_end, write_end = os.pipe()
     with open(read_end, "rb") as pipe, open(write_end, "wb", buffering=0) as writer:
-        batches = predict.line_batches(pipe, batch_size=4)
+        batches = line_batches(pipe, batch_size=4)
         writer.write(b"a\nb\n")
         assert next(batches) == [(1, b"a"), (2, b"b")]  # the pipe is still open: what came is answered
         writer.write(b"c\nd\ne\nf")
@@ -298,10 +298,10 @@ def test_a_batch_is_cut_short_when_no_more_input_is_ready_and_is_full_otherwise(
     path = tmp_path / "input.txt"
     path.write_bytes(b"x\n" * 9 + b"y" * 200_000 + b"\n")  # a line longer than one read
     with open(path, "rb") as f:
-        assert [[lineno for lineno, _ in batch] for batch in predict.line_batches(f, batch_size=4)] == [
+        assert [[lineno for lineno, _ in batch] for batch in line_batches(f, batch_size=4)] == [
             [1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
     with open(path, "rb") as f:
-        assert list(predict.line_batches(f, batch_size=64))[0][-1] == (10, b"y" * 200_000)
+        assert list(line_batches(f, batch_size=64))[0][-1] == (10, b"y" * 200_000)
 
 
 def test_eval_from_stdin_checks_every_label_before_the_first_prediction(exported_student, toy_task, capsys,

@@ -7,8 +7,8 @@ import paddle
 import pytest
 from visualdl import LogReader
 
-import student_lstm_small
-from conftest import assert_same_weights, crash_after_saving
+import trainer
+from conftest import assert_same_weights, crash_after_saving, main_of
 from utils import InputError, run_main
 
 TINY = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "8", "--device", "cpu",
@@ -17,7 +17,7 @@ TINY = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "8", "--device
 
 def train(toy_task, output_dir, *extra):
     data_dir, vocab = toy_task
-    student_lstm_small.main(["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir",
+    main_of("student_lstm_small")(["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir",
                              str(output_dir), *TINY, *extra])
     with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
         return json.load(f)
@@ -122,7 +122,7 @@ def test_summary_never_outlives_the_best_checkpoint_it_describes(toy_task, tmp_p
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(student_lstm_small, "write_summary", crash)  # killed before the summary
+    monkeypatch.setattr(trainer, "write_summary", crash)  # killed before the summary
     with pytest.raises(KeyboardInterrupt):
         train(toy_task, out, "--max_epoch", "1", "--seed", "3", "--overwrite_output_dir")
     assert not (out / "summary.json").exists()  # the old one described a best/ that is gone
@@ -176,7 +176,7 @@ def test_bad_data_exits_with_one_error_and_writes_nothing(toy_task, tmp_path, ca
     out = tmp_path / "run"
     argv = ["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir", str(out), *TINY]
     with pytest.raises(SystemExit) as exit_info:
-        run_main(lambda: student_lstm_small.main(argv))
+        run_main(lambda: main_of("student_lstm_small")(argv))
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == (
         f"error: {data_dir / 'dev.tsv'}:26: expected 2 tab-separated fields (label, text_a), found 3")

@@ -6,14 +6,14 @@ import paddle
 import pytest
 
 import args as args_module
-import export_model
 import students
-from conftest import assert_same_weights, crash_after_saving
-from predict import Predictor
+from conftest import assert_same_weights, crash_after_saving, main_of
+from inference import Predictor
 from students import STUDENTS, build_student
 from test_distill import distill
 from test_student import train
-from utils import WEIGHTS, InputError, load_state_strict, read_checkpoint_meta
+from checkpoint import WEIGHTS, load_state_strict, read_checkpoint_meta
+from utils import InputError
 
 SMALL = {"bilstm": [], "gru": [], "textcnn": ["--num_filters", "8", "--window_sizes", "2", "3"], "bow": []}
 PADDLENLP_BOW = ["--pooling", "sum", "--fc_hidden_size", "8"]  # its second layer goes through every job too
@@ -49,6 +49,32 @@ def test_a_checkpoint_without_a_student_type_is_a_bilstm():
 @pytest.mark.parametrize("name, shape", [*((n, SMALL[n]) for n in STUDENTS if n != "bilstm"),  # the Bi-LSTM's:
                                          ("bow", PADDLENLP_BOW)])                             # test_student.py
 def test_each_student_learns_resumes_exports_and_predicts(name, shape, toy_task, tmp_path):
+    learns_resumes_exports_and_predicts(name, shape, toy_task, tmp_path)
+
+
+class MaxWords(students.Student):
+    """A fifth student, as a user would add one: the max of the sentence's word embeddings."""
+
+    def __init__(self, vocab_size, num_classes, emb_dim=300, hidden_size=300, dropout_prob=0.0, init_scale=0.1,
+                 padding_idx=0, word_dropout=0.0, unk_id=1):
+        super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id)
+        self.add_head(emb_dim, hidden_size, num_classes)
+
+    def encode(self, embedded, seq_len):
+        positions = paddle.arange(paddle.shape(embedded)[1], dtype=seq_len.dtype)
+        words = (positions.unsqueeze(0) < seq_len.unsqueeze(1)).unsqueeze(-1)
+        return students.max_over_time(paddle.where(words, embedded, paddle.full_like(embedded, -1e4)))
+
+
+def test_a_fifth_student_is_one_class_and_one_registry_line(toy_task, tmp_path, monkeypatch):
+    """Its class, and its line in students.STUDENTS (which --student reads: tests/test_layout.py), are all it takes
+    to train, resume, distil's factory, export and predict."""
+    monkeypatch.setitem(students.STUDENTS, "maxwords", MaxWords)
+    monkeypatch.setattr(args_module, "STUDENTS", tuple(students.STUDENTS))  # what registry_keys reads from the line
+    learns_resumes_exports_and_predicts("maxwords", [], toy_task, tmp_path)
+
+
+def learns_resumes_exports_and_predicts(name, shape, toy_task, tmp_path):
     run = ("--student", name, *shape, "--max_epoch", "10", "--save_steps", "6", "--lr", "1e-2",
            "--dropout_prob", "0.1", "--word_dropout", "0.1", "--num_threads", "1")
     whole = train(toy_task, tmp_path / "whole", *run)
@@ -64,7 +90,7 @@ def test_each_student_learns_resumes_exports_and_predicts(name, shape, toy_task,
     assert resumed["dev_acc"] == whole["dev_acc"]
     assert_same_weights(tmp_path / "whole" / "last", tmp_path / "crashed" / "last")
 
-    export_model.main(["--checkpoint", str(tmp_path / "whole" / "best"), "--output_dir", str(tmp_path / "export")])
+    main_of("export_model")(["--checkpoint", str(tmp_path / "whole" / "best"), "--output_dir", str(tmp_path / "export")])
     model = build_student(meta["model"])
     load_state_strict(model, str(tmp_path / "whole" / "best" / WEIGHTS))
     model.eval()
@@ -89,7 +115,7 @@ def test_each_student_distils(fine_tuned, tmp_path):
 
 def test_unseen_words_read_as_their_characters_with_chars():
     from data import vocab_from_words
-    from utils import convert_example
+    from students import convert_example
 
     vocab = vocab_from_words(["[PAD]", "[UNK]", "很", "甜", "好"])
     ids, length = convert_example(["很甜", "好吃", "好"], vocab, 10, "chars")
@@ -103,7 +129,7 @@ def test_export_and_predict_follow_the_unseen_words_rule(toy_task, tmp_path):
     with open(data_dir / "train.tsv", "a", encoding="utf-8") as f:
         f.write("1\t服 务 员 推荐\n")  # jieba keeps the spaced characters apart: each gets a row
     train(toy_task, tmp_path / "run", "--max_epoch", "1", "--unseen_words", "chars")
-    export_model.main(["--checkpoint", str(tmp_path / "run" / "best"), "--output_dir", str(tmp_path / "export")])
+    main_of("export_model")(["--checkpoint", str(tmp_path / "run" / "best"), "--output_dir", str(tmp_path / "export")])
     predictor = Predictor(str(tmp_path / "export"), num_threads=1)
     assert predictor.config["unseen_words"] == "chars"
     ids, lengths = predictor.inputs(["服务员推荐"])  # jieba: 服务员 (never seen whole) 推荐

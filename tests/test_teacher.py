@@ -6,9 +6,8 @@ import paddle
 import pytest
 from visualdl import LogReader
 
-import teacher_train_glue
-from conftest import assert_same_weights, crash_after_saving, toy_sentences, write_tsv
-from teacher_train_glue import batchify_fn, encode, load_teacher
+from conftest import assert_same_weights, crash_after_saving, main_of, toy_sentences, write_tsv
+from teacher import batchify_fn, encode, load_teacher
 from utils import InputError, run_main
 
 TINY = ["--model_type", "ernie-gram", "--batch_size", "8", "--max_seq_length", "32",
@@ -16,7 +15,7 @@ TINY = ["--model_type", "ernie-gram", "--batch_size", "8", "--max_seq_length", "
 
 
 def fine_tune(data_dir, teacher, output_dir, *extra):
-    teacher_train_glue.main(["--data_dir", str(data_dir), "--model_name_or_path", str(teacher),
+    main_of("teacher_train_glue")(["--data_dir", str(data_dir), "--model_name_or_path", str(teacher),
                              "--output_dir", str(output_dir), *TINY, *extra])
     with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
         return json.load(f)
@@ -93,7 +92,7 @@ def test_wrong_checkpoints_and_class_counts_stop_with_a_clear_error(toy_task, ti
             "--output_dir", str(tmp_path / "other"), *TINY]
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
-        run_main(lambda: teacher_train_glue.main(argv))
+        run_main(lambda: main_of("teacher_train_glue")(argv))
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].startswith(f"error: {tmp_path / 'nowhere'}: cannot load a ernie-gram model")
     assert not (tmp_path / "other").exists()
@@ -116,16 +115,14 @@ def test_resume_after_a_crash_gives_the_uninterrupted_run_with_dropout(toy_task,
 
 
 def test_student_and_teacher_checkpoints_are_not_taken_for_each_other(toy_task, tiny_teacher, tmp_path):
-    import student_lstm_small
-
     data_dir, vocab = toy_task
     fine_tune(data_dir, tiny_teacher, tmp_path / "teacher", "--max_steps", "1")
     student_argv = ["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--max_steps", "1", "--device", "cpu",
                     "--emb_dim", "8", "--hidden_size", "8"]
     with pytest.raises(InputError, match="teacher/last: a teacher checkpoint, where a student one is needed"):
-        student_lstm_small.main([*student_argv, "--output_dir", str(tmp_path / "s2"),
+        main_of("student_lstm_small")([*student_argv, "--output_dir", str(tmp_path / "s2"),
                                  "--init_from_ckpt", str(tmp_path / "teacher" / "last")])
-    student_lstm_small.main([*student_argv, "--output_dir", str(tmp_path / "student")])
+    main_of("student_lstm_small")([*student_argv, "--output_dir", str(tmp_path / "student")])
     with pytest.raises(InputError, match="student/last: a student checkpoint, where a teacher one is needed"):
         fine_tune(data_dir, tiny_teacher, tmp_path / "t2", "--init_from_ckpt", str(tmp_path / "student" / "last"))
     assert not (tmp_path / "s2").exists() and not (tmp_path / "t2").exists()

@@ -8,11 +8,10 @@ import paddle
 import pytest
 from visualdl import LogReader
 
-import export_model
-import tinybert_distill
-from predict import Predictor
-from tinybert_distill import (LayerDistiller, attention_scores, init_from_teacher, layer_losses, layer_map,
-                              masked_mse)
+import tinybert
+from conftest import main_of
+from inference import Predictor
+from tinybert import LayerDistiller, attention_scores, init_from_teacher, layer_losses, layer_map, masked_mse
 from utils import InputError, run_main
 
 TINY = ["--batch_size", "16", "--device", "cpu", "--num_threads", "2", "--log_freq", "1", "--n_iter", "1"]
@@ -46,7 +45,7 @@ def test_a_student_its_teacher_cannot_teach_is_one_error_before_the_teachers_log
             "--hidden_size", "16", "--stage1_epochs", "0", "--max_epoch", "1", *TINY, *sizes]
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
-        run_main(lambda: tinybert_distill.main(argv))
+        run_main(lambda: main_of("tinybert_distill")(argv))
     assert exit_info.value.code == 2
     assert re.fullmatch(f"error: {message}", capsys.readouterr().err.splitlines()[-1])
     assert not (tmp_path / "tinybert").exists() and not list((tmp_path / "cache").glob("*"))
@@ -73,13 +72,13 @@ def test_attention_scores_are_what_the_softmax_of_each_layer_reads(fine_tuned):
 
 
 def tiny_pair(fine_tuned, hidden, layers, intermediate=None):
-    from teacher_train_glue import load_teacher
+    from teacher import load_teacher
 
     _, _, base, best = fine_tuned
     teacher, tokenizer = load_teacher("ernie-gram", str(base), ["0", "1"], str(best / "model_state.pdparams"))
     teacher.eval()
     args = type("Args", (), {"num_layers": layers, "hidden_size": hidden, "intermediate_size": intermediate})
-    student = type(teacher)(tinybert_distill.student_config(args, teacher.config, 2))
+    student = type(teacher)(tinybert.student_config(args, teacher.config, 2))
     return teacher, student, tokenizer
 
 
@@ -111,7 +110,7 @@ def test_init_from_teacher_names_the_sizes_it_needs(fine_tuned):
 def test_both_stages_run_export_and_predict(fine_tuned, tmp_path):
     data_dir, _, base, best = fine_tuned
     out = tmp_path / "tinybert"
-    tinybert_distill.main(["--data_dir", str(data_dir), "--model_name", str(base), "--teacher_dir", str(best),
+    main_of("tinybert_distill")(["--data_dir", str(data_dir), "--model_name", str(base), "--teacher_dir", str(best),
                            "--output_dir", str(out), "--logits_cache", str(tmp_path / "cache"), "--num_layers", "1",
                            "--hidden_size", "8", "--stage1_epochs", "3", "--max_epoch", "20", "--lr", "2e-2", *TINY])
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -130,7 +129,7 @@ def test_both_stages_run_export_and_predict(fine_tuned, tmp_path):
     assert np.mean(losses[-3:]) < np.mean(losses[:3])  # the student moves to the teacher's layers
     assert "train/kl" in tags(out / "vdl")[1]
 
-    export_model.main(["--checkpoint", str(out / "best"), "--output_dir", str(tmp_path / "export")])
+    main_of("export_model")(["--checkpoint", str(out / "best"), "--output_dir", str(tmp_path / "export")])
     predictor = Predictor(str(tmp_path / "export"), num_threads=1)
     probs = predictor.predict(["这个酒店很好", "房间很差，失望"])
     assert probs.shape == (2, 2) and np.allclose(probs.sum(-1), 1, atol=1e-5)
@@ -140,13 +139,13 @@ def test_a_run_stopped_in_stage_1_continues_there_and_ends_as_an_uninterrupted_o
     data_dir, _, base, best = fine_tuned
 
     def distil(out, *extra):
-        tinybert_distill.main(["--data_dir", str(data_dir), "--model_name", str(base), "--teacher_dir", str(best),
+        main_of("tinybert_distill")(["--data_dir", str(data_dir), "--model_name", str(base), "--teacher_dir", str(best),
                                "--output_dir", str(out), "--logits_cache", str(tmp_path / "cache"), "--num_layers",
                                "1", "--hidden_size", "8", "--stage1_epochs", "2", "--max_epoch", "2", "--save_steps",
                                "2", *TINY, *extra])
 
     distil(tmp_path / "whole")
-    layer_loss, calls = tinybert_distill.make_layer_loss, []
+    layer_loss, calls = tinybert.make_layer_loss, []
 
     def stopping(*args):
         compute = layer_loss(*args)
@@ -158,11 +157,11 @@ def test_a_run_stopped_in_stage_1_continues_there_and_ends_as_an_uninterrupted_o
             return compute(distiller, batch)
         return loss
 
-    monkeypatch.setattr(tinybert_distill, "make_layer_loss", stopping)
+    monkeypatch.setattr(tinybert, "make_layer_loss", stopping)
     with pytest.raises(KeyboardInterrupt):
         distil(tmp_path / "stopped")
     assert not (tmp_path / "stopped" / "last").exists()
-    monkeypatch.setattr(tinybert_distill, "make_layer_loss", layer_loss)
+    monkeypatch.setattr(tinybert, "make_layer_loss", layer_loss)
     distil(tmp_path / "stopped", "--init_from_ckpt", str(tmp_path / "stopped" / "stage1" / "last"))
     stage1 = json.loads((tmp_path / "stopped" / "stage1" / "summary.json").read_text(encoding="utf-8"))
     whole = json.loads((tmp_path / "whole" / "stage1" / "summary.json").read_text(encoding="utf-8"))

@@ -2,9 +2,7 @@
 the scalars, each run under its own readable name, one quantity per tag, hyper-parameters listed."""
 import pytest
 
-import student_lstm_small
-import teacher_student_distill
-import teacher_train_glue
+from conftest import main_of
 from visualdl_board import (api, check, find_browser, rendered_must_show, rendered_text, screenshot,
                             start_visualdl, stop_visualdl)
 
@@ -17,12 +15,12 @@ def runs(toy_task, tiny_teacher, tmp_path):
     """runs/student (alone), runs/distilled (with its teacher's reference line), as reproduce.sh lays them out."""
     data_dir, vocab = toy_task
     runs = tmp_path / "runs"
-    teacher_train_glue.main(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher),
+    main_of("teacher_train_glue")(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher),
                              "--model_type", "ernie-gram", "--output_dir", str(runs / "teacher"), "--max_steps", "2",
                              "--batch_size", "8", "--max_seq_length", "32", "--device", "cpu"])
     common = ["--data_dir", str(data_dir), "--vocab_path", str(vocab), *TINY]
-    student_lstm_small.main([*common, "--output_dir", str(runs / "student")])
-    teacher_student_distill.main([*common, "--output_dir", str(runs / "distilled"), "--n_iter", "1",
+    main_of("student_lstm_small")([*common, "--output_dir", str(runs / "student")])
+    main_of("teacher_student_distill")([*common, "--output_dir", str(runs / "distilled"), "--n_iter", "1",
                                   "--model_name", str(tiny_teacher), "--teacher_dir", str(runs / "teacher" / "best"),
                                   "--logits_cache", str(tmp_path / "cache")])
     return runs

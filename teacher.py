@@ -1,0 +1,186 @@
+"""The teacher: a PaddleNLP sequence classifier loaded from the hub or a directory, its tokens, its
+fine-tuning, and the fine-tuned Teacher that labels word lists for the students."""
+import functools
+import logging
+import os
+
+import numpy as np
+import paddle
+import paddlenlp.transformers as transformers
+from paddlenlp.data import Pad, Stack, Tuple
+from tqdm import tqdm
+
+from checkpoint import (META, WEIGHTS, check_labels, load_state_strict, read_checkpoint_meta, require_kind,
+                        restore_checkpoint)
+from data import create_dataloader, join_words
+from trainer import ce_loss, create_optimizer, fit, total_train_steps, write_summary
+from utils import InputError, world
+
+logger = logging.getLogger("distill_lstm")
+
+
+# --model_type -> PaddleNLP class prefix; other types go through the Auto classes.
+FAMILIES = {"ernie-gram": "ErnieGram", "ernie": "Ernie", "bert": "Bert", "roberta": "Roberta"}
+
+
+def teacher_classes(model_type):
+    family = FAMILIES.get(model_type.lower())
+    if family is None:
+        return transformers.AutoModelForSequenceClassification, transformers.AutoTokenizer
+    return (getattr(transformers, f"{family}ForSequenceClassification"),
+            getattr(transformers, f"{family}Tokenizer"))
+
+
+def has_only_torch_weights(path):
+    """A local directory with a PyTorch checkpoint that PaddleNLP has not converted yet."""
+    return (os.path.isfile(os.path.join(path, "pytorch_model.bin"))
+            and not os.path.isfile(os.path.join(path, WEIGHTS)))
+
+
+def load_teacher(model_type, name_or_path, label_list, params_path=None):
+    """(model, tokenizer) from a hub name or a local directory, with a classifier for label_list.
+
+    PyTorch weights in a directory are converted by PaddleNLP (convert_from_torch); a classifier
+    of another shape in it starts afresh. With params_path (a fine-tuned model_state.pdparams, as the original's --teacher_dir) those
+    weights replace the pretrained ones and must fit the model exactly."""
+    if os.path.isfile(os.path.join(name_or_path, META)):  # one of our fine-tuned teachers
+        meta = read_checkpoint_meta(name_or_path)
+        require_kind(name_or_path, meta, "teacher")
+        check_labels(name_or_path, meta, label_list)
+    model_cls, tokenizer_cls = teacher_classes(model_type)
+    try:
+        tokenizer = tokenizer_cls.from_pretrained(name_or_path)
+        model = model_cls.from_pretrained(name_or_path, num_classes=len(label_list),
+                                          convert_from_torch=has_only_torch_weights(name_or_path),
+                                          ignore_mismatched_sizes=True)
+    except Exception as e:  # PaddleNLP raises many kinds for a name or directory it cannot use
+        raise InputError(f"{name_or_path}: cannot load a {model_type} model and tokenizer "
+                         f"({type(e).__name__}: {e})")
+    # Some configs (m3e-small's) ask for key/value caches, which make the model return a tuple.
+    model.config.use_cache = False
+    if params_path:
+        load_state_strict(model, params_path)
+    return model, tokenizer
+
+
+def encode(tokenizer, texts, max_seq_length, chunk=512, progress=True):
+    """(input_ids, token_type_ids) per text, truncated to max_seq_length tokens."""
+    encoded = []
+    for start in tqdm(range(0, len(texts), chunk), desc="tokenizing", unit="chunk", leave=False,
+                      disable=not progress):
+        out = tokenizer(texts[start:start + chunk], max_length=max_seq_length, truncation=True)
+        encoded += zip(out["input_ids"], out["token_type_ids"])
+    return encoded
+
+
+def teacher_pads(tokenizer):
+    """Padders of the teacher's two inputs, input_ids and token_type_ids."""
+    return (Pad(axis=0, pad_val=tokenizer.pad_token_id, dtype="int64"),
+            Pad(axis=0, pad_val=tokenizer.pad_token_type_id, dtype="int64"))
+
+
+def batchify_fn(tokenizer):
+    """(input_ids, token_type_ids) padded per batch, then the targets."""
+    return Tuple(*teacher_pads(tokenizer), Stack())
+
+
+def fine_tune(args, splits, label_list):
+    """Fine-tune on splits["train"], keeping the best checkpoint on splits["dev"] (scoring the others)."""
+    # Fresh parameter names, so optimizer state saved by one run loads into another.
+    with paddle.utils.unique_name.guard():
+        model, tokenizer = load_teacher(args.model_type, args.model_name_or_path, label_list)
+        loaders = {
+            split: create_dataloader([(*ids, ex["label"]) for ids, ex in zip(
+                encode(tokenizer, [ex["text"] for ex in ds], args.max_seq_length), ds)],
+                batchify_fn(tokenizer), args.batch_size, shuffle=split == "train", seed=args.seed)
+            for split, ds in splits.items() if ds[0]["label"] is not None
+        }
+        optimizer = create_optimizer(args, model, total_train_steps(args, len(loaders["train"])))
+        state = None
+        if args.init_from_ckpt:
+            state = restore_checkpoint(args.init_from_ckpt, model, optimizer, label_list, "teacher")["state"]
+        meta = {"args": vars(args), "labels": label_list}
+        logger.info("teacher %s (%s): %d classes, %d parameters; output in %s", args.model_name_or_path,
+                    args.model_type, len(label_list), sum(p.size for p in model.parameters()),
+                    args.output_dir)
+        state = fit(model, optimizer, loaders["train"], loaders["dev"], ce_loss, args, meta, state,
+                    extras=[tokenizer])
+        write_summary(model, loaders, args, state)
+
+
+def teacher_files(teacher_dir):
+    """(weights file, its checkpoint metadata or {}) for --teacher_dir, a file or a directory."""
+    if not os.path.exists(teacher_dir):
+        raise InputError(f"{teacher_dir}: no such file or directory (--teacher_dir)")
+    params = os.path.join(teacher_dir, WEIGHTS) if os.path.isdir(teacher_dir) else teacher_dir
+    if not os.path.isfile(params):
+        raise InputError(f"{teacher_dir}: no {WEIGHTS} in it (--teacher_dir)")
+    beside = os.path.dirname(params)
+    meta = read_checkpoint_meta(beside) if os.path.isfile(os.path.join(beside, META)) else {}
+    if meta:
+        require_kind(beside, meta, "teacher")
+    return params, meta
+
+
+class Teacher:
+    """The fine-tuned teacher, reading word lists (masks become its tokenizer's mask token).
+
+    A checkpoint of teacher_train_glue.py (best/, last/) is a save_pretrained directory: its own config
+    and tokenizer build the teacher, so it reads text through the vocabulary it was fine-tuned with,
+    whatever --model_name says. A bare weights file (the original's --teacher_dir) takes them from
+    --model_name. Its weights are loaded on first use: a run whose logits are all cached never loads them."""
+
+    def __init__(self, args, label_list):
+        self.params, meta = teacher_files(args.teacher_dir)
+        fine_tuned = meta.get("args", {})
+        self.model_type = args.model_type or fine_tuned.get("model_type", "ernie-gram")
+        self.max_seq_length = args.teacher_max_seq_length or fine_tuned.get("max_seq_length", 128)
+        if meta:
+            check_labels(self.params, meta, label_list)
+        self.source = os.path.dirname(os.path.abspath(self.params)) if meta else args.model_name
+        self.label_list = label_list
+
+    @functools.cached_property
+    def _loaded(self):
+        logger.info("teacher %s: architecture and tokenizer from %s", self.params, self.source)
+        model, tokenizer = load_teacher(self.model_type, self.source, self.label_list, self.params)
+        model.eval()
+        return model, tokenizer
+
+    @property
+    def model(self):
+        return self._loaded[0]
+
+    @property
+    def tokenizer(self):
+        return self._loaded[1]
+
+    @property
+    def pads(self):
+        return teacher_pads(self.tokenizer)
+
+    def encode(self, sentences):
+        texts = [join_words(words, self.tokenizer.mask_token or self.tokenizer.unk_token) for words in sentences]
+        return encode(self.tokenizer, texts, self.max_seq_length)
+
+    @paddle.no_grad()
+    def logits(self, sentences, batch_size):
+        """Teacher logits of word lists, batched by length. Under the launcher each rank runs every
+        ranks-th of the batches one process would, and every rank gets all the logits: the same
+        numbers as one process."""
+        encoded = self.encode(sentences)
+        order = np.argsort([len(ids) for ids, _ in encoded], kind="stable")
+        batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+        rank, ranks = world()
+        out = np.zeros((len(encoded), len(self.label_list)), dtype="float32")
+        for rows in tqdm(batches[rank::ranks], desc="teacher logits", unit="batch", dynamic_ncols=True,
+                         disable=rank != 0):
+            ids, type_ids = Tuple(*self.pads)([encoded[i] for i in rows])
+            out[rows] = self.model(paddle.to_tensor(ids), paddle.to_tensor(type_ids)).numpy()
+        if ranks > 1:  # every row was filled by one rank, left 0 by the others: the sum is exact
+            total = paddle.to_tensor(out)
+            paddle.distributed.all_reduce(total)
+            out = total.numpy()
+        if not np.isfinite(out).all():  # never cache, nor train on, what a damaged teacher gives
+            raise InputError(f"{self.params}: the teacher's logits are not finite numbers (damaged weights?)")
+        return out

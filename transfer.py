@@ -1,0 +1,208 @@
+"""The transfer set (training sentences, augmented copies, unlabelled sentences), the teacher's logits
+over it computed once and cached, and the word student distilled on them."""
+import contextlib
+import hashlib
+import inspect
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import jieba
+import numpy as np
+import paddlenlp
+from paddlenlp.data import Pad, Stack, Tuple
+from visualdl import LogWriter
+
+from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, join_words, read_lines, segment,
+                  unseen_rows)
+from losses import make_compute_loss
+from students import batchify_fn as student_batchify_fn
+from students import student_dictionary, student_vocab, to_records
+from teacher import Teacher, encode
+from trainer import train_student
+from utils import (InputError, approx_bytes, atomic_path, file_sha256, held_lock, is_main, main_view, manifest_key,
+                   remove_path, texts_sha256, writable_dir_for)
+
+logger = logging.getLogger("distill_lstm")
+
+
+def transfer_set(args, train_words, unlabeled_words):
+    """Word lists the student learns the teacher from, with gold labels for originals:
+    (sentences, source) where source[i] indexes the training sentence or is -1."""
+    augmenter = Augmenter(train_words + unlabeled_words, **Augmenter.settings(args))
+    originals = train_words + unlabeled_words
+    to_augment = originals if args.augment_unlabeled else train_words
+    augmented = augment_corpus(to_augment, augmenter, args.n_iter, args.data_seed) if args.n_iter > 0 else []
+    sentences = originals + [words for _, words in augmented]
+    source = list(range(len(train_words))) + [-1] * (len(sentences) - len(train_words))
+    logger.info("transfer set: %d training, %d unlabelled, %d augmented sentences",
+                len(train_words), len(unlabeled_words), len(augmented))
+    return sentences, source
+
+
+def code_version():
+    """SHA-256 of the code that turns texts into the transfer set and the teacher's inputs (and of
+    the jieba and PaddleNLP releases it calls): an edit there gives new logits, never stale ones.
+    How the logits are batched or spread over processes is left out: it does not change them."""
+    sources = [inspect.getsource(code) for code in (segment, join_words, Augmenter, augment_corpus,
+                                                    transfer_set, Teacher.encode, encode)]
+    return texts_sha256(sources + [jieba.__version__, paddlenlp.__version__])
+
+
+def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
+    """What the cached logits depend on; any change gives another cache entry."""
+    # --model_name stays in the key although a fine-tuned teacher no longer reads it: the cached entries stay valid
+    return {"teacher_weights_sha256": file_sha256(teacher.params), "model_name": args.model_name,
+            "model_type": teacher.model_type, "teacher_max_seq_length": teacher.max_seq_length,
+            "train_sha256": texts_sha256(train_texts), "dev_sha256": texts_sha256(dev_texts),
+            "unlabeled_sha256": texts_sha256(unlabeled_texts) if unlabeled_texts else None,
+            "augmentation": {**Augmenter.settings(args), "n_iter": args.n_iter, "data_seed": args.data_seed,
+                             "augment_unlabeled": args.augment_unlabeled},
+            "code_sha256": code_version()}
+
+
+def cached_teacher_outputs(args, manifest, compute):
+    """compute() -> {name: array} stored under a key of the manifest, reused while it matches. If that
+    fails, the cache directories and lock file it made are removed; what was there stays."""
+    key = manifest_key(manifest)
+    path = os.path.join(args.logits_cache, key)
+    # Runs that need the same entry at once (several training seeds) compute it once: the others wait.
+    # Under the launcher rank 0 holds the lock and the ranks compute together (each its share).
+    lock = os.path.join(args.logits_cache, f".{key}.lock")
+    with writable_dir_for(args.logits_cache), held_lock(lock) if is_main() else contextlib.nullcontext():
+        return read_or_compute(path, compute, manifest)
+
+
+def read_or_compute(path, compute, manifest):
+    """The outputs stored in cache entry `path`, or compute() stored there atomically (by rank 0)."""
+    if main_view(os.path.isfile(os.path.join(path, "manifest.json"))):  # rank 0 holds the lock
+        logger.info("teacher logits: reusing %s", path)
+        try:
+            with np.load(os.path.join(path, "outputs.npz"), allow_pickle=True) as stored:
+                return {name: stored[name] for name in stored.files}
+        except Exception as e:  # numpy raises several kinds for a damaged archive
+            raise InputError(f"{path}: damaged cache entry ({type(e).__name__}: {e}); delete it and the "
+                             "logits are computed again")
+    outputs = compute()
+    if not is_main():
+        return outputs
+    with atomic_path(path, "the teacher's logits", approx_bytes(outputs)) as tmp:
+        os.makedirs(tmp)
+        np.savez(os.path.join(tmp, "outputs.npz"), **outputs)
+        with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
+            json.dump(manifest, f, ensure_ascii=False, indent=1)  # written last: marks a complete entry
+    logger.info("teacher logits: computed and cached in %s", path)
+    return outputs
+
+
+def unlabeled_sentences(args):
+    """--unlabeled_path's sentences, each once, where it first stands, unless --keep_duplicate_unlabeled:
+    a repeated line would be labelled by the teacher again and weigh more in the transfer set."""
+    if not args.unlabeled_path:
+        return []
+    texts = read_lines(args.unlabeled_path)
+    if args.keep_duplicate_unlabeled:
+        return texts
+    unique = list(dict.fromkeys(texts))  # a file without repeats is kept as it is: so is its cache key
+    if len(unique) < len(texts):
+        logger.info("%s: %d repeated lines dropped, %d kept (--keep_duplicate_unlabeled keeps them)",
+                    args.unlabeled_path, len(texts) - len(unique), len(unique))
+    return unique
+
+
+@dataclass
+class TransferTargets:
+    """What transfer_targets() gives a distillation job."""
+    teacher: Teacher
+    words: dict  # each split's jieba words
+    sentences: list  # the transfer set, word lists
+    labels: list  # gold labels of the training sentences, -1 for the others
+    logits: Optional[np.ndarray]  # the teacher's, one row per sentence; None with --teacher_logits online
+    dev_logits: np.ndarray
+    teacher_dev_acc: float
+    teacher_dev_unseen_acc: Optional[float]  # None when every dev text is in train
+    logits_seconds: float  # near 0 when the cache held them
+
+
+def transfer_targets(args, splits, label_list, teacher=None):
+    """The transfer set and what the student learns from it, the teacher's logits (`teacher`'s, else
+    those of the one args name) computed once and cached."""
+    texts = {split: [ex["text"] for ex in ds] for split, ds in splits.items()}
+    unlabeled_texts = unlabeled_sentences(args)
+    teacher = teacher or Teacher(args, label_list)
+    words = {split: segment(t) for split, t in texts.items()}
+    unlabeled_words = segment(unlabeled_texts)
+
+    def compute():
+        sentences, source = transfer_set(args, words["train"], unlabeled_words)
+        outputs = {"sentences": np.array([" ".join(s) for s in sentences], dtype=object),
+                   "source": np.array(source), "dev_logits": teacher.logits(words["dev"], args.batch_size)}
+        if args.teacher_logits == "cached":
+            outputs["logits"] = teacher.logits(sentences, args.batch_size)
+        return outputs
+
+    manifest = cache_manifest(args, teacher, texts["train"], unlabeled_texts, texts["dev"])
+    manifest["contents"] = "logits" if args.teacher_logits == "cached" else "transfer set"
+    start = time.time()
+    outputs = cached_teacher_outputs(args, manifest, compute)
+    logits_seconds = time.time() - start  # near 0 when the cache already held them
+    gold = [ex["label"] for ex in splits["train"]]
+    correct = outputs["dev_logits"].argmax(-1) == np.array([ex["label"] for ex in splits["dev"]])
+    teacher_dev_acc = float(np.mean(correct))
+    unseen = unseen_rows(splits["dev"], splits["train"])
+    teacher_dev_unseen_acc = float(np.mean(correct[unseen])) if unseen else None
+    logger.info("teacher dev accuracy %.4f%s", teacher_dev_acc,
+                f", on dev's texts not in train {teacher_dev_unseen_acc:.4f}" if unseen else "")
+    return TransferTargets(teacher=teacher, words=words, sentences=[s.split(" ") for s in outputs["sentences"]],
+                           labels=[gold[i] if i >= 0 else -1 for i in outputs["source"]],
+                           logits=outputs.get("logits"), dev_logits=outputs["dev_logits"],
+                           teacher_dev_acc=teacher_dev_acc, teacher_dev_unseen_acc=teacher_dev_unseen_acc,
+                           logits_seconds=logits_seconds)
+
+
+def distill_student(args, splits, label_list):
+    """Train args.student on the teacher's logits over the transfer set (and the gold labels, by --alpha)."""
+    dictionary = student_dictionary(args)  # checked before the teacher's logits take minutes
+    t = transfer_targets(args, splits, label_list)
+    sentences, labels, words, teacher = t.sentences, t.labels, t.words, t.teacher
+    vocab = student_vocab(args, dictionary, sentences)
+    pad_id = vocab.to_indices(PAD)
+    student = to_records([[UNK if w == MASK else w for w in s] for s in sentences], labels, vocab, args)
+    if args.teacher_logits == "cached":
+        records = [(ids, n, logits, label) for (ids, n, label), logits in zip(student, t.logits)]
+        batchify = Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"),
+                         Stack(dtype="float32"), Stack(dtype="int64"))
+    else:
+        records = [(ids, n, *inputs, label) for (ids, n, label), inputs in zip(student, teacher.encode(sentences))]
+        batchify = Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"),
+                         *teacher.pads, Stack(dtype="int64"))
+    loaders = {"train": create_dataloader(records, batchify, args.batch_size, shuffle=True, seed=args.seed)}
+    for split in [s for s in splits if s != "train"]:  # dev, test, --eval_sets
+        if splits[split][0]["label"] is not None:
+            loaders[split] = create_dataloader(
+                to_records(words[split], [ex["label"] for ex in splits[split]], vocab, args),
+                student_batchify_fn(pad_id), args.batch_size)
+    online = None if args.teacher_logits == "cached" else teacher
+    sizes = {"sentences": len(records), "gold_labelled": sum(label >= 0 for label in labels)}
+    summary = {"teacher_dev_acc": t.teacher_dev_acc, "teacher_dev_unseen_acc": t.teacher_dev_unseen_acc,
+               "transfer_set": sizes, "teacher_logits_seconds": t.logits_seconds}
+    state = train_student(args, loaders, vocab, label_list, make_compute_loss(args, online), summary=summary)
+    if is_main():
+        log_teacher_reference(args, t.teacher_dev_acc, state["global_step"])
+
+
+def log_teacher_reference(args, acc, last_step):
+    """The teacher's dev accuracy as a second run under the same tag as the student's, drawn from
+    step 0 to the student's last step (early stop and --max_steps included), so VisualDL shows
+    both in one chart."""
+    logdir = os.path.join(args.logdir, "teacher")
+    # One file per run, replaced when the run is resumed; other runs' lines in a shared --logdir stay.
+    file_name = f"vdlrecords.teacher.{hashlib.sha256(os.path.abspath(args.output_dir).encode()).hexdigest()[:12]}.log"
+    remove_path(os.path.join(logdir, file_name))
+    name = f"teacher · {os.path.basename(os.path.normpath(args.output_dir))}"
+    with LogWriter(logdir=logdir, file_name=file_name, display_name=name) as writer:
+        for step in (0, last_step):
+            writer.add_scalar("dev/acc", acc, step)
