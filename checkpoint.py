@@ -7,6 +7,8 @@ import logging
 import os
 import pickle
 import random
+from dataclasses import dataclass
+from typing import Optional
 
 import filelock
 import numpy as np
@@ -30,9 +32,29 @@ LOCK = ".distill_lstm.lock"
 SUMMARY = "summary.json"
 
 
+@dataclass(frozen=True)
+class Run:
+    """Where a training run writes and what it reports: --output_dir (best/, last/, summary.json), --logdir and
+    --run_name (VisualDL), the --init_from_ckpt it continues, whether --overwrite_output_dir replaces a previous
+    run there, and the --eval_sets its summary scores. A job that trains a part of itself apart (TinyBERT's
+    stage 1, each label-cleaning fold) gives that part a Run of its own, never a patched copy of the flags."""
+    output_dir: str
+    logdir: str
+    name: str
+    init_from_ckpt: Optional[str] = None
+    overwrite: bool = False
+    eval_sets: tuple = ()  # (name, file) pairs
+
+    @classmethod
+    def of(cls, args):
+        """The run the command line describes."""
+        return cls(args.output_dir, args.logdir, args.run_name, args.init_from_ckpt, args.overwrite_output_dir,
+                   tuple(args.eval_sets))
+
+
 @contextlib.contextmanager
-def claimed_output_dir(args):
-    """Hold args.output_dir for one training run.
+def claimed_output_dir(run):
+    """Hold run.output_dir for one training run.
 
     A directory that already holds files is another run's: it is refused unless the user says
     --overwrite_output_dir (the run's own outputs are removed; other files stay) or
@@ -44,47 +66,47 @@ def claimed_output_dir(args):
     if not is_main():
         yield
         return
-    created = absolute_dirs_to_create(args.output_dir, args.logdir)
+    created = absolute_dirs_to_create(run.output_dir, run.logdir)
     try:
-        make_writable_dir(args.output_dir)
+        make_writable_dir(run.output_dir)
     except InputError:
         remove_empty_dirs(created)
         raise
-    lock = filelock.FileLock(os.path.join(args.output_dir, LOCK), timeout=0)
+    lock = filelock.FileLock(os.path.join(run.output_dir, LOCK), timeout=0)
     try:
         lock.acquire()
     except filelock.Timeout:
-        raise InputError(f"{args.output_dir}: another run is writing there (it holds {lock.lock_file}); "
+        raise InputError(f"{run.output_dir}: another run is writing there (it holds {lock.lock_file}); "
                          "wait for it to end or choose another --output_dir")
     try:
         for name in ("best", "last", SUMMARY):
-            recover_interrupted_swap(os.path.join(args.output_dir, name))
-        previous = sorted(set(os.listdir(args.output_dir)) - {LOCK})
-        if args.overwrite_output_dir:
-            remove_run_outputs(args)
-        elif previous and not args.init_from_ckpt:
-            last = os.path.join(args.output_dir, "last")
+            recover_interrupted_swap(os.path.join(run.output_dir, name))
+        previous = sorted(set(os.listdir(run.output_dir)) - {LOCK})
+        if run.overwrite:
+            remove_run_outputs(run)
+        elif previous and not run.init_from_ckpt:
+            last = os.path.join(run.output_dir, "last")
             resume = f"resume it with --init_from_ckpt {last}, " if os.path.isdir(last) else "it has no checkpoint; "
-            raise InputError(f"{args.output_dir}: already holds {', '.join(previous[:4])}"
+            raise InputError(f"{run.output_dir}: already holds {', '.join(previous[:4])}"
                              f"{' ...' if len(previous) > 4 else ''}; {resume}replace it with "
                              "--overwrite_output_dir, or choose another --output_dir")
-        make_writable_dir(args.logdir)
+        make_writable_dir(run.logdir)
         yield
     except BaseException:
         lock.release()
         remove_empty_dirs(created)  # the log directory, if it stayed empty
-        if os.path.abspath(args.output_dir) in created and os.listdir(args.output_dir) == [LOCK]:
+        if os.path.abspath(run.output_dir) in created and os.listdir(run.output_dir) == [LOCK]:
             os.remove(lock.lock_file)
             remove_empty_dirs(created)
         raise
     lock.release()
 
 
-def remove_run_outputs(args):
+def remove_run_outputs(run):
     """--overwrite_output_dir: the previous run's checkpoints, summary and VisualDL records."""
     for name in ("best", "last", SUMMARY):
-        remove_path(os.path.join(args.output_dir, name))
-    for log in glob.glob(os.path.join(args.logdir, "**", "vdlrecords.*.log"), recursive=True):
+        remove_path(os.path.join(run.output_dir, name))
+    for log in glob.glob(os.path.join(run.logdir, "**", "vdlrecords.*.log"), recursive=True):
         os.remove(log)
 
 

@@ -1,6 +1,5 @@
 """Out-of-sample class probabilities of every training row, by folds that keep identical texts together,
 and the rows cleanlab flags as likely mislabelled (label_errors.py's library)."""
-import copy
 import json
 import logging
 import os
@@ -8,7 +7,7 @@ import time
 
 import numpy as np
 
-from checkpoint import claimed_output_dir, read_checkpoint_meta
+from checkpoint import Run, claimed_output_dir, read_checkpoint_meta
 from inference import Predictor, export_checkpoint
 from teacher import fine_tune
 from trainer import train_alone
@@ -71,21 +70,19 @@ def fold_probabilities(args, splits, label_list, fold_of, k, entry):
         return np.load(path)
     train_rows = [ex for ex, fold in zip(splits["train"], fold_of) if fold != k]
     held_out = [ex["text"] for ex, fold in zip(splits["train"], fold_of) if fold == k]
-    run = copy.copy(args)
-    run.output_dir = os.path.join(entry, f"fold{k}.run")
-    last = os.path.join(run.output_dir, "last")
+    output_dir = os.path.join(entry, f"fold{k}.run")
+    last = os.path.join(output_dir, "last")
     # a stopped fold continues from its last checkpoint (one whose training ended goes straight to scoring)
     before = main_view(read_checkpoint_meta(last)["state"] if is_main() and os.path.isdir(last) else None)
-    run.overwrite_output_dir, run.init_from_ckpt = before is None, None if before is None else last
-    run.logdir = os.path.join(args.output_dir, "vdl", f"fold{k}")
-    run.run_name = f"fold {k + 1}/{args.folds} · {os.path.basename(os.path.normpath(args.output_dir))}"
-    run.eval_sets = []
+    run = Run(output_dir, os.path.join(args.output_dir, "vdl", f"fold{k}"),
+              f"fold {k + 1}/{args.folds} · {os.path.basename(os.path.normpath(args.output_dir))}",
+              init_from_ckpt=None if before is None else last, overwrite=before is None)
     logger.info("fold %d/%d: training the %s on %d rows, scoring %d", k + 1, args.folds, args.model,
                 len(train_rows), len(held_out))
     start = time.time()
     with claimed_output_dir(run):
         train = fine_tune if args.model == "teacher" else train_alone
-        train(run, {"train": train_rows, "dev": splits["dev"]}, label_list)  # data-parallel under the launcher
+        train(args, run, {"train": train_rows, "dev": splits["dev"]}, label_list)  # data-parallel under the launcher
         if is_main():  # one process exports the fold's model and scores its held-out rows
             export_dir = os.path.join(run.output_dir, "export")
             export_checkpoint(os.path.join(run.output_dir, "best"), export_dir)

@@ -9,7 +9,7 @@ from args import parse_args
 if __name__ == "__main__":
     parse_args("student")  # before Paddle's import (seconds): --help and bad flags answer at once
 
-from checkpoint import claimed_output_dir
+from checkpoint import Run, claimed_output_dir
 from data import load_splits
 from trainer import train_alone
 from utils import init_runtime, run_main
@@ -18,9 +18,10 @@ from utils import init_runtime, run_main
 def main(argv=None):
     args = parse_args("student", argv)
     init_runtime(args)
-    with claimed_output_dir(args):
+    run = Run.of(args)
+    with claimed_output_dir(run):
         splits, label_list = load_splits(args)
-        train_alone(args, splits, label_list)
+        train_alone(args, run, splits, label_list)
 
 
 if __name__ == "__main__":

@@ -187,15 +187,15 @@ def spell_unseen(words, known):
     return spelled
 
 
-def student_dictionary(args):
-    """The words the student may have rows for, read and checked: a resumed run's checkpoint
-    vocabulary, else --vocab_path's dictionary."""
-    if args.init_from_ckpt:
-        meta = read_checkpoint_meta(args.init_from_ckpt)
-        require_kind(args.init_from_ckpt, meta, "student")
+def student_dictionary(args, resume_from=None):
+    """The words the student may have rows for, read and checked: the vocabulary of the checkpoint a run
+    resumes from, else --vocab_path's dictionary."""
+    if resume_from:
+        meta = read_checkpoint_meta(resume_from)
+        require_kind(resume_from, meta, "student")
         trained = meta["model"].get("student", "bilstm")
         if trained != args.student:
-            raise InputError(f"{args.init_from_ckpt}: a {trained} checkpoint; resume it with --student {trained}")
+            raise InputError(f"{resume_from}: a {trained} checkpoint; resume it with --student {trained}")
         return vocab_from_words(meta["vocab"])
     vocab = load_vocab(args.vocab_path)
     if args.vocab_size is not None:
@@ -203,10 +203,10 @@ def student_dictionary(args):
     return vocab
 
 
-def student_vocab(args, dictionary, train_words):
+def student_vocab(args, dictionary, train_words, resume_from=None):
     """The vocabulary the student's embedding rows follow: a resumed run keeps its checkpoint's, a new
     one takes the dictionary's words the training sentences use."""
-    return dictionary if args.init_from_ckpt else lean_vocab(dictionary, train_words, args.min_freq)
+    return dictionary if resume_from else lean_vocab(dictionary, train_words, args.min_freq)
 
 
 def to_records(words, labels, vocab, args):

@@ -84,8 +84,8 @@ def batchify_fn(tokenizer):
     return Tuple(*teacher_pads(tokenizer), Stack())
 
 
-def fine_tune(args, splits, label_list):
-    """Fine-tune on splits["train"], keeping the best checkpoint on splits["dev"] (scoring the others)."""
+def fine_tune(args, run, splits, label_list):
+    """Fine-tune in `run` on splits["train"], keeping the best checkpoint on splits["dev"] (scoring the others)."""
     # Fresh parameter names, so optimizer state saved by one run loads into another.
     with paddle.utils.unique_name.guard():
         model, tokenizer = load_teacher(args.model_type, args.model_name_or_path, label_list)
@@ -97,15 +97,15 @@ def fine_tune(args, splits, label_list):
         }
         optimizer = create_optimizer(args, model, total_train_steps(args, len(loaders["train"])))
         state = None
-        if args.init_from_ckpt:
-            state = restore_checkpoint(args.init_from_ckpt, model, optimizer, label_list, "teacher")["state"]
+        if run.init_from_ckpt:
+            state = restore_checkpoint(run.init_from_ckpt, model, optimizer, label_list, "teacher")["state"]
         meta = {"args": vars(args), "labels": label_list}
         logger.info("teacher %s (%s): %d classes, %d parameters; output in %s", args.model_name_or_path,
                     args.model_type, len(label_list), sum(p.size for p in model.parameters()),
-                    args.output_dir)
-        state = fit(model, optimizer, loaders["train"], loaders["dev"], ce_loss, args, meta, state,
+                    run.output_dir)
+        state = fit(model, optimizer, loaders["train"], loaders["dev"], ce_loss, args, run, meta, state,
                     extras=[tokenizer])
-        write_summary(model, loaders, args, state)
+        write_summary(model, loaders, args, run, state)
 
 
 def teacher_files(teacher_dir):

@@ -12,7 +12,7 @@ from args import parse_args
 if __name__ == "__main__":
     parse_args("distill")  # before Paddle's import (seconds): --help and bad flags answer at once
 
-from checkpoint import claimed_output_dir
+from checkpoint import Run, claimed_output_dir
 from data import load_splits
 from transfer import distill_student
 from utils import init_runtime, run_main
@@ -21,9 +21,10 @@ from utils import init_runtime, run_main
 def main(argv=None):
     args = parse_args("distill", argv)
     init_runtime(args)
-    with claimed_output_dir(args):
+    run = Run.of(args)
+    with claimed_output_dir(run):
         splits, label_list = load_splits(args)
-        distill_student(args, splits, label_list)
+        distill_student(args, run, splits, label_list)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from args import parse_args
 if __name__ == "__main__":
     parse_args("teacher")  # before Paddle's import (seconds): --help and bad flags answer at once
 
-from checkpoint import claimed_output_dir
+from checkpoint import Run, claimed_output_dir
 from data import load_splits
 from teacher import fine_tune
 from utils import init_runtime, run_main
@@ -21,9 +21,10 @@ from utils import init_runtime, run_main
 def main(argv=None):
     args = parse_args("teacher", argv)
     init_runtime(args)
-    with claimed_output_dir(args):
+    run = Run.of(args)
+    with claimed_output_dir(run):
         splits, label_list = load_splits(args)
-        fine_tune(args, splits, label_list)
+        fine_tune(args, run, splits, label_list)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import paddle
 import paddle.nn as nn
 from paddlenlp.data import Stack, Tuple
 
-from checkpoint import SUMMARY, WEIGHTS, load_paddle_file, read_checkpoint_meta, restore_checkpoint
+from checkpoint import SUMMARY, WEIGHTS, Run, load_paddle_file, read_checkpoint_meta, restore_checkpoint
 from data import create_dataloader
 from losses import make_compute_loss
 from teacher import Teacher, batchify_fn, encode, teacher_classes
@@ -156,37 +156,39 @@ def make_loaders(args, splits, teacher, t):
     return loaders
 
 
-def stage1(args, student, teacher, mapping, loaders, tokenizer, label_list, resume=None):
-    """Train the student's layers on the teacher's (in <output_dir>/stage1, reused once finished, continued
-    from `resume`, its last/, if given); leave its last weights in `student`."""
-    run = copy.copy(args)
-    run.output_dir, run.logdir = os.path.join(args.output_dir, "stage1"), os.path.join(args.logdir, "stage1")
-    run.max_epoch, run.run_name, run.eval_sets = args.stage1_epochs, f"{args.run_name} · stage 1", []
+def stage1(args, run, recorded, student, teacher, mapping, loaders, tokenizer, label_list):
+    """Train the student's layers on the teacher's for --stage1_epochs, in <output_dir>/stage1 (reused once
+    finished, continued from run.init_from_ckpt if that is its last/); leave its last weights in `student`."""
+    stage = Run(os.path.join(run.output_dir, "stage1"), os.path.join(run.logdir, "stage1"), f"{run.name} · stage 1",
+                run.init_from_ckpt)
     distiller = LayerDistiller(student, args.hidden_size, teacher.model.config.hidden_size)
-    if not os.path.isfile(os.path.join(run.output_dir, SUMMARY)):
-        optimizer = create_optimizer(run, distiller, total_train_steps(run, len(loaders["train"])))
+    if not os.path.isfile(os.path.join(stage.output_dir, SUMMARY)):
+        steps = total_train_steps(args, len(loaders["train"]), args.stage1_epochs)
+        optimizer = create_optimizer(args, distiller, steps)
         state = None
-        if resume:
-            state = restore_checkpoint(resume, distiller, optimizer, label_list, "teacher")["state"]
+        if stage.init_from_ckpt:
+            state = restore_checkpoint(stage.init_from_ckpt, distiller, optimizer, label_list, "teacher")["state"]
         else:
-            remove_path(run.output_dir)  # a stage 1 stopped midway and not resumed starts again
-        meta = {"args": vars(run), "labels": label_list, "tinybert": {"stage": 1, "layer_map": mapping}}
+            remove_path(stage.output_dir)  # a stage 1 stopped midway and not resumed starts again
+        meta = {"args": {**recorded, "max_epoch": args.stage1_epochs}, "labels": label_list,
+                "tinybert": {"stage": 1, "layer_map": mapping}}
         state = fit(distiller, optimizer, loaders["train"], loaders["dev"],
-                    make_layer_loss(teacher.model, mapping, tokenizer.pad_token_id), run, meta, state)
-        write_summary(distiller, {"train": loaders["train"], "dev": loaders["dev"]}, run, state)
-    distiller.set_state_dict(load_paddle_file(os.path.join(run.output_dir, "last", WEIGHTS)))
-    logger.info("stage 1: the student's layers from %s", os.path.join(run.output_dir, "last"))
+                    make_layer_loss(teacher.model, mapping, tokenizer.pad_token_id), args, stage, meta, state,
+                    epochs=args.stage1_epochs)
+        write_summary(distiller, {"train": loaders["train"], "dev": loaders["dev"]}, args, stage, state)
+    distiller.set_state_dict(load_paddle_file(os.path.join(stage.output_dir, "last", WEIGHTS)))
+    logger.info("stage 1: the student's layers from %s", os.path.join(stage.output_dir, "last"))
 
 
-def train_tinybert(args, splits, label_list):
-    """Stage 1 (if --stage1_epochs), then stage 2 on the teacher's cached logits over the transfer set."""
+def train_tinybert(args, run, splits, label_list):
+    """Stage 1 (if --stage1_epochs), then stage 2 on the teacher's cached logits over the transfer set, in `run`."""
     if world()[1] > 1:
         raise InputError("tinybert_distill.py runs in one process (its first stage reads the student's inner "
                          "states, which paddle.DataParallel does not synchronise)")
     if args.teacher_logits == "online":
         raise InputError("--teacher_logits online: the transformer student learns from cached logits only")
     teacher = Teacher(args, label_list)
-    args.model_type = teacher.model_type  # what export_model.py and predict.py load the student as
+    recorded = {**vars(args), "model_type": teacher.model_type}  # what export_model.py and predict.py load it as
     tokenizer = teacher.tokenizer
     # The student before the teacher's logits (minutes, and a cache entry): a depth or width it cannot have
     # stops the run before anything is written.
@@ -201,21 +203,21 @@ def train_tinybert(args, splits, label_list):
         parameters = parameter_counts(student)
         logger.info("student: %d layers (teacher layers %s), hidden %d, %d parameters (%d in the token embedding); "
                     "output in %s", args.num_layers, mapping, args.hidden_size, sum(parameters.values()),
-                    parameters["embedding"], args.output_dir)
+                    parameters["embedding"], run.output_dir)
         resume_stage = None
-        if args.init_from_ckpt:  # stage 1's <output_dir>/stage1/last, or stage 2's <output_dir>/last
-            resume_stage = read_checkpoint_meta(args.init_from_ckpt).get("tinybert", {}).get("stage", 2)
+        if run.init_from_ckpt:  # stage 1's <output_dir>/stage1/last, or stage 2's <output_dir>/last
+            resume_stage = read_checkpoint_meta(run.init_from_ckpt).get("tinybert", {}).get("stage", 2)
         if args.stage1_epochs and resume_stage != 2:
-            stage1(args, student, teacher, mapping, loaders, tokenizer, label_list, args.init_from_ckpt)
+            stage1(args, run, recorded, student, teacher, mapping, loaders, tokenizer, label_list)
         optimizer = create_optimizer(args, student, total_train_steps(args, len(loaders["train"])))
         state = None
         if resume_stage == 2:
-            state = restore_checkpoint(args.init_from_ckpt, student, optimizer, label_list, "teacher")["state"]
-        meta = {"args": vars(args), "labels": label_list,
+            state = restore_checkpoint(run.init_from_ckpt, student, optimizer, label_list, "teacher")["state"]
+        meta = {"args": recorded, "labels": label_list,
                 "tinybert": {"stage": 2, "layer_map": mapping, "parameters": parameters}}
-        state = fit(student, optimizer, loaders["train"], loaders["dev"], make_compute_loss(args), args, meta, state,
-                    extras=[tokenizer])
-        write_summary(student, loaders, args, state, {"teacher_dev_acc": t.teacher_dev_acc,
+        state = fit(student, optimizer, loaders["train"], loaders["dev"], make_compute_loss(args), args, run, meta,
+                    state, extras=[tokenizer])
+        write_summary(student, loaders, args, run, state, {"teacher_dev_acc": t.teacher_dev_acc,
                                                       "teacher_dev_unseen_acc": t.teacher_dev_unseen_acc,
                                                       "parameters": parameters,
                                                       "transfer_set": {"sentences": len(t.sentences)}})

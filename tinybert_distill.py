@@ -27,7 +27,7 @@ if __name__ == "__main__":
 
 import os
 
-from checkpoint import claimed_output_dir
+from checkpoint import Run, claimed_output_dir
 from data import load_splits
 from tinybert import train_tinybert
 from utils import init_runtime, remove_path, run_main
@@ -36,11 +36,12 @@ from utils import init_runtime, remove_path, run_main
 def main(argv=None):
     args = parse_args("tinybert", argv)
     init_runtime(args)
-    with claimed_output_dir(args):
-        if args.overwrite_output_dir:
-            remove_path(os.path.join(args.output_dir, "stage1"))
+    run = Run.of(args)
+    with claimed_output_dir(run):
+        if run.overwrite:
+            remove_path(os.path.join(run.output_dir, "stage1"))
         splits, label_list = load_splits(args)
-        train_tinybert(args, splits, label_list)
+        train_tinybert(args, run, splits, label_list)
 
 
 if __name__ == "__main__":

@@ -49,8 +49,8 @@ def create_optimizer(args, model, total_steps):
                                      grad_clip=clip)
 
 
-def total_train_steps(args, steps_per_epoch):
-    steps = steps_per_epoch * args.max_epoch
+def total_train_steps(args, steps_per_epoch, epochs=None):
+    steps = steps_per_epoch * (args.max_epoch if epochs is None else epochs)
     return min(steps, args.max_steps) if args.max_steps else steps
 
 
@@ -78,20 +78,20 @@ NOT_HPARAMS = {"data_dir", "vocab_path", "output_dir", "overwrite_output_dir", "
                "init_from_ckpt", "eval_sets", "device", "num_threads", "logits_cache", "teacher_dir", "vocab_size"}
 
 
-def open_logwriter(args, resume):
-    """A VisualDL writer named args.run_name, with the run's hyper-parameters (VisualDL's
-    HParams tab compares runs by them); a resumed run appends to the newest log in args.logdir.
-    Ranks other than 0 log nothing."""
+def open_logwriter(args, run, resume):
+    """A VisualDL writer named run.name, with the run's hyper-parameters (VisualDL's HParams tab
+    compares runs by them); a resumed run appends to the newest log in run.logdir. Ranks other than 0
+    log nothing."""
     if not is_main():
         return NullWriter()
-    logs = sorted(glob.glob(os.path.join(args.logdir, "vdlrecords.*.log")), key=os.path.getmtime)
+    logs = sorted(glob.glob(os.path.join(run.logdir, "vdlrecords.*.log")), key=os.path.getmtime)
     if resume and logs:
-        return LogWriter(logdir=args.logdir, file_name=os.path.basename(logs[-1]), display_name=args.run_name)
-    writer = LogWriter(logdir=args.logdir, display_name=args.run_name)
+        return LogWriter(logdir=run.logdir, file_name=os.path.basename(logs[-1]), display_name=run.name)
+    writer = LogWriter(logdir=run.logdir, display_name=run.name)
     hparams = {k: v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(v)
                for k, v in sorted(vars(args).items()) if k not in NOT_HPARAMS}
     # the metrics its table shows per run: dev, dev's texts not in train, and every --eval_sets accuracy
-    writer.add_hparams(hparams, ["dev/acc", "dev_unseen/acc", *(f"{name}/acc" for name, _ in args.eval_sets)])
+    writer.add_hparams(hparams, ["dev/acc", "dev_unseen/acc", *(f"{name}/acc" for name, _ in run.eval_sets)])
     return writer
 
 
@@ -101,13 +101,13 @@ def new_train_state():
             "dev_acc": []}
 
 
-def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, state=None, extras=()):
-    """Train for args.max_epoch epochs (or args.max_steps steps).
+def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, run, meta, state=None, extras=(), epochs=None):
+    """Train for `epochs` epochs (args.max_epoch unless given; args.max_steps steps at most) in `run`.
 
     compute_loss(model, batch) returns (loss, {name: term}); each term is logged to VisualDL as
     train/<name> (the loss itself only through its terms, so one tag is one quantity in every job).
     Dev accuracy is measured every args.save_steps steps and after every epoch; the
-    checkpoints `last` and `best` in args.output_dir carry `meta` and the train state, so
+    checkpoints `last` and `best` in run.output_dir carry `meta` and the train state, so
     --init_from_ckpt continues from the step it was saved at. Training stops early after
     args.early_stop_patience evaluations without a better dev accuracy. Returns the train state."""
     resume = state is not None
@@ -117,14 +117,15 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, st
     train_model = paddle.DataParallel(model) if size > 1 else model
     sampler = train_loader.batch_sampler
     steps_per_epoch = len(sampler.batches())
-    total_steps = total_train_steps(args, steps_per_epoch)
-    with open_logwriter(args, resume) as writer:
-        for epoch in range(state["epoch"], args.max_epoch):
+    epochs = args.max_epoch if epochs is None else epochs
+    total_steps = total_train_steps(args, steps_per_epoch, epochs)
+    with open_logwriter(args, run, resume) as writer:
+        for epoch in range(state["epoch"], epochs):
             if state["global_step"] >= total_steps or stalled(args, state):
                 break
             sampler.set_epoch(epoch, skip_batches=state["step_in_epoch"])
             start = time.time()
-            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{args.max_epoch}", unit="batch",
+            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
                        initial=state["step_in_epoch"], total=steps_per_epoch, dynamic_ncols=True,
                        disable=rank != 0)
             tick = time.time()  # train_seconds counts loading and steps, not evaluation
@@ -150,7 +151,7 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, meta, st
                     state["epoch_seconds"].append(time.time() - start)
                     state["epoch"], state["step_in_epoch"] = epoch + 1, 0
                 if end_of_epoch or step % args.save_steps == 0 or step == total_steps:
-                    evaluate_and_save(model, optimizer, dev_loader, writer, args, meta, state, extras)
+                    evaluate_and_save(model, optimizer, dev_loader, writer, run, meta, state, extras)
                 if step == total_steps or stalled(args, state):
                     break
                 tick = time.time()
@@ -165,7 +166,7 @@ def stalled(args, state):
     return 0 < args.early_stop_patience <= state["evals_since_best"]
 
 
-def evaluate_and_save(model, optimizer, dev_loader, writer, args, meta, state, extras=()):
+def evaluate_and_save(model, optimizer, dev_loader, writer, run, meta, state, extras=()):
     acc = evaluate(model, dev_loader)
     step = state["global_step"]
     writer.add_scalar("dev/acc", acc, step)
@@ -180,66 +181,67 @@ def evaluate_and_save(model, optimizer, dev_loader, writer, args, meta, state, e
         # summary.json describes best/: remove it before best/ changes (write_summary rewrites it),
         # so the two never disagree, whenever the run is stopped.
         if is_main():
-            remove_path(os.path.join(args.output_dir, SUMMARY))
-        save_checkpoint(os.path.join(args.output_dir, "best"), model, meta, extras=extras)
-    save_checkpoint(os.path.join(args.output_dir, "last"), model, meta, optimizer, extras)
+            remove_path(os.path.join(run.output_dir, SUMMARY))
+        save_checkpoint(os.path.join(run.output_dir, "best"), model, meta, extras=extras)
+    save_checkpoint(os.path.join(run.output_dir, "last"), model, meta, optimizer, extras)
     if is_main():
         logger.info("step %d: dev accuracy %.4f%s", step, acc, " (best so far, saved)" if improved else "")
 
 
-def write_summary(model, loaders, args, state, extra=None):
-    """summary.json in output_dir: best dev accuracy, each evaluation's [step, dev accuracy],
+def write_summary(model, loaders, args, run, state, extra=None):
+    """summary.json in run.output_dir: best dev accuracy, each evaluation's [step, dev accuracy],
     timings, `extra` and the best checkpoint's accuracy on every other labelled set: the task's
     other splits (dev_unseen_acc: dev's texts not in train; test_acc: test.tsv) and each of
-    --eval_sets (eval_sets: {name: {file, examples, acc}}), also logged to VisualDL as <name>/acc at
+    run.eval_sets (eval_sets: {name: {file, examples, acc}}), also logged to VisualDL as <name>/acc at
     the best step. Those sets never choose the checkpoint. Rank 0's job."""
     if not is_main():
         return
     summary = {"best_dev_acc": state["best_acc"], "best_step": state["best_step"],
                "epoch_seconds": state["epoch_seconds"], "dev_acc": state["dev_acc"],
                "train_examples_per_second": state["train_examples"] / state["train_seconds"], **(extra or {})}
-    held_out = held_out_accuracies(model, loaders, args, state["best_step"])
-    files = dict(args.eval_sets)
+    held_out = held_out_accuracies(model, loaders, args, run, state["best_step"])
+    files = dict(run.eval_sets)
     for split in [name for name in held_out if name not in files]:
         summary[f"{split}_acc"], summary[f"{split}_examples"] = held_out[split], len(loaders[split].dataset)
     if files:
         summary["eval_sets"] = {name: {"file": files[name], "examples": len(loaders[name].dataset),
                                        "acc": held_out[name]} for name in files}
-    write_json(os.path.join(args.output_dir, SUMMARY), summary)
+    write_json(os.path.join(run.output_dir, SUMMARY), summary)
     scores = "".join(f", {name} accuracy {acc:.4f}" for name, acc in held_out.items())
     logger.info("best dev accuracy %.4f at step %d%s; checkpoint %s, summary %s, VisualDL logs %s",
-                state["best_acc"], state["best_step"], scores, os.path.join(args.output_dir, "best"),
-                os.path.join(args.output_dir, SUMMARY), args.logdir)
+                state["best_acc"], state["best_step"], scores, os.path.join(run.output_dir, "best"),
+                os.path.join(run.output_dir, SUMMARY), run.logdir)
 
 
-def held_out_accuracies(model, loaders, args, best_step):
+def held_out_accuracies(model, loaders, args, run, best_step):
     """{name: accuracy of the best checkpoint} on every loader but train and dev."""
     names = [name for name in loaders if name not in ("train", "dev")]
     if not names:
         return {}
-    load_state_strict(model, os.path.join(args.output_dir, "best", WEIGHTS))
+    load_state_strict(model, os.path.join(run.output_dir, "best", WEIGHTS))
     accuracies = {name: evaluate(model, loaders[name]) for name in names}
-    with open_logwriter(args, resume=True) as writer:
+    with open_logwriter(args, run, resume=True) as writer:
         for name, acc in accuracies.items():
             writer.add_scalar(f"{name}/acc", acc, best_step)
     return accuracies
 
 
-def train_alone(args, splits, label_list):
-    """Train args.student on splits["train"]'s gold labels, checkpointing on splits["dev"]."""
+def train_alone(args, run, splits, label_list):
+    """Train args.student in `run` on splits["train"]'s gold labels, checkpointing on splits["dev"]."""
     words = {split: segment([ex["text"] for ex in ds]) for split, ds in splits.items()}
-    vocab = student_vocab(args, student_dictionary(args), words["train"])
+    dictionary = student_dictionary(args, run.init_from_ckpt)
+    vocab = student_vocab(args, dictionary, words["train"], run.init_from_ckpt)
     pad_id = vocab.to_indices(PAD)
     loaders = {
         split: create_dataloader(to_records(words[split], [ex["label"] for ex in ds], vocab, args),
                                  batchify_fn(pad_id), args.batch_size, shuffle=split == "train", seed=args.seed)
         for split, ds in splits.items() if ds[0]["label"] is not None
     }
-    train_student(args, loaders, vocab, label_list)
+    train_student(args, run, loaders, vocab, label_list)
 
 
-def train_student(args, loaders, vocab, label_list, compute_loss=ce_loss, summary=None):
-    """Train args.student on loaders["train"] with compute_loss, checkpointing on dev accuracy;
+def train_student(args, run, loaders, vocab, label_list, compute_loss=ce_loss, summary=None):
+    """Train args.student in `run` on loaders["train"] with compute_loss, checkpointing on dev accuracy;
     `summary` joins summary.json. Returns the train state."""
     # Fresh parameter names, so optimizer state saved by one run loads into another.
     # Seeded here too, so the initialisation does not depend on what ran before (a loaded teacher).
@@ -250,11 +252,11 @@ def train_student(args, loaders, vocab, label_list, compute_loss=ce_loss, summar
         optimizer = create_optimizer(args, model, total_train_steps(args, len(loaders["train"])))
         meta = {"args": vars(args), "model": config, "labels": label_list, "vocab": vocab_words(vocab)}
         state = None
-        if args.init_from_ckpt:
-            state = restore_checkpoint(args.init_from_ckpt, model, optimizer, label_list, "student")["state"]
+        if run.init_from_ckpt:
+            state = restore_checkpoint(run.init_from_ckpt, model, optimizer, label_list, "student")["state"]
         parameters = parameter_counts(model)
         logger.info("%s: %d words, %d classes, %d parameters (%d in the embedding); output in %s", args.student,
-                    len(vocab), len(label_list), sum(parameters.values()), parameters["embedding"], args.output_dir)
-        state = fit(model, optimizer, loaders["train"], loaders["dev"], compute_loss, args, meta, state)
-        write_summary(model, loaders, args, state, {**(summary or {}), "parameters": parameters})
+                    len(vocab), len(label_list), sum(parameters.values()), parameters["embedding"], run.output_dir)
+        state = fit(model, optimizer, loaders["train"], loaders["dev"], compute_loss, args, run, meta, state)
+        write_summary(model, loaders, args, run, state, {**(summary or {}), "parameters": parameters})
     return state

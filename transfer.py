@@ -163,12 +163,12 @@ def transfer_targets(args, splits, label_list, teacher=None):
                            logits_seconds=logits_seconds)
 
 
-def distill_student(args, splits, label_list):
-    """Train args.student on the teacher's logits over the transfer set (and the gold labels, by --alpha)."""
-    dictionary = student_dictionary(args)  # checked before the teacher's logits take minutes
+def distill_student(args, run, splits, label_list):
+    """Train args.student in `run` on the teacher's logits over the transfer set (and the gold labels, by --alpha)."""
+    dictionary = student_dictionary(args, run.init_from_ckpt)  # checked before the teacher's logits take minutes
     t = transfer_targets(args, splits, label_list)
     sentences, labels, words, teacher = t.sentences, t.labels, t.words, t.teacher
-    vocab = student_vocab(args, dictionary, sentences)
+    vocab = student_vocab(args, dictionary, sentences, run.init_from_ckpt)
     pad_id = vocab.to_indices(PAD)
     student = to_records([[UNK if w == MASK else w for w in s] for s in sentences], labels, vocab, args)
     if args.teacher_logits == "cached":
@@ -189,20 +189,20 @@ def distill_student(args, splits, label_list):
     sizes = {"sentences": len(records), "gold_labelled": sum(label >= 0 for label in labels)}
     summary = {"teacher_dev_acc": t.teacher_dev_acc, "teacher_dev_unseen_acc": t.teacher_dev_unseen_acc,
                "transfer_set": sizes, "teacher_logits_seconds": t.logits_seconds}
-    state = train_student(args, loaders, vocab, label_list, make_compute_loss(args, online), summary=summary)
+    state = train_student(args, run, loaders, vocab, label_list, make_compute_loss(args, online), summary=summary)
     if is_main():
-        log_teacher_reference(args, t.teacher_dev_acc, state["global_step"])
+        log_teacher_reference(run, t.teacher_dev_acc, state["global_step"])
 
 
-def log_teacher_reference(args, acc, last_step):
+def log_teacher_reference(run, acc, last_step):
     """The teacher's dev accuracy as a second run under the same tag as the student's, drawn from
     step 0 to the student's last step (early stop and --max_steps included), so VisualDL shows
     both in one chart."""
-    logdir = os.path.join(args.logdir, "teacher")
+    logdir = os.path.join(run.logdir, "teacher")
     # One file per run, replaced when the run is resumed; other runs' lines in a shared --logdir stay.
-    file_name = f"vdlrecords.teacher.{hashlib.sha256(os.path.abspath(args.output_dir).encode()).hexdigest()[:12]}.log"
+    file_name = f"vdlrecords.teacher.{hashlib.sha256(os.path.abspath(run.output_dir).encode()).hexdigest()[:12]}.log"
     remove_path(os.path.join(logdir, file_name))
-    name = f"teacher · {os.path.basename(os.path.normpath(args.output_dir))}"
+    name = f"teacher · {os.path.basename(os.path.normpath(run.output_dir))}"
     with LogWriter(logdir=logdir, file_name=file_name, display_name=name) as writer:
         for step in (0, last_step):
             writer.add_scalar("dev/acc", acc, step)
