@@ -20,8 +20,10 @@ from tqdm import tqdm
 from utils import InputError, world
 
 PAD, UNK = "[PAD]", "[UNK]"
-# Column layouts PaddleNLP's task files use; a header line names them.
-LAYOUTS = (("label", "text_a"), ("qid", "label", "text_a"), ("qid", "text_a"), ("text_a",))
+# Column layouts PaddleNLP's task files use; a header line names them. A pair task's (text matching: LCQMC)
+# adds text_b, and each of its texts is the pair (text_a, text_b).
+SINGLE_LAYOUTS = (("label", "text_a"), ("qid", "label", "text_a"), ("qid", "text_a"), ("text_a",))
+LAYOUTS = SINGLE_LAYOUTS + tuple(layout + ("text_b",) for layout in SINGLE_LAYOUTS)
 DEV_UNSEEN = "dev_unseen"  # the split of dev's texts not in train
 TEXT_COLUMN = "text_a"  # the column every layout's text is in: what the models are trained on
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)")  # a label that is a number (no exponent, nan or inf)
@@ -44,7 +46,8 @@ def utf8_lines(path):
 
 
 def read_tsv(path):
-    """Yield {"text", "label", "line"} from a PaddleNLP-style tsv, checking every row."""
+    """Yield {"text", "label", "line"} from a PaddleNLP-style tsv, checking every row; a pair layout's text is
+    the pair (text_a, text_b)."""
     columns = None
     for lineno, line in utf8_lines(path):
         fields = line.split("\t")
@@ -60,12 +63,15 @@ def read_tsv(path):
             raise InputError(f"{path}:{lineno}: expected {len(columns)} tab-separated fields "
                              f"({', '.join(columns)}), found {len(fields)}")
         row = dict(zip(columns, fields))
-        if not row[TEXT_COLUMN].strip():
-            raise InputError(f"{path}:{lineno}: empty text")
+        sides = [c for c in (TEXT_COLUMN, "text_b") if c in columns]
+        for side in sides:
+            if not row[side].strip():
+                raise InputError(f"{path}:{lineno}: empty {side if len(sides) > 1 else 'text'}")
+        text = tuple(row[side].strip() for side in sides)
         label = clean_label(row.get("label", ""))
         if "label" in columns and label is None:
             raise InputError(f"{path}:{lineno}: empty label")
-        yield {"text": row[TEXT_COLUMN].strip(), "label": label, "line": lineno}
+        yield {"text": text if len(text) > 1 else text[0], "label": label, "line": lineno}
     if columns is None:
         raise InputError(f"{path}: empty file")
 
@@ -113,6 +119,8 @@ def load_local_splits(data_dir):
     for split in ("train", "dev"):
         if splits[split][0]["label"] is None:
             raise InputError(f"{paths[split]}:1: the {split} split needs a label column")
+    for split in splits:
+        check_kind(splits[split], paths[split], is_pair(splits["train"]), paths["train"])
     label_list = sorted_labels(ex["label"] for ex in splits["train"])
     if len(label_list) < 2:
         raise InputError(f"{paths['train']}: every row has label {label_list[0]!r}; "
@@ -120,6 +128,21 @@ def load_local_splits(data_dir):
     for split, ds in splits.items():
         to_label_ids(ds, paths[split], label_list)
     return splits, label_list
+
+
+def is_pair(ds):
+    """Whether a dataset's texts are pairs (text_a, text_b): a text-matching task's."""
+    return isinstance(ds[0]["text"], tuple)
+
+
+def kind(pairs):
+    return "pairs (text_a, text_b)" if pairs else "single texts (no text_b)"
+
+
+def check_kind(ds, path, pairs, task):
+    """A file of the task's kind: pairs where the task has pairs, single texts where it has single texts."""
+    if is_pair(ds) != pairs:
+        raise InputError(f"{path}: {kind(not pairs)}, where {task} has {kind(pairs)}")
 
 
 def to_label_ids(ds, path, label_list):
@@ -134,7 +157,7 @@ def to_label_ids(ds, path, label_list):
         ex["label"] = label_ids[ex["label"]]
 
 
-def load_eval_sets(eval_sets, label_list):
+def load_eval_sets(eval_sets, label_list, pairs):
     """{name: dataset} of --eval_sets, read and checked as dev is, labels mapped to train's."""
     sets = {}
     for name, path in eval_sets:
@@ -143,21 +166,30 @@ def load_eval_sets(eval_sets, label_list):
             raise InputError(f"{path}: no rows after the header")
         if ds[0]["label"] is None:
             raise InputError(f"{path}:1: --eval_sets {name} needs a label column")
+        check_kind(ds, path, pairs, "the task")
         to_label_ids(ds, path, label_list)
         sets[name] = ds
     return sets
 
 
+# The tasks PaddleNLP downloads (load_dataset), and each one's text in its examples.
+ONLINE_TASKS = {"chnsenticorp": lambda ex: ex["text"], "lcqmc": lambda ex: (ex["query"], ex["title"])}
+
+
 def load_online_splits(task_name):
-    if task_name.lower() != "chnsenticorp":
-        raise InputError(f"task {task_name!r}: online loading knows chnsenticorp; "
-                        "give other tasks' files with --data_dir")
+    task = task_name.lower()
+    if task not in ONLINE_TASKS:
+        raise InputError(f"task {task_name!r}: online loading knows {', '.join(ONLINE_TASKS)}; "
+                         "give other tasks' files with --data_dir")
     try:
-        train, dev = load_dataset("chnsenticorp", splits=["train", "dev"])
+        train, dev = load_dataset(task, splits=["train", "dev"])
     except Exception as e:  # network errors come as many kinds, through PaddleNLP's downloader
-        raise InputError(f"chnsenticorp: download failed ({type(e).__name__}: {e}); "
+        raise InputError(f"{task}: download failed ({type(e).__name__}: {e}); "
                          "offline? give the task's train.tsv and dev.tsv with --data_dir")
-    return {"train": train, "dev": dev}, list(train.label_list)
+    text_of = ONLINE_TASKS[task]
+    splits = {name: MapDataset([{"text": text_of(ex), "label": ex["label"]} for ex in ds])
+              for name, ds in (("train", train), ("dev", dev))}
+    return splits, list(train.label_list)
 
 
 def load_splits(args):
@@ -173,18 +205,24 @@ def load_splits(args):
         splits[DEV_UNSEEN] = MapDataset([splits["dev"][i] for i in unseen])
     else:
         logger.warning("every dev text is also in train: dev measures memory only, no dev_unseen accuracy")
-    splits.update(load_eval_sets(getattr(args, "eval_sets", []), label_list))
+    splits.update(load_eval_sets(getattr(args, "eval_sets", []), label_list, is_pair(splits["train"])))
     logger.info("data %s: %s; labels %s", args.data_dir or args.task_name,
                 ", ".join(f"{s} {len(ds)}" for s, ds in splits.items()), label_list)
     return splits, label_list
 
 
 def unseen_rows(dev, train):
-    """Indices of dev's examples whose text train does not hold word for word. Public splits repeat
-    texts (338 of ChnSentiCorp's 1,200 dev texts are in train), and a model can answer those from
-    memory: these rows measure what it learnt beyond them. They never choose a checkpoint."""
-    seen = {ex["text"] for ex in train}
-    return [i for i, ex in enumerate(dev) if ex["text"] not in seen]
+    """Indices of dev's examples whose text train does not hold word for word (a pair in either order).
+    Public splits repeat texts (338 of ChnSentiCorp's 1,200 dev texts are in train, 323 of LCQMC's 8,802 dev
+    pairs), and a model can answer those from memory: these rows measure what it learnt beyond them. They
+    never choose a checkpoint."""
+    seen = {text_key(ex["text"]) for ex in train}
+    return [i for i, ex in enumerate(dev) if text_key(ex["text"]) not in seen]
+
+
+def text_key(text):
+    """What makes two texts the same: a pair and its sides swapped are one pair."""
+    return tuple(sorted(text)) if isinstance(text, tuple) else text
 
 
 def segment(texts):
