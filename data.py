@@ -226,8 +226,28 @@ def text_key(text):
 
 
 def segment(texts):
-    """jieba words of each text, spaces dropped."""
-    return [[w for w in jieba.lcut(t) if w.strip()] for t in texts]
+    """jieba words of each text, spaces dropped; a pair's words are the pair of its sides' words."""
+    return [tuple(segment(t)) if isinstance(t, tuple) else [w for w in jieba.lcut(t) if w.strip()] for t in texts]
+
+
+def text_line(text):
+    """A text as one line: a pair's sides joined by a tab, as its file has them."""
+    return "\t".join(text) if isinstance(text, tuple) else text
+
+
+def per_side(fn, words):
+    """fn of each side of a pair (the pair of results), or of the words themselves."""
+    return tuple(fn(side) for side in words) if isinstance(words, tuple) else fn(words)
+
+
+def sides(words):
+    """The word lists of one text's words: a pair's two sides, or the words themselves."""
+    return words if isinstance(words, tuple) else (words,)
+
+
+def all_words(sentences):
+    """Every word of the sentences, in order, both sides of a pair."""
+    return (w for words in sentences for side in sides(words) for w in side)
 
 
 def load_vocab(path):
@@ -260,7 +280,7 @@ def lean_vocab(vocab, sentences, min_freq=1):
 
     The table shrinks from the dictionary's size to the corpus's, and no training word is lost
     to [UNK] for not being in the dictionary (years, brand names, punctuation of a new task)."""
-    counts = collections.Counter(w for words in sentences for w in words)
+    counts = collections.Counter(all_words(sentences))
     seen = {w for w, n in counts.items() if n >= min_freq} - {PAD, UNK}
     known = [w for w in vocab_words(vocab) if w in seen]
     new = sorted(seen - set(known), key=lambda w: (-counts[w], w))
@@ -286,7 +306,7 @@ def jieba_dictionary():
 
 def build_word_dict(sentences):
     """[PAD], [UNK], the corpus's words by count, then jieba's other words by frequency."""
-    counts = collections.Counter(w for words in sentences for w in words)
+    counts = collections.Counter(all_words(sentences))
     words = sorted(counts, key=lambda w: (-counts[w], w))
     jieba_freq = {}
     for word, freq in jieba_dictionary():  # a few words stand twice in jieba's file
@@ -374,7 +394,7 @@ class Augmenter:
         self.p_mask, self.p_pos, self.p_ng = p_mask, p_pos, p_ng
         self.ngram_range = ngram_range
         tags = jieba.posseg.dt.word_tag_tab
-        counts = collections.Counter(w for words in sentences for w in words if w in tags)
+        counts = collections.Counter(w for w in all_words(sentences) if w in tags)
         by_tag = collections.defaultdict(list)
         for word, n in counts.items():
             by_tag[tags[word]].append((word, n))
@@ -398,6 +418,8 @@ class Augmenter:
         return words[min(np.searchsorted(cumulative, rng.random(), side="right"), len(words) - 1)]
 
     def __call__(self, words, rng):
+        if isinstance(words, tuple):  # a pair: each side augmented on its own, as the original does
+            return tuple(self(side, rng) for side in words)
         out = []
         for word in words:
             draw = rng.random()
@@ -419,14 +441,14 @@ def augment_corpus(sentences, augmenter, n_iter, seed):
     """(source index, words) of the n_iter augmented copies of each sentence, duplicates (of
     each other or of any original sentence) dropped. Copy i of sentence j depends only on
     (seed, j, i), so the set does not change with how or in what order it is built."""
-    seen = {tuple(words) for words in sentences}
+    seen = {tuple(map(tuple, sides(words))) for words in sentences}
     augmented = []
     for index, words in enumerate(tqdm(sentences, desc="augmenting", unit="sentence", dynamic_ncols=True)):
         rng = np.random.default_rng([seed, index])
         for _ in range(n_iter):
             new = augmenter(words, rng)
-            key = tuple(new)
-            if new and key not in seen:
+            key = tuple(map(tuple, sides(new)))
+            if all(sides(new)) and key not in seen:
                 seen.add(key)
                 augmented.append((index, new))
     return augmented

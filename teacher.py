@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from checkpoint import (META, WEIGHTS, check_labels, load_state_strict, read_checkpoint_meta, require_kind,
                         restore_checkpoint)
-from data import create_dataloader, join_words
+from data import create_dataloader, join_words, per_side
 from trainer import ce_loss, create_optimizer, fit, total_train_steps, write_summary
 from utils import InputError, world
 
@@ -64,11 +64,14 @@ def load_teacher(model_type, name_or_path, label_list, params_path=None):
 
 
 def encode(tokenizer, texts, max_seq_length, chunk=512, progress=True):
-    """(input_ids, token_type_ids) per text, truncated to max_seq_length tokens."""
+    """(input_ids, token_type_ids) per text, truncated to max_seq_length tokens; a pair (a, b) reads
+    [CLS] a [SEP] b [SEP], b's tokens of type 1, the longer side cut first."""
     encoded = []
     for start in tqdm(range(0, len(texts), chunk), desc="tokenizing", unit="chunk", leave=False,
                       disable=not progress):
-        out = tokenizer(texts[start:start + chunk], max_length=max_seq_length, truncation=True)
+        batch = texts[start:start + chunk]
+        first, second = (list(sides) for sides in zip(*batch)) if isinstance(batch[0], tuple) else (batch, None)
+        out = tokenizer(first, text_pair=second, max_length=max_seq_length, truncation=True)
         encoded += zip(out["input_ids"], out["token_type_ids"])
     return encoded
 
@@ -160,7 +163,8 @@ class Teacher:
         return teacher_pads(self.tokenizer)
 
     def encode(self, sentences):
-        texts = [join_words(words, self.tokenizer.mask_token or self.tokenizer.unk_token) for words in sentences]
+        mask = self.tokenizer.mask_token or self.tokenizer.unk_token
+        texts = [per_side(lambda side: join_words(side, mask), words) for words in sentences]
         return encode(self.tokenizer, texts, self.max_seq_length)
 
     @paddle.no_grad()

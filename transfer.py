@@ -16,8 +16,8 @@ import paddlenlp
 from paddlenlp.data import Pad, Stack, Tuple
 from visualdl import LogWriter
 
-from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, join_words, read_lines, segment,
-                  unseen_rows)
+from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, join_words, per_side, read_lines,
+                  segment, sides, text_line, unseen_rows)
 from losses import make_compute_loss
 from students import batchify_fn as student_batchify_fn
 from students import student_dictionary, student_vocab, to_records
@@ -43,11 +43,22 @@ def transfer_set(args, train_words, unlabeled_words):
     return sentences, source
 
 
+def stored(words):
+    """A transfer sentence as the cache keeps it: its words joined by spaces, a pair's sides by a tab."""
+    return "\t".join(" ".join(side) for side in sides(words))
+
+
+def restored(text):
+    """The words stored() kept."""
+    parts = [side.split(" ") for side in text.split("\t")]
+    return tuple(parts) if len(parts) > 1 else parts[0]
+
+
 def code_version():
     """SHA-256 of the code that turns texts into the transfer set and the teacher's inputs (and of
     the jieba and PaddleNLP releases it calls): an edit there gives new logits, never stale ones.
     How the logits are batched or spread over processes is left out: it does not change them."""
-    sources = [inspect.getsource(code) for code in (segment, join_words, Augmenter, augment_corpus,
+    sources = [inspect.getsource(code) for code in (segment, sides, per_side, join_words, Augmenter, augment_corpus,
                                                     transfer_set, Teacher.encode, encode)]
     return texts_sha256(sources + [jieba.__version__, paddlenlp.__version__])
 
@@ -57,8 +68,9 @@ def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
     # --model_name stays in the key although a fine-tuned teacher no longer reads it: the cached entries stay valid
     return {"teacher_weights_sha256": file_sha256(teacher.params), "model_name": args.model_name,
             "model_type": teacher.model_type, "teacher_max_seq_length": teacher.max_seq_length,
-            "train_sha256": texts_sha256(train_texts), "dev_sha256": texts_sha256(dev_texts),
-            "unlabeled_sha256": texts_sha256(unlabeled_texts) if unlabeled_texts else None,
+            "train_sha256": texts_sha256(map(text_line, train_texts)),
+            "dev_sha256": texts_sha256(map(text_line, dev_texts)),
+            "unlabeled_sha256": texts_sha256(map(text_line, unlabeled_texts)) if unlabeled_texts else None,
             "augmentation": {**Augmenter.settings(args), "n_iter": args.n_iter, "data_seed": args.data_seed,
                              "augment_unlabeled": args.augment_unlabeled},
             "code_sha256": code_version()}
@@ -138,7 +150,7 @@ def transfer_targets(args, splits, label_list, teacher=None):
 
     def compute():
         sentences, source = transfer_set(args, words["train"], unlabeled_words)
-        outputs = {"sentences": np.array([" ".join(s) for s in sentences], dtype=object),
+        outputs = {"sentences": np.array([stored(s) for s in sentences], dtype=object),
                    "source": np.array(source), "dev_logits": teacher.logits(words["dev"], args.batch_size)}
         if args.teacher_logits == "cached":
             outputs["logits"] = teacher.logits(sentences, args.batch_size)
@@ -156,7 +168,7 @@ def transfer_targets(args, splits, label_list, teacher=None):
     teacher_dev_unseen_acc = float(np.mean(correct[unseen])) if unseen else None
     logger.info("teacher dev accuracy %.4f%s", teacher_dev_acc,
                 f", on dev's texts not in train {teacher_dev_unseen_acc:.4f}" if unseen else "")
-    return TransferTargets(teacher=teacher, words=words, sentences=[s.split(" ") for s in outputs["sentences"]],
+    return TransferTargets(teacher=teacher, words=words, sentences=[restored(s) for s in outputs["sentences"]],
                            labels=[gold[i] if i >= 0 else -1 for i in outputs["source"]],
                            logits=outputs.get("logits"), dev_logits=outputs["dev_logits"],
                            teacher_dev_acc=teacher_dev_acc, teacher_dev_unseen_acc=teacher_dev_unseen_acc,
@@ -170,7 +182,8 @@ def distill_student(args, run, splits, label_list):
     sentences, labels, words, teacher = t.sentences, t.labels, t.words, t.teacher
     vocab = student_vocab(args, dictionary, sentences, run.init_from_ckpt)
     pad_id = vocab.to_indices(PAD)
-    student = to_records([[UNK if w == MASK else w for w in s] for s in sentences], labels, vocab, args)
+    student = to_records([per_side(lambda side: [UNK if w == MASK else w for w in side], s) for s in sentences],
+                         labels, vocab, args)
     if args.teacher_logits == "cached":
         records = [(ids, n, logits, label) for (ids, n, label), logits in zip(student, t.logits)]
         batchify = Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"),
