@@ -72,10 +72,13 @@ def evaluate(model, loader):
     return float(metric.accumulate())
 
 
-# Arguments that say where things go or how fast, not what is trained: left out of the
-# hyper-parameters VisualDL compares runs by.
-NOT_HPARAMS = {"data_dir", "vocab_path", "output_dir", "overwrite_output_dir", "logdir", "run_name", "log_freq",
-               "init_from_ckpt", "eval_sets", "device", "num_threads", "logits_cache", "teacher_dir", "vocab_size"}
+# The columns of VisualDL's Hyper Parameters table, in this order: VisualDL puts every hparam before
+# the metrics and names a run by its log directory, so the run's name comes first, then only what
+# tells runs apart (every argument is in best/checkpoint.json), so the metrics stay in view.
+HPARAMS = ("student", "hidden_size", "model_name_or_path", "alpha", "distill_loss", "n_iter", "lr")
+# The table's metrics, each the last value logged: the best dev accuracy so far (the checkpoint kept)
+# first, then the best checkpoint's accuracy on dev's texts not in train and on every --eval_sets file.
+BEST_DEV = "dev/best_acc"
 
 
 def open_logwriter(args, run, resume):
@@ -88,10 +91,8 @@ def open_logwriter(args, run, resume):
     if resume and logs:
         return LogWriter(logdir=run.logdir, file_name=os.path.basename(logs[-1]), display_name=run.name)
     writer = LogWriter(logdir=run.logdir, display_name=run.name)
-    hparams = {k: v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(v)
-               for k, v in sorted(vars(args).items()) if k not in NOT_HPARAMS}
-    # the metrics its table shows per run: dev, dev's texts not in train, and every --eval_sets accuracy
-    writer.add_hparams(hparams, ["dev/acc", "dev_unseen/acc", *(f"{name}/acc" for name, _ in run.eval_sets)])
+    hparams = {"run": run.name, **{k: getattr(args, k) for k in HPARAMS if getattr(args, k, None) is not None}}
+    writer.add_hparams(hparams, [BEST_DEV, "dev_unseen/acc", *(f"{name}/acc" for name, _ in run.eval_sets)])
     return writer
 
 
@@ -176,6 +177,7 @@ def evaluate_and_save(model, optimizer, dev_loader, writer, run, meta, state, ex
         state["best_acc"], state["best_step"], state["evals_since_best"] = acc, step, 0
     else:
         state["evals_since_best"] += 1
+    writer.add_scalar(BEST_DEV, state["best_acc"], step)
     meta = {**meta, "state": state}
     if improved:
         # summary.json describes best/: remove it before best/ changes (write_summary rewrites it),
