@@ -39,8 +39,8 @@ def plot(speeds, output):
                 if acc is None or speed is None:
                     continue
                 mean, std, n = acc[key]
-                ax.errorbar(speed * NUDGE ** (2 * r + i % 2 - 1.5), mean, yerr=std, marker=marker, markersize=8, capsize=3, linestyle="none",
-                            label=f"{member_label(student, hidden)} {recipe}", **style)
+                ax.errorbar(speed * NUDGE ** (2 * r + i % 2 - 1.5), mean, yerr=std, marker=marker, markersize=8,
+                            capsize=3, linestyle="none", label=f"{member_label(student, hidden)} {recipe}", **style)
         speed = speeds.get(TINYBERT_MEMBER[1])
         for config, (recipe, _, style) in TINYBERT.items():
             acc = accuracies(config)
