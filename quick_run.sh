@@ -33,7 +33,12 @@ if [ -e "$OUT" ]; then  # never write into what a user already has
   echo "error: $OUT exists; give OUT=DIR a new directory" >&2
   exit 2
 fi
-TEACHER="${TEACHER:-$(PYTHON="$PY" bash ../shared/tools/get_offline_teacher.sh | tail -n 1)}"
+FETCH=../shared/tools/get_offline_teacher.sh
+if [ -z "${TEACHER:-}" ] && [ ! -f "$FETCH" ]; then
+  echo "error: $FETCH: no such file; give TEACHER=DIR, a local pretrained encoder" >&2
+  exit 2
+fi
+TEACHER="${TEACHER:-$(PYTHON="$PY" bash "$FETCH" | tail -n 1)}"
 mkdir -p "$OUT/data"
 head -n $((TRAIN_ROWS + 1)) "$DATA_DIR/train.tsv" > "$OUT/data/train.tsv"  # + 1: the header line
 head -n $((DEV_ROWS + 1)) "$DATA_DIR/dev.tsv" > "$OUT/data/dev.tsv"
