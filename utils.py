@@ -84,13 +84,13 @@ def require_device(device):
                          "False); install paddlepaddle-xpu or give --device cpu")
 
 
-class BarSafeHandler(logging.Handler):
-    """Writes each log line above tqdm's progress bars (tqdm.write clears them, writes the line and
-    draws them again), never into a half-drawn one; to sys.stderr as it is when the line comes."""
+class BarSafeHandler(logging.StreamHandler):
+    """A console handler that writes each line above tqdm's progress bars (tqdm.write clears them,
+    writes the line and draws them again), never into a half-drawn one."""
 
     def emit(self, record):
         try:
-            tqdm.write(self.format(record), file=sys.stderr)
+            tqdm.write(self.format(record), file=self.stream)
         except Exception:
             self.handleError(record)
 
@@ -98,16 +98,17 @@ class BarSafeHandler(logging.Handler):
 def init_logging():
     """Our INFO lines, and every console log line, through BarSafeHandler: the root logger's handler
     (Paddle installs it on import; ours propagate to it) and PaddleNLP's are swapped for one with
-    their format. PaddleNLP's lines are coloured only on a terminal, never in a log file."""
+    their stream and format. PaddleNLP's lines are coloured only on a terminal, never in a log file."""
     logger.setLevel(logging.INFO)
     for target in (logging.root, paddlenlp_logger.logger):
         for handler in list(target.handlers):
             if type(handler) is logging.StreamHandler:  # the console's, not a file's nor pytest's caplog
-                bar_safe = BarSafeHandler(handler.level)
+                bar_safe = BarSafeHandler(handler.stream)
+                bar_safe.setLevel(handler.level)
                 bar_safe.setFormatter(handler.formatter)
                 target.removeHandler(handler)
                 target.addHandler(bar_safe)
-    paddlenlp_logger.format.no_color = not sys.stderr.isatty()  # a colorlog.ColoredFormatter
+    paddlenlp_logger.format.stream = paddlenlp_logger.handler.stream  # colorlog: no colour if not a TTY
 
 
 def init_runtime(args):
