@@ -120,17 +120,17 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, run, met
     steps_per_epoch = len(sampler.batches())
     epochs = args.max_epoch if epochs is None else epochs
     total_steps = total_train_steps(args, steps_per_epoch, epochs)
-    with open_logwriter(args, run, resume) as writer:
+    # One bar over the run's steps, as HF's Trainer shows: its ETA is the run's, the epoch in its description.
+    bar = tqdm(total=total_steps, initial=state["global_step"], unit="step", dynamic_ncols=True, disable=rank != 0)
+    with open_logwriter(args, run, resume) as writer, bar:
         for epoch in range(state["epoch"], epochs):
             if state["global_step"] >= total_steps or stalled(args, state):
                 break
             sampler.set_epoch(epoch, skip_batches=state["step_in_epoch"])
+            bar.set_description(f"epoch {epoch + 1}/{epochs}")
             start = time.time()
-            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
-                       initial=state["step_in_epoch"], total=steps_per_epoch, dynamic_ncols=True,
-                       disable=rank != 0)
             tick = time.time()  # train_seconds counts loading and steps, not evaluation
-            for batch in bar:
+            for batch in train_loader:
                 loss, terms = compute_loss(train_model, batch)
                 loss.backward()
                 optimizer.step()
@@ -142,6 +142,7 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, run, met
                 state["step_in_epoch"] += 1
                 state["train_examples"] += len(batch[-1]) * size  # every rank's share
                 step = state["global_step"]
+                bar.update()
                 if step % args.log_freq == 0:
                     bar.set_postfix(loss=f"{float(loss):.4f}")
                     for name, value in terms.items():  # one tag per quantity, never a job's mix
@@ -156,10 +157,12 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, run, met
                 if step == total_steps or stalled(args, state):
                     break
                 tick = time.time()
-            bar.close()
     if stalled(args, state):
         logger.info("early stop at step %d: no better dev accuracy in %d evaluations",
                     state["global_step"], state["evals_since_best"])
+    elif state["global_step"] == args.max_steps and args.max_steps < steps_per_epoch * epochs:
+        logger.info("stopped at step %d by --max_steps, in epoch %d of %d", args.max_steps,
+                    state["epoch"] + (state["step_in_epoch"] > 0), epochs)
     return state
 
 
