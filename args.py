@@ -6,7 +6,9 @@ flag of every job, with the help text --help shows, is here, in one place.
 """
 import argparse
 import ast
+import logging
 import os
+import sys
 import warnings
 
 # Every script imports this module before Paddle: hide the two warnings Paddle's import prints on
@@ -15,9 +17,14 @@ import warnings
 warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
 warnings.filterwarnings("ignore", message="Setuptools is replacing distutils", category=UserWarning)
 
+ROOT = os.path.dirname(os.path.abspath(__file__))
 # The recommended commands' flags, one file each (recipes/<name>.txt), the one copy the README,
 # reproduce.sh and the benches share: `python student_lstm_small.py @recipes/student.txt ...`.
-RECIPES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
+RECIPES = os.path.join(ROOT, "recipes")
+# Each job's script: its docstring is the job's --help.
+SCRIPTS = {"vocab": "build_vocab", "student": "student_lstm_small", "teacher": "teacher_train_glue",
+           "distill": "teacher_student_distill", "tinybert": "tinybert_distill", "label": "label_errors",
+           "export": "export_model", "predict": "predict"}
 # Fine-tuned teachers and teacher logits the benchmarks and distillation reuse across runs.
 CACHE_DIR = os.environ.get("DISTILL_LSTM_CACHE", os.path.expanduser("~/.cache/distill_lstm"))
 
@@ -185,12 +192,17 @@ def add_run_args(parser):
                             "random state and step).")
 
 
-def registry_keys(module, registry):
-    """The keys of the dict literal `registry` in <module>.py, read from its source: the flag's choices
-    follow the registry, and importing the module would import Paddle (seconds) before --help answers."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{module}.py")
+def module_tree(module):
+    """(the syntax tree of <module>.py, its path): what --help reads of a module without importing it,
+    which would import Paddle (seconds) before --help answers."""
+    path = os.path.join(ROOT, f"{module}.py")
     with open(path, encoding="utf-8") as f:
-        tree = ast.parse(f.read(), path)
+        return ast.parse(f.read(), path), path
+
+
+def registry_keys(module, registry):
+    """The keys of the dict literal `registry` in <module>.py: the flag's choices follow the registry."""
+    tree, path = module_tree(module)
     for node in tree.body:
         if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [registry]:
             return tuple(ast.literal_eval(key) for key in node.value.keys)
@@ -313,11 +325,15 @@ def add_predict_args(parser):
                              "bench/bench_serve.py shows it faster: it times each model both ways).")
 
 
+LABEL_MODELS = ("teacher", "student")  # what label_errors.py trains per fold: a job of JOB_DEFAULTS
+
+
 def add_label_args(parser):
     group = parser.add_argument_group("label errors")
-    group.add_argument("--model", choices=["teacher", "student"], default="teacher",
+    group.add_argument("--model", choices=LABEL_MODELS, default="teacher",
                        help="What scores the training rows: the teacher fine-tuned per fold (the teacher "
-                            "flags), or a student trained alone per fold (the student flags).")
+                            "flags), or a student trained alone per fold (the student flags). The training "
+                            "flags' defaults are that job's (--model student --help shows them).")
     group.add_argument("--folds", type=int, default=5,
                        help="Cross-validation folds: each row is scored by a model trained on the others.")
     group.add_argument("--filter_by", default="confident_learning",
@@ -377,8 +393,9 @@ def recipe(name):
         return [word for line in f for word in recipe_line_words(line)]
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """--help shows each flag's default, unless it has none or its help already says it."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows the description as written (a script's docstring, its commands indented) and each
+    flag's default, unless it has none or its help already says it."""
 
     def _get_help_string(self, action):
         if action.default is None or action.default is False or "default:" in (action.help or ""):
@@ -396,21 +413,71 @@ def job_label(job, args):
     return f"{'distilled' if job == 'distill' else 'alone'} {student}h{args.hidden_size}"
 
 
-def build_parser(job):
-    parser = ArgumentParser(description=f"distill_lstm: {job}", formatter_class=HelpFormatter,
+def recipe_of(job, model="teacher"):
+    """The recipe recommended for a training job (label_errors.py: that of the --model it trains), or None."""
+    name = model if job == "label" else job
+    return name if os.path.exists(os.path.join(RECIPES, f"{name}.txt")) else None
+
+
+def description(job, model="teacher"):
+    """--help's text: the job's script's docstring, then the recipe recommended for it."""
+    tree, _ = module_tree(SCRIPTS[job])
+    text = ast.get_docstring(tree)
+    name = recipe_of(job, model)
+    if name:
+        text += (f"\n\nRecommended settings: recipes/{name}.txt, read with @ (flags after it override it):\n"
+                 f"    python {SCRIPTS[job]}.py @recipes/{name}.txt ...\n"
+                 "Without a recipe file a run takes the defaults below (the original example's, or TinyBERT's, "
+                 "settings)\nand says so at start-up.")
+    return text
+
+
+def label_model(argv):
+    """label_errors.py's --model, read first: the training flags' defaults (--help's too) are its job's."""
+    parser = ArgumentParser(add_help=False, fromfile_prefix_chars="@")
+    parser.add_argument("--model", default="teacher")
+    model = parser.parse_known_args(argv)[0].model
+    return model if model in LABEL_MODELS else "teacher"  # the full parser refuses a wrong one
+
+
+def build_parser(job, model="teacher"):
+    """The job's parser; label_errors.py's takes the defaults of the --model it trains."""
+    parser = ArgumentParser(description=description(job, model), formatter_class=HelpFormatter,
                             fromfile_prefix_chars="@")
     for add in JOB_ARGS[job]:
         add(parser)
-    parser.set_defaults(**{k: v for k, v in JOB_DEFAULTS.get(job, {}).items() if k != "output_dir"})
+    defaults = {**(JOB_DEFAULTS[model] if job == "label" else {}), **JOB_DEFAULTS.get(job, {})}
+    parser.set_defaults(**{k: v for k, v in defaults.items() if k != "output_dir"})
     return parser
+
+
+def warn_without_recipe(job, args, argv=None):
+    """A training job started without a recipe file (no @file among argv) logs one warning: the
+    settings it runs with that the recommended recipe would change, and that recipe."""
+    argv = sys.argv[1:] if argv is None else argv
+    name = recipe_of(job, getattr(args, "model", "teacher"))
+    if name is None or any(arg.startswith("@") for arg in argv):
+        return
+    recommended = vars(parse_args(job, [f"@{os.path.join(RECIPES, name)}.txt", *argv]))
+    changed = [key for key, value in vars(args).items() if recommended[key] != value]
+    if changed:
+        logging.getLogger("distill_lstm").warning(
+            "no recipe file: running the original settings %s; @recipes/%s.txt gives the recommended %s",
+            flags_text(vars(args), changed), name, flags_text(recommended, changed))
+
+
+def flags_text(values, keys):
+    """The flags `keys` with their `values` as a command line gives them: --lr 1.0 --ngram_range 2 10."""
+    words = []
+    for key in keys:
+        value = values[key]
+        words += [f"--{key}", *map(str, value if isinstance(value, list) else [value])]
+    return " ".join(words)
 
 
 def parse_args(job, argv=None):
     """Parse a job's flags, then fill the defaults that depend on others (and on Paddle)."""
-    parser = build_parser(job)
-    if job == "label":  # the scoring model's own defaults (the teacher's or the student's recipe)
-        model = parser.parse_known_args(argv)[0].model
-        parser.set_defaults(**{k: v for k, v in JOB_DEFAULTS[model].items() if k != "output_dir"})
+    parser = build_parser(job, label_model(argv) if job == "label" else "teacher")
     args = parser.parse_args(argv)
     if "ngram_range" in args and args.ngram_range[0] > args.ngram_range[1]:
         parser.error(f"--ngram_range: MIN {args.ngram_range[0]} is above MAX {args.ngram_range[1]}")

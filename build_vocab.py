@@ -1,4 +1,4 @@
-"""Build the word dictionary senta_word_dict.txt: jieba's bundled dictionary plus the words of
+r"""Build the word dictionary senta_word_dict.txt: jieba's bundled dictionary plus the words of
 the task's training split, [PAD] and [UNK] first.
 
     python build_vocab.py --task_name chnsenticorp --data_dir ../shared/data/chnsenticorp \

@@ -1,4 +1,4 @@
-"""Find likely wrong training labels (model_distill's wrong_label_detect and wrong_label_clean).
+r"""Find likely wrong training labels (model_distill's wrong_label_detect and wrong_label_clean).
 
     python label_errors.py @recipes/teacher.txt --model_type ernie-gram --model_name_or_path ernie-gram-zh \
         --task_name chnsenticorp --output_dir label_issues/chnsenticorp [--clean drop|relabel]
@@ -19,7 +19,7 @@ every script takes: train.tsv in the input's own layout without the flagged rows
 suggested labels (relabel), and dev.tsv (and test.tsv) linked to the originals, which are never
 modified.
 """
-from args import parse_args
+from args import parse_args, warn_without_recipe
 
 if __name__ == "__main__":
     parse_args("label")  # before Paddle's import (seconds): --help and bad flags answer at once
@@ -92,6 +92,7 @@ def check_output_dir(output_dir):
 def main(argv=None):
     args = parse_args("label", argv)
     init_runtime(args)
+    warn_without_recipe("label", args, argv)
     if not args.data_dir:
         raise InputError("label_errors.py reads local files: give the task's train.tsv and dev.tsv with --data_dir")
     check_output_dir(args.output_dir)

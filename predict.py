@@ -1,7 +1,7 @@
 """Classify sentences with a model exported by export_model.py, through paddle.inference.
 
     echo "房间很干净，服务也好" | python predict.py --model_dir export/student
-    python predict.py --model_dir export/student --input dev.tsv --text_column text_a --eval
+    python predict.py --model_dir export/student --input ../shared/data/chnsenticorp/dev.tsv --text_column text_a --eval
 
 One output line per input line: the label and each class's probability (text), or a JSON object
 (--format json). A line that cannot be classified (empty, longer than --max_chars, not UTF-8)

@@ -54,8 +54,12 @@ def load_teacher(model_type, name_or_path, label_list, params_path=None):
                                           convert_from_torch=has_only_torch_weights(name_or_path),
                                           ignore_mismatched_sizes=True)
     except Exception as e:  # PaddleNLP raises many kinds for a name or directory it cannot use
+        offline = "" if os.path.isdir(name_or_path) else (
+            "; offline? fetch a local teacher (m3e-small) with bash ../shared/tools/get_offline_teacher.sh DIR "
+            "and give --model_type bert --model_name_or_path DIR")
+        detail = " ".join(str(e).split())  # PaddleNLP's messages span lines: keep the error one line
         raise InputError(f"{name_or_path}: cannot load a {model_type} model and tokenizer "
-                         f"({type(e).__name__}: {e})")
+                         f"({type(e).__name__}: {detail}){offline}")
     # Some configs (m3e-small's) ask for key/value caches, which make the model return a tuple.
     model.config.use_cache = False
     if params_path:

@@ -1,4 +1,4 @@
-"""TinyBERT's task distillation (Jiao et al., 2020): a small transformer of the teacher's family,
+r"""TinyBERT's task distillation (Jiao et al., 2020): a small transformer of the teacher's family,
 reading the teacher's tokens, learns the teacher layer by layer, then its predictions.
 
     python tinybert_distill.py @recipes/tinybert.txt --model_name ernie-gram-zh \
@@ -20,7 +20,7 @@ the teacher's own layers (--init_from_teacher, same width) or at random.
 a save_pretrained directory export_model.py and predict.py take as they take the teacher. A stopped
 run continues with --init_from_ckpt <output_dir>/stage1/last (in stage 1) or <output_dir>/last.
 """
-from args import parse_args
+from args import parse_args, warn_without_recipe
 
 if __name__ == "__main__":
     parse_args("tinybert")  # before Paddle's import (seconds): --help and bad flags answer at once
@@ -36,6 +36,7 @@ from utils import init_runtime, remove_path, run_main
 def main(argv=None):
     args = parse_args("tinybert", argv)
     init_runtime(args)
+    warn_without_recipe("tinybert", args, argv)
     run = Run.of(args)
     with claimed_output_dir(run):
         if run.overwrite:

@@ -72,10 +72,14 @@ def evaluate(model, loader):
     return float(metric.accumulate())
 
 
-# Arguments that say where things go or how fast, not what is trained: left out of the
-# hyper-parameters VisualDL compares runs by.
-NOT_HPARAMS = {"data_dir", "vocab_path", "output_dir", "overwrite_output_dir", "logdir", "run_name", "log_freq",
-               "init_from_ckpt", "eval_sets", "device", "num_threads", "logits_cache", "teacher_dir", "vocab_size"}
+# The columns of VisualDL's Hyper Parameters table, in this order: VisualDL puts every hparam before
+# the metrics and names a run by its log directory, so the run's name comes first (it says the job:
+# alone, distilled, TinyBERT), then the student and its size, and the metrics are in view at 1400 px
+# (with 7 settings they were off the screen). Every argument is in best/checkpoint.json.
+HPARAMS = ("student", "hidden_size")
+# The table's metrics, each the last value logged: the best dev accuracy so far (the checkpoint kept)
+# first, then the best checkpoint's accuracy on dev's texts not in train and on every --eval_sets file.
+BEST_DEV = "dev/best_acc"
 
 
 def open_logwriter(args, run, resume):
@@ -88,10 +92,8 @@ def open_logwriter(args, run, resume):
     if resume and logs:
         return LogWriter(logdir=run.logdir, file_name=os.path.basename(logs[-1]), display_name=run.name)
     writer = LogWriter(logdir=run.logdir, display_name=run.name)
-    hparams = {k: v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(v)
-               for k, v in sorted(vars(args).items()) if k not in NOT_HPARAMS}
-    # the metrics its table shows per run: dev, dev's texts not in train, and every --eval_sets accuracy
-    writer.add_hparams(hparams, ["dev/acc", "dev_unseen/acc", *(f"{name}/acc" for name, _ in run.eval_sets)])
+    hparams = {"run": run.name, **{k: getattr(args, k) for k in HPARAMS if getattr(args, k, None) is not None}}
+    writer.add_hparams(hparams, [BEST_DEV, "dev_unseen/acc", *(f"{name}/acc" for name, _ in run.eval_sets)])
     return writer
 
 
@@ -119,17 +121,17 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, run, met
     steps_per_epoch = len(sampler.batches())
     epochs = args.max_epoch if epochs is None else epochs
     total_steps = total_train_steps(args, steps_per_epoch, epochs)
-    with open_logwriter(args, run, resume) as writer:
+    # One bar over the run's steps, as HF's Trainer shows: its ETA is the run's, the epoch in its description.
+    bar = tqdm(total=total_steps, initial=state["global_step"], unit="step", dynamic_ncols=True, disable=rank != 0)
+    with open_logwriter(args, run, resume) as writer, bar:
         for epoch in range(state["epoch"], epochs):
             if state["global_step"] >= total_steps or stalled(args, state):
                 break
             sampler.set_epoch(epoch, skip_batches=state["step_in_epoch"])
+            bar.set_description(f"epoch {epoch + 1}/{epochs}")
             start = time.time()
-            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
-                       initial=state["step_in_epoch"], total=steps_per_epoch, dynamic_ncols=True,
-                       disable=rank != 0)
             tick = time.time()  # train_seconds counts loading and steps, not evaluation
-            for batch in bar:
+            for batch in train_loader:
                 loss, terms = compute_loss(train_model, batch)
                 loss.backward()
                 optimizer.step()
@@ -141,6 +143,7 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, run, met
                 state["step_in_epoch"] += 1
                 state["train_examples"] += len(batch[-1]) * size  # every rank's share
                 step = state["global_step"]
+                bar.update()
                 if step % args.log_freq == 0:
                     bar.set_postfix(loss=f"{float(loss):.4f}")
                     for name, value in terms.items():  # one tag per quantity, never a job's mix
@@ -155,10 +158,12 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, run, met
                 if step == total_steps or stalled(args, state):
                     break
                 tick = time.time()
-            bar.close()
     if stalled(args, state):
         logger.info("early stop at step %d: no better dev accuracy in %d evaluations",
                     state["global_step"], state["evals_since_best"])
+    elif state["global_step"] == args.max_steps and args.max_steps < steps_per_epoch * epochs:
+        logger.info("stopped at step %d by --max_steps, in epoch %d of %d", args.max_steps,
+                    state["epoch"] + (state["step_in_epoch"] > 0), epochs)
     return state
 
 
@@ -176,6 +181,7 @@ def evaluate_and_save(model, optimizer, dev_loader, writer, run, meta, state, ex
         state["best_acc"], state["best_step"], state["evals_since_best"] = acc, step, 0
     else:
         state["evals_since_best"] += 1
+    writer.add_scalar(BEST_DEV, state["best_acc"], step)
     meta = {**meta, "state": state}
     if improved:
         # summary.json describes best/: remove it before best/ changes (write_summary rewrites it),

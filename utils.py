@@ -17,6 +17,7 @@ import filelock
 import numpy as np
 import paddle
 from paddlenlp.utils.log import logger as paddlenlp_logger
+from tqdm import tqdm
 
 logger = logging.getLogger("distill_lstm")
 
@@ -83,9 +84,36 @@ def require_device(device):
                          "False); install paddlepaddle-xpu or give --device cpu")
 
 
+class BarSafeHandler(logging.StreamHandler):
+    """A console handler that writes each line above tqdm's progress bars (tqdm.write clears them,
+    writes the line and draws them again), never into a half-drawn one."""
+
+    def emit(self, record):
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:
+            self.handleError(record)
+
+
+def init_logging():
+    """Our INFO lines, and every console log line, through BarSafeHandler: the root logger's handler
+    (Paddle installs it on import; ours propagate to it) and PaddleNLP's are swapped for one with
+    their stream and format. PaddleNLP's lines are coloured only on a terminal, never in a log file."""
+    logger.setLevel(logging.INFO)
+    for target in (logging.root, paddlenlp_logger.logger):
+        for handler in list(target.handlers):
+            if type(handler) is logging.StreamHandler:  # the console's, not a file's nor pytest's caplog
+                bar_safe = BarSafeHandler(handler.stream)
+                bar_safe.setLevel(handler.level)
+                bar_safe.setFormatter(handler.formatter)
+                target.removeHandler(handler)
+                target.addHandler(bar_safe)
+    paddlenlp_logger.format.stream = paddlenlp_logger.handler.stream  # colorlog: no colour if not a TTY
+
+
 def init_runtime(args):
     require_device(args.device)
-    logger.setLevel(logging.INFO)  # printed through the handler paddlenlp installs on import
+    init_logging()
     if args.device == "cpu" and is_amd_cpu() and "MKL_DEBUG_CPU_TYPE" not in os.environ:
         # Paddle's MKL runs generic kernels on AMD CPUs unless told to use its AVX2 ones: a
         # 512x2048 matmul went from 31 to 103 GFLOP/s on this project's 2-core EPYC. Read at

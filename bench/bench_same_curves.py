@@ -18,7 +18,7 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
-from common import ROOT, SHARED_DATA, TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, write_results
+from common import ROOT, SHARED_DATA, TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, teacher_dir, write_results
 from args import CACHE_DIR, recipe  # noqa: E402, I001
 
 DATA = ["--task_name", "chnsenticorp", "--data_dir", os.path.join(SHARED_DATA, "chnsenticorp"), "--max_epoch", "1",
@@ -26,9 +26,9 @@ DATA = ["--task_name", "chnsenticorp", "--data_dir", os.path.join(SHARED_DATA, "
 TRANSFER = ["--n_iter", "2", "--unlabeled_path", os.path.join(SHARED_DATA, "unlabeled", "reviews_unlabeled.txt")]
 
 
-def jobs():
-    """{name: command after the interpreter}, the output directory left to run()."""
-    teacher = os.path.join(TEACHER_OUTPUT, "best", "model_state.pdparams")
+def jobs(best):
+    """{name: command after the interpreter} with the teacher checkpoint `best`, the output directory left to run()."""
+    teacher = os.path.join(best, "model_state.pdparams")
     return {"alone": ["student_lstm_small.py", *recipe("student"), *DATA],
             "distill": ["teacher_student_distill.py", *recipe("distill"), *DATA, *TRANSFER,
                         "--model_name", fetch_offline_teacher(), "--teacher_dir", teacher]}
@@ -54,9 +54,9 @@ def main():
     parser.add_argument("before", help="a commit (hash, branch or tag)")
     parser.add_argument("after", help="a commit (hash, branch or tag)")
     parser.add_argument("--results", default=os.path.join(ROOT, "bench", "results", "same_curves.json"))
+    parser.add_argument("--teacher_run", default=TEACHER_OUTPUT, help="bench_teacher.py train's output")
     args = parser.parse_args()
-    if not os.path.isfile(os.path.join(TEACHER_OUTPUT, "summary.json")):
-        sys.exit(f"{TEACHER_OUTPUT}: no finished teacher; run `python bench/bench_teacher.py train` first")
+    best = teacher_dir(args)  # a finished teacher, before any work
     commits = {side: subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=ROOT, check=True,
                                     capture_output=True, text=True).stdout.strip()
                for side, rev in (("before", args.before), ("after", args.after))}
@@ -68,7 +68,7 @@ def main():
             subprocess.run(["git", "worktree", "add", "--detach", checkouts[side], commit], cwd=ROOT, check=True,
                            capture_output=True)
         try:
-            for job, command in jobs().items():  # the two commits side by side, one thread each
+            for job, command in jobs(best).items():  # the two commits side by side, one thread each
                 print(f"{job}: running at both commits (logs in {tmp}/<side>/{job}.log)", flush=True)
                 with ThreadPoolExecutor(2) as pool:
                     futures = {side: pool.submit(run, checkouts[side], job, command, checkouts[side])

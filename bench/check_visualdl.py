@@ -15,49 +15,59 @@ a random pick from a set, sometimes the empty "Upload Model" graph page); `-L en
 language (otherwise a browser asking for neither en nor zh gets HTTP 500); `--disable-telemetry`
 stops the startup POST to paddlepaddle.org.cn and the page's hm.baidu.com script.
 Then it checks, through the API the page itself uses, that every directory shows up with the tag
-(dev/acc by default), fetches /app/scalar, renders it in headless Chromium and checks the run list
-is drawn, and with --screenshot saves a picture of it (`apt-get install -y chromium
-fonts-noto-cjk`; without a browser those two steps say "skipped"). The server is always stopped.
-Any failure exits 1 with one line.
+(dev/acc by default), fetches /app/scalar, renders it in headless Chromium (`apt-get install -y
+chromium fonts-noto-cjk`; without a browser those steps say "skipped"), checks the run list is
+drawn and that the charts show curves (pixels of VisualDL's run colours: a chart without curves
+fails), giving a slow machine minutes to draw. --screenshot keeps that picture,
+--hparams_screenshot takes one of the Hyper Parameters table.
+The server is always stopped. Any failure exits 1 with one line.
 """
 import argparse
+import os
 import subprocess
 import sys
+import tempfile
 
-from visualdl_board import (CheckError, check, rendered_must_show, rendered_text, screenshot, start_visualdl,
-                            stop_visualdl)
+from visualdl_board import (RENDER_BUDGETS_S, CheckError, check, find_browser, rendered_must_show, rendered_text,
+                            screenshot, screenshot_curves, start_visualdl, stop_visualdl)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--logdir", nargs="+", required=True, help="run directories (LogWriter logdirs)")
-    p.add_argument("--screenshot", metavar="PNG", help="also save a headless screenshot of the scalars page")
+    p.add_argument("--screenshot", metavar="PNG", help="keep the screenshot of the scalars page")
+    p.add_argument("--hparams_screenshot", metavar="PNG", help="also save one of the Hyper Parameters table")
+    p.add_argument("--scale", type=int, default=1, help="device pixels per CSS pixel of the screenshots "
+                   "(2 for pictures in docs; default: %(default)s)")
     p.add_argument("--port", type=int, help="default: a free port")
     p.add_argument("--tag", default="dev/acc", help="scalar tag every run must have (default: %(default)s)")
     a = p.parse_args(argv)
     proc = None
-    try:
-        proc, url = start_visualdl(a.logdir, a.port)
-        names = check(url, proc.names, a.tag)
-        print(f"ok: {url}/app/scalar (cwd {proc.root}) serves {len(names)} runs: {', '.join(names)}")
-        page = rendered_text(url + "/app/scalar")
-        if page is None:
-            print("skipped: no chromium to render the page")
-        else:
-            missing = [text for text in rendered_must_show(names, a.tag) if text not in page]
-            if missing:
-                raise CheckError(f"the rendered scalars page does not show {missing}")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            browser = find_browser()
+            proc, url = start_visualdl(a.logdir, a.port)
+            names = check(url, proc.names, a.tag)
+            print(f"ok: {url}/app/scalar (cwd {proc.root}) serves {len(names)} runs: {', '.join(names)}")
+            if not browser:
+                print("skipped: no chromium to render the page")
+                return
+            rendered_text(url + "/app/scalar", rendered_must_show(names, a.tag), browser)
             print(f"ok: the rendered page lists every run and the {a.tag} chart's group")
-        if a.screenshot:
-            if screenshot(url + "/app/scalar", a.screenshot, runs=len(names)):
+            picture = a.screenshot or os.path.join(tmp, "scalars.png")
+            pixels = screenshot_curves(url + "/app/scalar", picture, len(names), browser, a.scale)
+            print(f"ok: the charts show curves ({pixels} pixels of run colours)")
+            if a.screenshot:
                 print(f"screenshot: {a.screenshot}")
-            else:
-                print("skipped: no chromium")
-    except (CheckError, OSError, subprocess.SubprocessError) as e:
-        sys.exit(f"check_visualdl: FAILED: {e}")
-    finally:
-        if proc:
-            stop_visualdl(proc)
+            if a.hparams_screenshot:
+                screenshot(url + "/app/hyper-parameter", a.hparams_screenshot, len(names), browser,
+                           RENDER_BUDGETS_S[-1] * 1000, a.scale)
+                print(f"screenshot: {a.hparams_screenshot}")
+        except (CheckError, OSError, subprocess.SubprocessError) as e:
+            sys.exit(f"check_visualdl: FAILED: {e}")
+        finally:
+            if proc:
+                stop_visualdl(proc)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,26 @@ import tempfile
 import time
 import urllib.request
 
+import numpy as np
+from PIL import Image
+
 HOST = "127.0.0.1"
 # The board as the README starts it (check_visualdl.py's docstring says why each flag)
 FLAGS = ["--component_tabs", "scalar", "hyper_parameters", "-L", "en", "--disable-telemetry"]
 BROWSERS = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"]
+# Virtual-time budgets a page gets to fetch and draw, tried in turn until it shows what is checked:
+# a loaded 2-core machine needs far more than an idle one.
+RENDER_BUDGETS_S = (10, 40, 120)
+# VisualDL 2.5.3's run colours (server/dist/_dist_/utils/chart.js `color`, and `colorAlt` for the
+# unsmoothed line): every curve is drawn in one of them.
+RUN_COLOURS = ["#2932E1", "#00CC88", "#981EFF", "#066BFF", "#3AEB0D", "#E71ED5", "#25C9FF", "#0DEBB0", "#FF0287",
+               "#00E2FF", "#00FF9D", "#D50505", "#FFAA00", "#A3EB0D", "#FF0900", "#FF6600", "#FFEA00", "#FE4A3B",
+               "#9498F0", "#66E0B8", "#CB8EFF", "#6AA6FF", "#89F36E", "#F178E6", "#7CDFFF", "#6EF3D0", "#FF80C3",
+               "#7FF0FF", "#66FFC4", "#E66969", "#FFD47F", "#FFB27F", "#FFF266", "#FE9289"]
+# The scalars page's chart area in CSS px: below the blue header, left of the settings and run list
+# (whose run colour dots must not count as a curve).
+HEADER_PX, ASIDE_PX = 60, 290
+MIN_CURVE_PIXELS = 100  # a drawn curve has hundreds; an empty chart's axes and grid none
 
 
 class CheckError(Exception):
@@ -22,6 +38,7 @@ class CheckError(Exception):
 def free_port(port=0):
     """`port` if nothing listens on it (0: any free port); else CheckError."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port just closed is free; one listened on is not
         try:
             s.bind((HOST, port))
         except OSError:
@@ -139,17 +156,28 @@ def browser_command(browser, profile, url, wait_ms, *extra):
             f"--virtual-time-budget={wait_ms}", *extra, url]
 
 
-def rendered_text(url, browser=None, wait_ms=10000):
-    """The page as the browser rendered it (its DOM after the scripts ran), or None without a browser."""
+def run_browser(browser, profile, url, wait_ms, *extra):
+    # the budget is virtual time; the real time it takes on a loaded machine is several times more
+    return subprocess.run(browser_command(browser, profile, url, wait_ms, *extra), capture_output=True, text=True,
+                          timeout=wait_ms / 1000 * 3 + 300)
+
+
+def rendered_text(url, must_show, browser=None):
+    """The page as the browser rendered it (its DOM after the scripts ran) once it shows every string
+    in `must_show`, given ever longer to draw; None without a browser. CheckError names what it
+    still did not show after the longest budget."""
     browser = browser or find_browser()
     if not browser:
         return None
-    with tempfile.TemporaryDirectory() as profile:
-        done = subprocess.run(browser_command(browser, profile, url, wait_ms, "--dump-dom"),
-                              capture_output=True, text=True, timeout=180)
-    if done.returncode != 0 or "<body" not in done.stdout:
-        raise CheckError(f"{browser} rendered nothing (exit {done.returncode})")
-    return done.stdout
+    for seconds in RENDER_BUDGETS_S:
+        with tempfile.TemporaryDirectory() as profile:
+            done = run_browser(browser, profile, url, seconds * 1000, "--dump-dom")
+        if done.returncode != 0 or "<body" not in done.stdout:
+            raise CheckError(f"{browser} rendered nothing (exit {done.returncode})")
+        missing = [text for text in must_show if text not in done.stdout]
+        if not missing:
+            return done.stdout
+    raise CheckError(f"the rendered page does not show {missing} after {seconds} s of rendering")
 
 
 def rendered_must_show(names, tag):
@@ -158,20 +186,51 @@ def rendered_must_show(names, tag):
     return [*names, f">{tag.split('/')[0]}<"]
 
 
-def screenshot(url, path, runs=1, browser=None, wait_ms=10000):
-    """Headless screenshot of `url`; returns False when no browser is installed."""
+def hex_rgb(colour):
+    return [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+
+
+def curve_pixels(png, scale=1):
+    """Pixels of a run colour in the chart area of a scalars-page screenshot taken at `scale`."""
+    image = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)
+    charts = image[HEADER_PX * scale:, :image.shape[1] - ASIDE_PX * scale]
+    drawn = np.zeros(charts.shape[:2], dtype=bool)
+    for rgb in map(hex_rgb, RUN_COLOURS):  # antialiased lines are near their colour, not on it
+        drawn |= np.abs(charts - rgb).max(axis=-1) <= 24
+    return int(drawn.sum())
+
+
+def window_height(runs):
+    return max(900, 700 + 40 * runs)  # the run list on the right starts ~620 px down
+
+
+def screenshot(url, path, runs=1, browser=None, wait_ms=10000, scale=1):
+    """Headless screenshot of `url` (a 1400 px wide window, `scale` device pixels per CSS px);
+    returns False when no browser is installed."""
     browser = browser or find_browser()
     if not browser:
         return False
-    height = max(900, 700 + 40 * runs)  # the run list on the right starts ~620 px down
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if os.path.exists(path):
         os.remove(path)
     with tempfile.TemporaryDirectory() as profile:
-        done = subprocess.run(browser_command(browser, profile, url, wait_ms, f"--window-size=1400,{height}",
-                                              f"--screenshot={os.path.abspath(path)}"),
-                              capture_output=True, text=True, timeout=180)
+        done = run_browser(browser, profile, url, wait_ms, f"--window-size=1400,{window_height(runs)}",
+                           f"--force-device-scale-factor={scale}", f"--screenshot={os.path.abspath(path)}")
     if done.returncode != 0 or not os.path.exists(path) or not os.path.getsize(path):
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise CheckError(f"{browser} wrote no screenshot (exit {done.returncode}): {last}")
     return True
+
+
+def screenshot_curves(url, path, runs=1, browser=None, scale=1):
+    """A screenshot of the scalars page once its charts show curves, given ever longer to draw;
+    returns the curves' pixels, or None without a browser. CheckError when, after the longest
+    budget, no chart shows a curve (an empty chart is not a board that works)."""
+    for seconds in RENDER_BUDGETS_S:
+        if not screenshot(url, path, runs, browser, seconds * 1000, scale):
+            return None
+        pixels = curve_pixels(path, scale)
+        if pixels >= MIN_CURVE_PIXELS:
+            return pixels
+    raise CheckError(f"no curve drawn on {url} after {seconds} s of rendering ({pixels} pixels of a run "
+                     f"colour; picture: {path})")

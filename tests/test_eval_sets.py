@@ -45,7 +45,7 @@ def test_student_scores_eval_sets_with_the_best_checkpoint_without_choosing_it(t
     reader = LogReader(file_path=str(logdir / os.listdir(logdir)[0]))
     other = [(r.id, r.value) for r in reader.get_data("scalar", "other/acc")]
     assert other == [(scored["best_step"], pytest.approx(scored["eval_sets"]["other"]["acc"]))]
-    assert hparam_metrics(logdir) == ["dev/acc", "dev_unseen/acc", "other/acc", "dev_copy/acc"]
+    assert hparam_metrics(logdir) == ["dev/best_acc", "dev_unseen/acc", "other/acc", "dev_copy/acc"]
 
 
 def overlapping_task(tmp_path):

@@ -1,4 +1,5 @@
-"""reproduce.sh's bookkeeping, with a stand-in for Python that records each job it is asked to run."""
+"""reproduce.sh's and quick_run.sh's bookkeeping, with a stand-in for Python that records each job it is asked
+to run."""
 import os
 import subprocess
 
@@ -9,10 +10,15 @@ echo "$*" >> "$(dirname "$0")/jobs.txt"
 """
 
 
-def test_finished_jobs_are_reused_and_stopped_ones_continue_from_last(tmp_path):
+def stand_in(tmp_path):
     python = tmp_path / "python"
     python.write_text(STAND_IN, encoding="utf-8")
     python.chmod(0o755)
+    return python
+
+
+def test_finished_jobs_are_reused_and_stopped_ones_continue_from_last(tmp_path):
+    python = stand_in(tmp_path)
     out = tmp_path / "runs"
     (out / "teacher").mkdir(parents=True)
     (out / "teacher" / "summary.json").write_text("{}", encoding="utf-8")  # finished
@@ -25,3 +31,30 @@ def test_finished_jobs_are_reused_and_stopped_ones_continue_from_last(tmp_path):
     assert [job.split()[0] for job in jobs] == ["student_lstm_small.py", "teacher_student_distill.py"]
     assert jobs[0].endswith(f"--output_dir {out / 'student'} --init_from_ckpt {out / 'student' / 'last'}")
     assert jobs[1].endswith(f"--output_dir {out / 'distilled'} --overwrite_output_dir")
+
+
+def test_the_quick_run_trains_on_a_slice_into_a_new_directory_and_touches_every_stage(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "dev"):
+        (data / f"{split}.tsv").write_text("label\ttext_a\n" + "1\t好\n" * 50, encoding="utf-8")
+    out = tmp_path / "quick"
+    env = {**os.environ, "PYTHON": str(stand_in(tmp_path)), "OUT": str(out), "DATA_DIR": str(data),
+           "TEACHER": "m3e", "TRAIN_ROWS": "30", "DEV_ROWS": "10"}
+    done = subprocess.run(["bash", "quick_run.sh"], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    jobs = (tmp_path / "jobs.txt").read_text(encoding="utf-8").splitlines()
+    assert [job.split()[0] for job in jobs] == ["teacher_train_glue.py", "teacher_student_distill.py",
+                                                "export_model.py", "predict.py"]
+    assert all(f"--data_dir {out / 'data'}" in job and "--max_steps 20" in job for job in jobs[:2])
+    assert f"--teacher_dir {out / 'teacher' / 'best'}" in jobs[1] and f"--logits_cache {out}" in jobs[1]
+    assert len((out / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()) == 1 + 30
+    assert len((out / "data" / "dev.tsv").read_text(encoding="utf-8").splitlines()) == 1 + 10
+    assert "accuracies mean nothing" in done.stdout and f"export            {out / 'export'}" in done.stdout
+
+    again = subprocess.run(["bash", "quick_run.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert again.returncode == 2 and again.stderr == f"error: {out} exists; give OUT=DIR a new directory\n"
+    assert len((tmp_path / "jobs.txt").read_text(encoding="utf-8").splitlines()) == 4  # nothing run again
+    elsewhere = {**env, "OUT": str(tmp_path / "other"), "DATA_DIR": str(tmp_path / "none")}
+    missing = subprocess.run(["bash", "quick_run.sh"], cwd=ROOT, env=elsewhere, capture_output=True, text=True)
+    assert missing.returncode == 2 and f"{tmp_path / 'none' / 'train.tsv'}: no such file" in missing.stderr
+    assert not (tmp_path / "other").exists()

@@ -98,6 +98,30 @@ def test_wrong_checkpoints_and_class_counts_stop_with_a_clear_error(toy_task, ti
     assert not (tmp_path / "other").exists()
 
 
+def test_a_hub_name_that_cannot_load_points_to_the_offline_teacher_in_one_line(toy_task, tmp_path, capsys,
+                                                                                monkeypatch):
+    data_dir, _ = toy_task
+    argv = ["--data_dir", str(data_dir), "--model_type", "bert", "--model_name_or_path", "no-such-teacher-zh",
+            "--output_dir", str(tmp_path / "out"), *TINY[2:]]
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(lambda: main_of("teacher_train_glue")(argv))
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("error: no-such-teacher-zh: cannot load a bert model")
+    assert error.endswith("offline? fetch a local teacher (m3e-small) with bash ../shared/tools/get_offline_teacher.sh "
+                          "DIR and give --model_type bert --model_name_or_path DIR")
+    with pytest.raises(InputError) as local:  # a local directory is not a hub name: no offline route
+        load_teacher("bert", str(tmp_path), ["0", "1"])
+    assert "offline?" not in str(local.value)
+
+    def multi_line(*args, **kwargs):  # as PaddleNLP's connection errors are
+        raise OSError("There was a specific connection error when trying to load x:\nHTTPError 503")
+    monkeypatch.setattr("paddlenlp.transformers.BertTokenizer.from_pretrained", multi_line)
+    with pytest.raises(InputError) as connection:
+        load_teacher("bert", "no-such-teacher-zh", ["0", "1"])
+    assert "\n" not in str(connection.value) and "load x: HTTPError 503);" in str(connection.value)
+
+
 
 def test_resume_after_a_crash_gives_the_uninterrupted_run_with_dropout(toy_task, tiny_teacher, tmp_path):
     config = json.loads((tiny_teacher / "config.json").read_text(encoding="utf-8"))

@@ -1,9 +1,16 @@
 """What a user sees in VisualDL: the README's command over a baseline and a distilled run opens on
-the scalars, each run under its own readable name, one quantity per tag, hyper-parameters listed."""
-import pytest
+the scalars, each run under its own readable name, one quantity per tag, drawn curves, and a Hyper
+Parameters table that leads with the run's name and its best dev accuracy."""
+import json
+import os
+import subprocess
+import sys
 
-from conftest import main_of
-from visualdl_board import (api, check, find_browser, rendered_must_show, rendered_text, screenshot,
+import pytest
+from visualdl import LogWriter
+
+from conftest import ROOT, main_of
+from visualdl_board import (api, check, find_browser, rendered_must_show, rendered_text, screenshot_curves,
                             start_visualdl, stop_visualdl)
 
 TINY = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "16", "--device", "cpu", "--num_threads", "2",
@@ -34,13 +41,33 @@ def test_the_board_opens_on_named_curves(runs, tmp_path):
         assert sorted(names) == ["alone h16 · student", "distilled h16 · distilled", "teacher · distilled"]
         by_name = dict(zip(api(url, "scalar/tags")["runs"], api(url, "scalar/tags")["tags"]))
         # dev_unseen/acc: one point, the best checkpoint on dev's texts train does not hold
-        assert set(by_name["alone h16 · student"]) == {"train/ce", "train/lr", "dev/acc", "dev_unseen/acc"}
-        assert set(by_name["distilled h16 · distilled"]) == {"train/mse", "train/lr", "dev/acc", "dev_unseen/acc"}
-        hparams = {run["name"]: run["hparams"] for run in api(url, "hparams/list")}
-        assert hparams["student/vdl"]["lr"] == 0.01 and hparams["distilled/vdl"]["distill_loss"] == "mse"
+        dev = {"dev/acc", "dev/best_acc", "dev_unseen/acc"}
+        assert set(by_name["alone h16 · student"]) == {"train/ce", "train/lr", *dev}
+        assert set(by_name["distilled h16 · distilled"]) == {"train/mse", "train/lr", *dev}
+        # the table: the run's name first, then what tells runs apart, then the best dev accuracy first
+        columns = api(url, "hparams/indicators")
+        assert [c["name"] for c in columns["hparams"]] == ["run", "student", "hidden_size"]  # few: metrics in view
+        assert [c["name"] for c in columns["metrics"]][0] == "dev/best_acc"
+        rows = {row["name"]: row for row in api(url, "hparams/list")}
+        for run, name in (("student", "alone h16 · student"), ("distilled", "distilled h16 · distilled")):
+            summary = json.loads((runs / run / "summary.json").read_text())
+            assert rows[f"{run}/vdl"]["hparams"]["run"] == name
+            assert rows[f"{run}/vdl"]["metrics"]["dev/best_acc"] == pytest.approx(summary["best_dev_acc"])
+        assert rows["student/vdl"]["hparams"]["hidden_size"] == 16
         if find_browser():  # the page as a browser draws it (apt-get install chromium fonts-noto-cjk)
-            page = rendered_text(url + "/app/scalar")
-            assert all(text in page for text in rendered_must_show(names, "dev/acc"))
-            assert screenshot(url + "/app/scalar", str(tmp_path / "board.png"), runs=3)
+            assert rendered_text(url + "/app/scalar", rendered_must_show(names, "dev/acc"))
+            assert screenshot_curves(url + "/app/scalar", str(tmp_path / "board.png"), runs=3) > 0
     finally:
         stop_visualdl(proc)
+
+
+@pytest.mark.skipif(not find_browser(), reason="needs chromium (apt-get install chromium fonts-noto-cjk)")
+def test_check_fails_on_a_chart_without_curves(tmp_path):
+    """A run whose dev/acc is all NaN (a diverged run): the API lists it, the page draws its chart,
+    empty; check_visualdl.py must not call that ok."""
+    with LogWriter(logdir=str(tmp_path / "diverged" / "vdl"), display_name="diverged") as writer:
+        for step in range(5):
+            writer.add_scalar("dev/acc", float("nan"), step)
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "check_visualdl.py"),
+                           "--logdir", str(tmp_path / "diverged" / "vdl")], capture_output=True, text=True)
+    assert done.returncode == 1 and "FAILED: no curve drawn" in done.stderr, done.stderr
