@@ -211,6 +211,7 @@ def registry_keys(module, registry):
 
 STUDENTS = registry_keys("students", "STUDENTS")  # --student: a new student is its class and a line there
 DISTILL_LOSSES = registry_keys("losses", "DISTILL_LOSSES")  # --distill_loss: a new loss is its function and a line
+PAIR_OPS = registry_keys("students", "PAIR_OPS")  # --pair_op
 
 
 def add_student_args(parser):
@@ -231,6 +232,10 @@ def add_student_args(parser):
     group.add_argument("--fc_hidden_size", type=non_negative_int, default=0,
                        help="BOW: a second tanh dense layer of this size before the logits (PaddleNLP's BoW: "
                             "96); 0, none.")
+    group.add_argument("--pair_op", choices=PAIR_OPS, default="mul",
+                       help="Pair tasks (a text_b column): the student encodes both sides with the same layers "
+                            "and classifies [h1, h2, h1 op h2, |h1 - h2|] of their vectors; mul as Tang et al., "
+                            "add as PaddleNLP's distill_lstm.")
     group.add_argument("--dropout_prob", type=probability, help="Dropout on embeddings and sentence vector.")
     group.add_argument("--word_dropout", type=probability, default=0.0,
                        help="Rate at which training words are replaced by [UNK].")

@@ -91,12 +91,26 @@ def canonical_number(text):
     return str(int(value)) if value == int(value) else format(value, "f").rstrip("0")
 
 
-def read_lines(path):
-    """The non-blank lines of a UTF-8 text file of sentences, one per line, stripped."""
-    lines = [line.strip() for _, line in utf8_lines(path) if line.strip()]
+def read_lines(path, pairs=False):
+    """The non-blank lines of a UTF-8 text file of sentences, one per line, stripped; with pairs, each
+    line is a pair's two texts separated by a tab, read as (text_a, text_b)."""
+    lines = [pair_of(line, f"{path}:{lineno}") if pairs else line.strip()
+             for lineno, line in utf8_lines(path) if line.strip()]
     if not lines:
         raise InputError(f"{path}: no sentences")
     return lines
+
+
+def pair_of(line, where):
+    """(text_a, text_b) of a line holding the two texts separated by a tab; `where` names the line in errors."""
+    fields = line.strip("\r\n").split("\t")
+    if len(fields) != 2:
+        raise InputError(f"{where}: expected a pair, text_a and text_b separated by a tab; found {len(fields)} "
+                         f"field{'s' if len(fields) > 1 else ''}")
+    for name, text in zip(("text_a", "text_b"), fields):
+        if not text.strip():
+            raise InputError(f"{where}: empty {name}")
+    return tuple(text.strip() for text in fields)
 
 
 def sorted_labels(labels):
@@ -135,14 +149,21 @@ def is_pair(ds):
     return isinstance(ds[0]["text"], tuple)
 
 
-def kind(pairs):
+def texts_kind(pairs):
+    """What a task's texts are, in words."""
     return "pairs (text_a, text_b)" if pairs else "single texts (no text_b)"
+
+
+def positive_class(label_list, pairs):
+    """The class whose F1 a text-matching task reports beside accuracy, as GLUE's QQP and LCQMC do: label "1"
+    (the same intent) of a two-label pair task; None elsewhere (accuracy only)."""
+    return label_list.index("1") if pairs and len(label_list) == 2 and "1" in label_list else None
 
 
 def check_kind(ds, path, pairs, task):
     """A file of the task's kind: pairs where the task has pairs, single texts where it has single texts."""
     if is_pair(ds) != pairs:
-        raise InputError(f"{path}: {kind(not pairs)}, where {task} has {kind(pairs)}")
+        raise InputError(f"{path}: {texts_kind(not pairs)}, where {task} has {texts_kind(pairs)}")
 
 
 def to_label_ids(ds, path, label_list):

@@ -192,7 +192,7 @@ def test_the_cache_key_follows_every_augmentation_setting_and_the_code(fine_tune
 
     data_dir, vocab, base, best = fine_tuned
     args = parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(best), "--model_name", str(base)])
-    teacher = Teacher(args, ["0", "1"])
+    teacher = Teacher(args, ["0", "1"], False)
 
     def key():
         return json.dumps(transfer.cache_manifest(args, teacher, ["t"], [], ["d"]), sort_keys=True)
@@ -248,7 +248,7 @@ def test_under_the_launcher_each_rank_labels_every_other_batch(fine_tuned, monke
 
     data_dir, vocab, base, best = fine_tuned
     args = parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(best), "--model_name", str(base)])
-    teacher = Teacher(args, ["0", "1"])
+    teacher = Teacher(args, ["0", "1"], False)
     sentences = segment([line.split("\t")[1] for line in (data_dir / "dev.tsv").read_text().splitlines()[1:]])
     whole = teacher.logits(sentences, 4)
     monkeypatch.setattr("teacher.world", lambda: (1, 2))  # rank 1 of 2
@@ -356,7 +356,7 @@ def test_the_teacher_reads_text_through_its_own_vocabulary(fine_tuned, tmp_path)
     def logits(teacher_dir, model_name):
         args = parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(teacher_dir),
                                       "--model_name", str(model_name)])
-        return Teacher(args, ["0", "1"]).logits(sentences, 8)
+        return Teacher(args, ["0", "1"], False).logits(sentences, 8)
 
     own = logits(best, base)
     np.testing.assert_array_equal(logits(best, reversed_vocab), own)
