@@ -71,10 +71,11 @@ def toy_task(tmp_path):
 
 @pytest.fixture
 def pair_task(tmp_path):
-    """A data dir of toy pairs, train (64) / dev (24), and the toy words' vocab."""
+    """A data dir of toy pairs, train (256: a siamese student learns the task from them, not from 64) / dev (24),
+    and the toy words' vocab."""
     data_dir = tmp_path / "pairs"
     data_dir.mkdir()
-    write_tsv(data_dir / "train.tsv", toy_pairs(64, seed=1), PAIR_HEADER)
+    write_tsv(data_dir / "train.tsv", toy_pairs(256, seed=1), PAIR_HEADER)
     write_tsv(data_dir / "dev.tsv", toy_pairs(24, seed=2), PAIR_HEADER)
     vocab = write_vocab(tmp_path / "vocab.txt", POSITIVE + NEGATIVE + FILLER)
     return data_dir, vocab

@@ -77,15 +77,16 @@ def test_a_student_alone_learns_the_toy_matching_task_and_reports_f1(pair_task, 
     data_dir, vocab = pair_task
     out = tmp_path / "alone"
     main_of("student_lstm_small")(["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir", str(out),
-                                   *TINY, "--max_epoch", "25", "--lr", "1e-2", "--dropout_prob", "0.0"])
+                                   *TINY, "--max_epoch", "8", "--batch_size", "16", "--lr", "1e-2", "--optimizer", "adam",
+                                   "--seed", "1", "--dropout_prob", "0.0"])
     summary = summary_of(out)
-    assert summary["best_dev_acc"] >= 0.85
+    assert summary["best_dev_acc"] >= 0.9
     assert 0 < summary["best_dev_f1"] <= 1 and len(summary["dev_f1"]) == len(summary["dev_acc"])
     best = dict(map(tuple, summary["dev_acc"]))
     assert max(best.values()) == summary["best_dev_acc"]  # accuracy chooses the checkpoint
     assert dict(map(tuple, summary["dev_f1"]))[summary["best_step"]] == summary["best_dev_f1"]
-    assert scalars(out / "vdl", "dev/f1") == [f1 for _, f1 in summary["dev_f1"]]
-    assert scalars(out / "vdl", "dev/best_f1")[-1] == summary["best_dev_f1"]
+    assert scalars(out / "vdl", "dev/f1") == pytest.approx([f1 for _, f1 in summary["dev_f1"]])  # float32 there
+    assert scalars(out / "vdl", "dev/best_f1")[-1] == pytest.approx(summary["best_dev_f1"])
     with open(out / "best" / "checkpoint.json", encoding="utf-8") as f:
         meta = json.load(f)
     assert meta["pairs"] is True and meta["model"]["pair_op"] == "mul"
@@ -132,8 +133,8 @@ def test_teacher_reads_a_pair_as_cls_a_sep_b_sep_and_is_distilled_into_a_siamese
     summary = summary_of(out)
     assert summary["teacher_dev_acc"] == pytest.approx(teacher_summary["best_dev_acc"], abs=1e-6)
     assert summary["teacher_dev_f1"] == pytest.approx(teacher_summary["best_dev_f1"], abs=1e-6)
-    # 64 training pairs, 2 unlabelled ones, and up to 2 augmented copies of each training pair
-    assert 66 < summary["transfer_set"]["sentences"] <= 66 + 128 and summary["transfer_set"]["gold_labelled"] == 64
+    # 256 training pairs, 2 unlabelled ones, and up to 2 augmented copies of each training pair
+    assert 258 < summary["transfer_set"]["sentences"] <= 258 + 512 and summary["transfer_set"]["gold_labelled"] == 256
     assert {"best_dev_f1", "dev_unseen_acc", "dev_unseen_f1"} <= set(summary)
     with open(out / "best" / "checkpoint.json", encoding="utf-8") as f:
         assert json.load(f)["model"]["pair_op"] == "add"

@@ -1,0 +1,146 @@
+"""Sentence pairs on LCQMC (../shared/data/lcqmc): what the CPU budget allows, then the teacher and the
+students alone and distilled, over training seeds.
+
+    python bench/bench_pairs.py speed        # s/step of each job on LCQMC's pairs, and an epoch's minutes
+
+`speed` times, on a sample of LCQMC's training pairs batched by length as training batches them: the
+offline teacher (m3e-small) fine-tuning at batch 32 and labelling at batch 64, each at --max_seq_length 64
+and 128, and the Bi-LSTM (the recipe's sizes, siamese) training at batch 64, on one thread and two. It
+writes bench/results/lcqmc/speed.json, from which the teacher's epochs and sequence length are chosen.
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+
+# common first: it puts the project on sys.path
+from common import ROOT, SHARED_DATA, cpu_model, fetch_offline_teacher, write_results
+from args import recipe  # noqa: E402, I001
+
+LCQMC = os.path.join(SHARED_DATA, "lcqmc")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "lcqmc")
+
+
+def sample_batches(lengths, batch_size, steps, seed=0):
+    """`steps` batches of the length-grouped training order (as fit's sampler cuts them), spread evenly over
+    the batch widths, so their mean stands for an epoch."""
+    from data import LengthGroupedBatchSampler
+
+    batches = LengthGroupedBatchSampler(lengths, batch_size, shuffle=True, seed=seed).batches()
+    by_width = sorted(batches, key=lambda b: max(lengths[i] for i in b))
+    return [by_width[int((k + 0.5) * len(by_width) / steps)] for k in range(steps)]
+
+
+def timed_steps(batches, step):
+    """Mean seconds of step(batch) over the batches, after one untimed step (caches, allocators)."""
+    step(batches[-1])
+    start = time.time()
+    for batch in batches:
+        step(batch)
+    return (time.time() - start) / len(batches)
+
+
+def teacher_speed(pairs, max_seq_length, steps):
+    """(s per training step of 32, s per labelling batch of 64, share of pairs cut) of m3e-small."""
+    import paddle
+    from paddlenlp.data import Tuple
+
+    from teacher import encode, load_teacher, teacher_pads
+
+    model, tokenizer = load_teacher("bert", fetch_offline_teacher(), ["0", "1"])
+    cut = np.mean([len(ids) > max_seq_length for ids in tokenizer([a for a, _ in pairs],
+                                                                    text_pair=[b for _, b in pairs])["input_ids"]])
+    encoded = encode(tokenizer, pairs, max_seq_length)
+    lengths = [len(ids) for ids, _ in encoded]
+    optimizer = paddle.optimizer.AdamW(5e-5, parameters=model.parameters())
+    pad = Tuple(*teacher_pads(tokenizer))
+
+    def train(batch):
+        ids, types = pad([encoded[i] for i in batch])
+        loss = paddle.nn.functional.cross_entropy(model(paddle.to_tensor(ids), paddle.to_tensor(types)),
+                                                  paddle.zeros([len(batch)], dtype="int64"))
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+
+    @paddle.no_grad()
+    def label(batch):
+        ids, types = pad([encoded[i] for i in batch])
+        model(paddle.to_tensor(ids), paddle.to_tensor(types))
+
+    train_seconds = timed_steps(sample_batches(lengths, 32, steps), train)
+    model.eval()
+    label_seconds = timed_steps(sample_batches(lengths, 64, steps), label)
+    return train_seconds, label_seconds, float(cut)
+
+
+def student_speed(pairs, steps):
+    """s per training step of 64 pairs of the Bi-LSTM at the recipes' sizes, siamese."""
+    import paddle
+
+    from args import parse_args
+    from data import lean_vocab, load_vocab, segment
+    from students import batchify_fn, build_student, student_config, to_records
+
+    args = parse_args("student", [*recipe("student"), "--task_name", "lcqmc"])  # the sizes every recipe keeps
+    words = segment(pairs)
+    vocab = lean_vocab(load_vocab(os.path.join(ROOT, args.vocab_path)), words)
+    records = to_records(words, [0] * len(words), vocab, args)
+    model = build_student(student_config(args, vocab, 2, pairs=True))
+    optimizer = paddle.optimizer.Adam(1e-3, parameters=model.parameters())
+    batchify = batchify_fn(vocab.to_indices("[PAD]"), pairs=True)
+
+    def train(batch):
+        *inputs, labels = (paddle.to_tensor(x) for x in batchify([records[i] for i in batch]))
+        loss = paddle.nn.functional.cross_entropy(model(*inputs), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+
+    lengths = [len(a) + len(b) for a, b in words]
+    return timed_steps(sample_batches(lengths, 64, steps), train)
+
+
+def speed(args):
+    import paddle
+
+    from data import load_local_splits
+    from utils import init_logging
+
+    init_logging()
+    train = load_local_splits(LCQMC)[0]["train"]
+    rng = np.random.default_rng(0)
+    pairs = [train[int(i)]["text"] for i in rng.choice(len(train), args.sample, replace=False)]
+    rows = {"teacher": [], "bilstm": []}
+    paddle.base.core.set_num_threads(2)
+    for max_seq_length in (64, 128):
+        train_s, label_s, cut = teacher_speed(pairs, max_seq_length, args.steps)
+        rows["teacher"].append({"max_seq_length": max_seq_length, "threads": 2, "train_seconds_per_step_32": train_s,
+                                "label_seconds_per_batch_64": label_s, "pairs_cut": cut,
+                                "train_epoch_minutes": len(train) / 32 * train_s / 60,
+                                "label_train_minutes": len(train) / 64 * label_s / 60})
+        print(rows["teacher"][-1], flush=True)
+    for threads in (1, 2):
+        paddle.base.core.set_num_threads(threads)
+        step = student_speed(pairs, args.steps)
+        rows["bilstm"].append({"threads": threads, "train_seconds_per_step_64": step,
+                               "train_epoch_minutes": len(train) / 64 * step / 60})
+        print(rows["bilstm"][-1], flush=True)
+    write_results(os.path.join(RESULTS, "speed.json"), {
+        "train_pairs": len(train), "sample_pairs": args.sample, "steps_timed": args.steps, "cpu": cpu_model(),
+        "teacher": "m3e-small (offline), pretrained weights, a new 2-class head", **rows})
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("speed", help="s/step of each job on LCQMC pairs")
+    p.add_argument("--sample", type=int, default=6400, help="training pairs the batches are cut from")
+    p.add_argument("--steps", type=int, default=30, help="timed steps per measurement")
+    args = parser.parse_args()
+    {"speed": speed}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
