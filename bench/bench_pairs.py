@@ -2,24 +2,59 @@
 students alone and distilled, over training seeds.
 
     python bench/bench_pairs.py speed        # s/step of each job on LCQMC's pairs, and an epoch's minutes
+    python bench/bench_pairs.py teacher      # m3e-small fine-tuned by recipes/teacher_lcqmc.txt
 
 `speed` times, on a sample of LCQMC's training pairs batched by length as training batches them: the
 offline teacher (m3e-small) fine-tuning at batch 32 and labelling at batch 64, each at --max_seq_length 64
 and 128, and the Bi-LSTM (the recipe's sizes, siamese) training at batch 64, on one thread and two. It
 writes bench/results/lcqmc/speed.json, from which the teacher's epochs and sequence length are chosen.
+`teacher` fine-tunes the offline teacher into $DISTILL_LSTM_CACHE/teacher/lcqmc (continued from its last/
+when stopped) and writes bench/results/lcqmc/teacher.json: dev and dev-unseen accuracy and F1.
 """
 import argparse
+import json
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 
 # common first: it puts the project on sys.path
-from common import ROOT, SHARED_DATA, cpu_model, fetch_offline_teacher, write_results
+from common import CACHE, ROOT, SHARED_DATA, cpu_model, fetch_offline_teacher, write_results
 from args import recipe  # noqa: E402, I001
 
 LCQMC = os.path.join(SHARED_DATA, "lcqmc")
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "lcqmc")
+TEACHER_RUN = os.path.join(CACHE, "teacher", "lcqmc")
+
+
+def resumed(output_dir):
+    """The flags that continue a stopped run in output_dir, or start it afresh (the bench's own directory)."""
+    last = os.path.join(output_dir, "last")
+    return ["--init_from_ckpt", last] if os.path.isdir(last) else ["--overwrite_output_dir"]
+
+
+def summary_row(output_dir):
+    """Accuracy and F1 on dev and on dev's pairs not in train, from a finished run's summary.json."""
+    with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
+        summary = json.load(f)
+    return {"dev_acc": summary["best_dev_acc"], "dev_f1": summary["best_dev_f1"],
+            "dev_unseen_acc": summary["dev_unseen_acc"], "dev_unseen_f1": summary["dev_unseen_f1"],
+            "best_step": summary["best_step"], "dev_curve": summary["dev_acc"], "dev_f1_curve": summary["dev_f1"],
+            "epoch_seconds": summary["epoch_seconds"], "train_examples_per_second": summary["train_examples_per_second"]}
+
+
+def teacher(args):
+    command = [sys.executable, "teacher_train_glue.py", *recipe("teacher_lcqmc"), "--task_name", "lcqmc",
+               "--model_type", "bert", "--model_name_or_path", fetch_offline_teacher(), "--data_dir", LCQMC,
+               "--device", "cpu", "--num_threads", str(args.num_threads), "--output_dir", TEACHER_RUN]
+    if not os.path.isfile(os.path.join(TEACHER_RUN, "summary.json")):
+        print("running:", " ".join(command[1:]), flush=True)
+        subprocess.run(command + resumed(TEACHER_RUN), cwd=ROOT, check=True)
+    write_results(os.path.join(RESULTS, "teacher.json"), {
+        **summary_row(TEACHER_RUN), "threads": args.num_threads, "cpu": cpu_model(),
+        "teacher": "m3e-small (offline)", "output_dir": TEACHER_RUN, "command": " ".join(command[1:])})
 
 
 def sample_batches(lengths, batch_size, steps, seed=0):
@@ -138,8 +173,10 @@ def main():
     p = sub.add_parser("speed", help="s/step of each job on LCQMC pairs")
     p.add_argument("--sample", type=int, default=6400, help="training pairs the batches are cut from")
     p.add_argument("--steps", type=int, default=30, help="timed steps per measurement")
+    p = sub.add_parser("teacher", help="fine-tune the offline teacher on LCQMC")
+    p.add_argument("--num_threads", type=int, default=2)
     args = parser.parse_args()
-    {"speed": speed}[args.command](args)
+    {"speed": speed, "teacher": teacher}[args.command](args)
 
 
 if __name__ == "__main__":
