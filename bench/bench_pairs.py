@@ -3,13 +3,20 @@ students alone and distilled, over training seeds.
 
     python bench/bench_pairs.py speed        # s/step of each job on LCQMC's pairs, and an epoch's minutes
     python bench/bench_pairs.py teacher      # m3e-small fine-tuned by recipes/teacher_lcqmc.txt
+    python bench/bench_pairs.py logits       # its logits over the distillation's transfer set (launcher too)
+    python bench/bench_pairs.py run CONFIG [--student bilstm] [--seeds 1 7 2021]   # alone | distilled
+    python bench/bench_pairs.py table        # mean +- std of each, beside the published anchors
 
 `speed` times, on a sample of LCQMC's training pairs batched by length as training batches them: the
 offline teacher (m3e-small) fine-tuning at batch 32 and labelling at batch 64, each at --max_seq_length 64
 and 128, and the Bi-LSTM (the recipe's sizes, siamese) training at batch 64, on one thread and two. It
 writes bench/results/lcqmc/speed.json, from which the teacher's epochs and sequence length are chosen.
 `teacher` fine-tunes the offline teacher into $DISTILL_LSTM_CACHE/teacher/lcqmc (continued from its last/
-when stopped) and writes bench/results/lcqmc/teacher.json: dev and dev-unseen accuracy and F1.
+when stopped) and writes bench/results/lcqmc/teacher.json: dev and dev-unseen accuracy and F1. `run`
+trains a word student alone (recipes/student_lcqmc.txt) or distilled (recipes/distill_lcqmc.txt) per seed
+in $DISTILL_LSTM_CACHE/lcqmc, continued from its last/ when stopped, and writes
+bench/results/lcqmc/<student>-<config>/seed<N>.json. The checkpoint is chosen on dev accuracy; F1 is that
+of label 1 (the same intent); "dev, unseen" are the 8,479 dev pairs train does not hold (either order).
 """
 import argparse
 import json
@@ -43,6 +50,60 @@ def summary_row(output_dir):
             "dev_unseen_acc": summary["dev_unseen_acc"], "dev_unseen_f1": summary["dev_unseen_f1"],
             "best_step": summary["best_step"], "dev_curve": summary["dev_acc"], "dev_f1_curve": summary["dev_f1"],
             "epoch_seconds": summary["epoch_seconds"], "train_examples_per_second": summary["train_examples_per_second"]}
+
+
+CONFIGS = {"alone": ("student_lstm_small.py", "student_lcqmc"), "distilled": ("teacher_student_distill.py", "distill_lcqmc")}
+SEEDS = [1, 7, 2021]
+
+
+def student_command(config, student, seed, num_threads, output_dir):
+    script, name = CONFIGS[config]
+    cmd = [sys.executable, script, *recipe(name), "--task_name", "lcqmc", "--student", student, "--data_dir", LCQMC,
+           "--seed", str(seed), "--device", "cpu", "--num_threads", str(num_threads), "--output_dir", output_dir]
+    if config == "distilled":
+        if not os.path.isfile(os.path.join(TEACHER_RUN, "summary.json")):
+            sys.exit(f"{TEACHER_RUN}: no finished teacher; run `python bench/bench_pairs.py teacher` first")
+        cmd += ["--model_name", fetch_offline_teacher(), "--teacher_dir", os.path.join(TEACHER_RUN, "best")]
+    return cmd
+
+
+def run(args):
+    for seed in args.seeds:
+        name = f"{args.student}-{args.config}"
+        path = os.path.join(RESULTS, name, f"seed{seed}.json")
+        if os.path.isfile(path):
+            print(f"{path}: done, skipped")
+            continue
+        output_dir = os.path.join(CACHE, "lcqmc", name, f"seed{seed}")
+        cmd = student_command(args.config, args.student, seed, args.num_threads, output_dir)
+        print("running:", " ".join(cmd[1:]), flush=True)
+        if not os.path.isfile(os.path.join(output_dir, "summary.json")):
+            subprocess.run(cmd + resumed(output_dir), cwd=ROOT, check=True)
+        with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
+            summary = json.load(f)
+        write_results(path, {"student": args.student, "config": args.config, "seed": seed, **summary_row(output_dir),
+                             "teacher_dev_acc": summary.get("teacher_dev_acc"),
+                             "teacher_dev_f1": summary.get("teacher_dev_f1"),
+                             "transfer_set": summary.get("transfer_set"), "parameters": summary.get("parameters"),
+                             "threads": args.num_threads, "cpu": cpu_model(),
+                             "teacher": "m3e-small (offline), fine-tuned by bench_pairs.py teacher",
+                             "command": " ".join(cmd[1:])})
+
+
+def logits(args):
+    """Fill the teacher-logits cache of the distillation's transfer set, training nothing: the seeds then
+    train side by side on one thread each. Runs under paddle.distributed.launch too (each process labels
+    its share)."""
+    from args import parse_args
+    from data import load_splits
+    from transfer import transfer_targets
+    from utils import init_runtime
+
+    cmd = student_command("distilled", "bilstm", SEEDS[0], args.num_threads, os.path.join(CACHE, "lcqmc", "logits"))
+    distill_args = parse_args("distill", cmd[2:])
+    init_runtime(distill_args)
+    splits, label_list = load_splits(distill_args)
+    transfer_targets(distill_args, splits, label_list)
 
 
 def teacher(args):
@@ -167,6 +228,43 @@ def speed(args):
         "teacher": "m3e-small (offline), pretrained weights, a new 2-class head", **rows})
 
 
+# Published anchors (their dev/test sets and teachers differ: context, not a comparison).
+ANCHORS = [
+    "PaddleNLP distill_lstm README, QQP (English, BERT-base teacher): teacher 0.9058 / 0.8735 acc / F1, "
+    "Bi-LSTM alone 0.8566 / 0.7997, distilled 0.8752 / 0.8313 (+1.9 accuracy, +3.2 F1)",
+    "LCQMC paper (Liu et al., COLING 2018), test: BiLSTM about 0.76 accuracy",
+    "ERNIE 1.0 paper / PaddleNLP, LCQMC test: BERT-base and ERNIE 1.0 about 0.87 accuracy",
+]
+
+
+def mean_std(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
+
+
+def table(args):
+    def read(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+    rows = []
+    if os.path.isfile(os.path.join(RESULTS, "teacher.json")):
+        rows.append(("teacher: m3e-small fine-tuned", [read(os.path.join(RESULTS, "teacher.json"))]))
+    for name in sorted(os.listdir(RESULTS)) if os.path.isdir(RESULTS) else []:
+        runs = os.path.join(RESULTS, name)
+        if os.path.isdir(runs) and os.listdir(runs):
+            rows.append((name, [read(os.path.join(runs, seed)) for seed in sorted(os.listdir(runs))]))
+    print("| model | seeds | dev acc | dev F1 | dev, unseen acc | dev, unseen F1 |\n|---|---|---|---|---|---|")
+    for name, results in rows:
+        cells = [mean_std([r[k] for r in results]) for k in ("dev_acc", "dev_f1", "dev_unseen_acc", "dev_unseen_f1")]
+        print(f"| {name} | {len(results)} | " + " | ".join(cells) + " |")
+    print("\nPublished, for context:\n" + "\n".join(f"- {a}" for a in ANCHORS))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -175,8 +273,16 @@ def main():
     p.add_argument("--steps", type=int, default=30, help="timed steps per measurement")
     p = sub.add_parser("teacher", help="fine-tune the offline teacher on LCQMC")
     p.add_argument("--num_threads", type=int, default=2)
+    p = sub.add_parser("logits", help="the teacher's logits over the transfer set, cached")
+    p.add_argument("--num_threads", type=int, default=2)
+    p = sub.add_parser("run", help="a word student alone or distilled, per seed")
+    p.add_argument("config", choices=CONFIGS)
+    p.add_argument("--student", default="bilstm")
+    p.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
+    p.add_argument("--num_threads", type=int, default=1)
+    sub.add_parser("table", help="the results as a Markdown table")
     args = parser.parse_args()
-    {"speed": speed, "teacher": teacher}[args.command](args)
+    {"speed": speed, "teacher": teacher, "logits": logits, "run": run, "table": table}[args.command](args)
 
 
 if __name__ == "__main__":
