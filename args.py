@@ -246,6 +246,11 @@ def add_student_args(parser):
                        help="Words seen fewer times in training get no embedding row: they map to [UNK].")
     group.add_argument("--init_scale", type=positive_float, default=0.1,
                        help="Embedding and dense weights start uniform in [-init_scale, init_scale].")
+    group.add_argument("--init_embeddings", default=None, metavar="FILE",
+                       help="Pretrained word vectors, word2vec binary or text (tools/get_word_vectors.sh fetches "
+                            "Chinese ones): the rows of vocabulary words in FILE start from their vectors, the "
+                            "others as above. Its dimension must be --emb_dim. A resumed run's come from its "
+                            "checkpoint.")
     # The original example asked for the vocabulary size by hand; it is now read from the data.
     group.add_argument("--vocab_size", type=int, default=None, help=argparse.SUPPRESS)
 

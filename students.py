@@ -12,6 +12,7 @@ student from it. A new student is a class here and its line in STUDENTS, which -
 import inspect
 import logging
 
+import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -239,6 +240,12 @@ def to_records(words, labels, vocab, args):
     args.unseen_words say."""
     return [(*student_inputs(w, vocab, args.max_seq_length, args.unseen_words), label)
             for w, label in zip(words, labels)]
+
+
+def word_counts(records, vocab_size, pairs):
+    """How often each word id occurs in to_records' records, both sides of a pair: [vocab_size]."""
+    ids = [record[field] for record in records for field in ((0, 2) if pairs else (0,))]
+    return np.bincount(np.fromiter((i for side in ids for i in side), dtype=np.int64), minlength=vocab_size)
 
 
 def input_fields(pad_id, pairs):

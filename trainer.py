@@ -14,8 +14,9 @@ from visualdl import LogWriter
 from checkpoint import SUMMARY, WEIGHTS, load_state_strict, restore_checkpoint, save_checkpoint
 from data import PAD, create_dataloader, is_pair, positive_class, segment, vocab_words
 from students import (batchify_fn, build_student, parameter_counts, student_config, student_dictionary,
-                      student_vocab, to_records)
+                      student_vocab, to_records, word_counts)
 from utils import is_main, remove_path, world, write_json
+from vectors import init_embeddings
 
 logger = logging.getLogger("distill_lstm")
 
@@ -293,11 +294,17 @@ def train_student(args, run, loaders, vocab, label_list, pairs, compute_loss=ce_
     with paddle.utils.unique_name.guard():
         config = student_config(args, vocab, len(label_list), pairs)
         model = build_student(config)
-        optimizer = create_optimizer(args, model, total_train_steps(args, len(loaders["train"])))
         meta = {"args": vars(args), "model": config, "labels": label_list, "pairs": pairs, "vocab": vocab_words(vocab)}
+        if args.init_embeddings and not run.init_from_ckpt:  # a resumed run's weights are its checkpoint's
+            counts = word_counts(loaders["train"].dataset, len(vocab), pairs)
+            meta["init_embeddings"] = init_embeddings(model.embedder, vocab, args.init_embeddings, counts)
+        optimizer = create_optimizer(args, model, total_train_steps(args, len(loaders["train"])))
         state = None
         if run.init_from_ckpt:
-            state = restore_checkpoint(run.init_from_ckpt, model, optimizer, label_list, pairs, "student")["state"]
+            resumed = restore_checkpoint(run.init_from_ckpt, model, optimizer, label_list, pairs, "student")
+            state = resumed["state"]
+            if "init_embeddings" in resumed:  # what the run started from, still recorded
+                meta["init_embeddings"] = resumed["init_embeddings"]
         parameters = parameter_counts(model)
         logger.info("%s: %d words, %d classes, %d parameters (%d in the embedding); output in %s", args.student,
                     len(vocab), len(label_list), sum(parameters.values()), parameters["embedding"], run.output_dir)

@@ -25,6 +25,7 @@ from teacher import Teacher, encode
 from trainer import f1_score, train_student
 from utils import (InputError, approx_bytes, atomic_path, file_sha256, held_lock, is_main, main_view, manifest_key,
                    remove_path, texts_sha256, writable_dir_for)
+from vectors import check_header
 
 logger = logging.getLogger("distill_lstm")
 
@@ -184,6 +185,8 @@ def transfer_targets(args, splits, label_list, teacher=None):
 def distill_student(args, run, splits, label_list):
     """Train args.student in `run` on the teacher's logits over the transfer set (and the gold labels, by --alpha)."""
     dictionary = student_dictionary(args, run.init_from_ckpt)  # checked before the teacher's logits take minutes
+    if args.init_embeddings and not run.init_from_ckpt:
+        check_header(args.init_embeddings, args.emb_dim)  # so is the vectors' dim
     t = transfer_targets(args, splits, label_list)
     sentences, labels, words, teacher = t.sentences, t.labels, t.words, t.teacher
     vocab = student_vocab(args, dictionary, sentences, run.init_from_ckpt)
