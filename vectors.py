@@ -45,7 +45,7 @@ def read_vectors(path, words, dim=None):
     dimension is refused before its records are read."""
     with mapped(path) as data:
         count, file_dim = read_header(path, data, dim)
-        records = text_records if is_text(data, file_dim) else binary_records
+        records = text_records if is_text(data) else binary_records
         wanted, vectors = set(words), {}
         for word, where, vector in records(path, data, count, file_dim):
             if word in wanted:
@@ -87,17 +87,17 @@ def read_header(path, data, dim=None):
     return count, file_dim
 
 
-def is_text(data, dim):
-    """Whether the first record is a line of a word and dim numbers (binary floats never read as one)."""
+def is_text(data):
+    """Whether the first record is a line of a word and numbers (binary floats never read as that)."""
     start = data.tell()
     line = data.readline()
     data.seek(start)
     try:
-        fields = line.decode("utf-8").rstrip().split(" ")
+        fields = line.decode("utf-8").rstrip("\r\n ").split(" ")
         np.asarray(fields[1:], dtype=np.float32)
     except (UnicodeDecodeError, ValueError):
         return False
-    return len(fields) == dim + 1
+    return len(fields) > 1
 
 
 def text_records(path, data, count, dim):
@@ -109,7 +109,7 @@ def text_records(path, data, count, dim):
                 raise InputError(f"{path}:{lineno}: more lines than the {count} the header announces")
             continue
         try:
-            word, *values = line.decode("utf-8").rstrip().split(" ")
+            word, *values = line.decode("utf-8").rstrip("\r\n ").split(" ")
             vector = np.asarray(values, dtype=np.float32)
         except UnicodeDecodeError as e:
             raise InputError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})")
@@ -140,8 +140,9 @@ def binary_records(path, data, count, dim):
             raise InputError(f"{path}: {where}: the word is not valid UTF-8 ({e.reason})")
         yield word, where, functools.partial(float32s, data, space + 1, dim)
         pos = space + 1 + size
-    if data[pos:].strip():
-        raise InputError(f"{path}: {len(data) - pos} bytes after the {count} records the header announces")
+    rest = data[pos:].strip()
+    if rest:
+        raise InputError(f"{path}: {len(rest)} bytes after the {count} records the header announces")
 
 
 def float32s(data, offset, dim):
