@@ -22,10 +22,10 @@ MAX_WORD_BYTES = 1000  # a binary record whose word runs longer is garbage, not 
 
 
 def init_embeddings(embedder, vocab, path, word_counts):
-    """Start the rows of `vocab`'s words that the file at `path` has from their vectors (the others keep their
-    random start, [PAD]'s stays 0, [UNK]'s is not looked up); `word_counts` [vocab size] are the training set's. Returns what the
-    checkpoint records: the file (path, sha256, dim) and how much of the vocabulary and the training words it
-    covered."""
+    """Start the rows of `vocab`'s words that the file at `path` has from their vectors; the others keep their
+    random start ([PAD]'s stays 0; [UNK] is not looked up). `word_counts` [vocab size] are the training set's.
+    Returns what the checkpoint records: the file (path, sha256, dim) and how much of the vocabulary and of the
+    training words it covered."""
     words = vocab_words(vocab)
     vectors, dim = read_vectors(path, [w for w in words if w not in (PAD, UNK)], embedder.weight.shape[1])
     found = [i for i, word in enumerate(words) if word in vectors]

@@ -61,14 +61,16 @@ def garble(tmp_path, fmt, edit):
     ("binary", lambda b: b[:-7], "record 3 of 3 (byte 44): truncated (not a complete word2vec binary file)"),
     ("binary", lambda b: b.replace(b"3 3\n", b"4 3\n"), "record 4 of 4 (byte 64): truncated"),
     ("binary", lambda b: b + b"junk", "4 bytes after the 3 records the header announces"),
-    ("binary", lambda b: b"3 3\n" + b"x" * 2000, "record 1 of 3 (byte 4): no word ending in a space within 1000 bytes"),
-    ("binary", lambda b: b.replace("酒店".encode(), b"\xff\xfe\xfd\xfc\xfb\xfa"), "record 2 of 3 (byte 24): the word is not"),
+    ("binary", lambda b: b"3 3\n" + b"x" * 2000,
+     "record 1 of 3 (byte 4): no word ending in a space within 1000 bytes"),
+    ("binary", lambda b: b.replace("酒店".encode(), b"\xff" * 6), "record 2 of 3 (byte 24): the word is not valid UTF-8"),
     ("text", lambda b: b.rsplit(b"\n", 2)[0] + b"\n", "2 lines of vectors, the header announces 3 (truncated?)"),
     ("text", lambda b: b.replace("店 ".encode(), "店 oops ".encode()), ":3: not a word and 3 numbers"),
     ("text", lambda b: b.replace(b" \n", b" 1.0\n", 1), ":2: 4 numbers after the word, the header says 3"),
     ("text", lambda b: b.replace(b" \n", b" \nextra 1 2 3\n"), ":5: more lines than the 3 the header announces"),
     ("text", lambda b: b.replace(b"3 3\n", b"word2vec\n"), ":1: expected word2vec's header 'count dim'"),
-    ("text", lambda b: b.replace(b" \n", b" nan\n").replace(b"3 3", b"3 4"), "line 2: '很好' has values that are not"),
+    ("text", lambda b: b.replace(b" \n", b" nan\n").replace(b"3 3", b"3 4"),
+     "line 2: '很好' has values that are not finite numbers"),
 ])
 def test_a_garbled_or_truncated_file_is_one_error_naming_the_file_and_where(fmt, edit, message, tmp_path):
     path = garble(tmp_path, fmt, edit)
