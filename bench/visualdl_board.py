@@ -153,13 +153,17 @@ def find_browser():
     return next((p for p in map(shutil.which, BROWSERS) if p), None)
 
 
-def browser_command(browser, profile, url, wait_ms, *extra):
-    """Headless Chromium on `url` (a JS app: --virtual-time-budget lets it fetch and draw; without
-    it only the header is there). Other hosts are made unresolvable, so what it shows is what an
-    offline user sees."""
+def headless(browser, profile):
+    """Headless Chromium on the profile directory `profile`. Other hosts are made unresolvable, so
+    what it shows is what an offline user sees."""
     return [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-            f"--user-data-dir={profile}", f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {HOST}",
-            f"--virtual-time-budget={wait_ms}", *extra, url]
+            f"--user-data-dir={profile}", f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {HOST}"]
+
+
+def browser_command(browser, profile, url, wait_ms, *extra):
+    """The browser on `url` (a JS app: --virtual-time-budget lets it fetch and draw; without it only
+    the header is there)."""
+    return [*headless(browser, profile), f"--virtual-time-budget={wait_ms}", *extra, url]
 
 
 def run_browser(browser, profile, url, wait_ms, *extra):
@@ -174,10 +178,9 @@ class DevTools:
 
     def __init__(self, browser, profile, timeout=120):
         (self.theirs_in, ours_out), (ours_in, self.theirs_out) = os.pipe(), os.pipe()
-        self.proc = subprocess.Popen(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={profile}",
-             "--remote-debugging-pipe", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=False, preexec_fn=self._pipe_fds)
+        self.proc = subprocess.Popen([*headless(browser, profile), "--remote-debugging-pipe", "about:blank"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=False,
+                                     preexec_fn=self._pipe_fds)
         os.close(self.theirs_in)
         os.close(self.theirs_out)
         self.out, self.inp, self.timeout, self.calls, self.buffer = ours_out, ours_in, timeout, 0, b""
