@@ -93,5 +93,6 @@ def test_task_lcqmc_runs_the_pair_recipes_on_lcqmc_and_prints_f1(tmp_path):
     assert "| about 0.87 (BERT-base / ERNIE 1.0) |" in done.stdout and "LCQMC's test set, not dev" in done.stdout
     assert json.loads((out / "results.json").read_text(encoding="utf-8"))["teacher"]["dev_unseen_f1"] == 0.8 - 0.09
 
-    wrong = subprocess.run(["bash", "reproduce.sh"], cwd=ROOT, env={**env, "TASK": "qqp"}, capture_output=True, text=True)
+    wrong = subprocess.run(["bash", "reproduce.sh"], cwd=ROOT, env={**env, "TASK": "qqp"}, capture_output=True,
+                           text=True)
     assert wrong.returncode == 2 and wrong.stderr == "error: TASK=qqp: chnsenticorp or lcqmc\n"
