@@ -202,7 +202,8 @@ def test_eval_reads_labels_by_the_training_rule_and_checks_them_first(exported_s
 
 @pytest.mark.parametrize("lines, argv, message", [
     (["label\ttext_a", "1\t推荐"], [], r"input.tsv:1: a tsv header .*--text_column text_a"),
-    (["text_a\ttext_b\tlabel", "推荐\t很好\t1"], ["--text_column", "text_a"], "sentence pairs"),
+    (["text_a\ttext_b\tlabel", "推荐\t很好\t1"], ["--text_column", "text_a"],
+     r"input.tsv:1: pairs \(text_a, text_b\), where the model classifies single texts \(no text_b\)"),
     (["label\treview", "1\t推荐"], ["--text_column", "review"], "trained on column 'text_a', not 'review'"),
     (["label\ttext_a", "1\t推荐"], ["--eval"], "--eval needs --text_column"),
 ])
