@@ -8,13 +8,14 @@ Every training row is scored by a model that never saw it nor a copy of its text
 into --folds folds, rows of identical text (a pair in either order) always in the same fold, each
 fold's size and label shares as even as that allows, and for each fold a model is trained on the
 others (the teacher fine-tuned with the teacher flags, or a student trained alone with the student
-flags; its checkpoint chosen on dev), exported, and run on the held-out rows by predict.py's Predictor. The folds' probabilities are
-cached in --probs_cache, so a stopped run continues where it stopped (a fold from its last
-checkpoint) and a second run (--clean, another --filter_by) costs nothing.
-cleanlab's confident learning (cleanlab.filter.find_label_issues, by --filter_by's rule) then flags
-the rows whose label the out-of-sample probabilities contradict, and <output_dir>/label_issues.tsv
-lists them worst first, each with its text columns (text_a, and a pair's text_b); out_of_sample_probs.npy
-beside it keeps every training row's probabilities, in train.tsv's order, for cleanlab's other rules. --clean writes <output_dir>/data/, a --data_dir
+flags; its checkpoint chosen on dev), exported, and run on the held-out rows by predict.py's
+Predictor. The folds' probabilities are cached in --probs_cache, so a stopped run continues where it
+stopped (a fold from its last checkpoint) and a second run (--clean, another --filter_by) costs
+nothing. cleanlab's confident learning (cleanlab.filter.find_label_issues, by --filter_by's rule)
+then flags the rows whose label the out-of-sample probabilities contradict, and
+<output_dir>/label_issues.tsv lists them worst first, each with its text columns (text_a, and a
+pair's text_b); out_of_sample_probs.npy beside it keeps every training row's probabilities, in
+train.tsv's order, for cleanlab's other rules. --clean writes <output_dir>/data/, a --data_dir
 every script takes: train.tsv in the input's own layout without the flagged rows (drop) or with the
 suggested labels (relabel), and dev.tsv (and test.tsv) linked to the originals, which are never
 modified.
