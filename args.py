@@ -211,6 +211,7 @@ def registry_keys(module, registry):
 
 STUDENTS = registry_keys("students", "STUDENTS")  # --student: a new student is its class and a line there
 DISTILL_LOSSES = registry_keys("losses", "DISTILL_LOSSES")  # --distill_loss: a new loss is its function and a line
+PAIR_OPS = registry_keys("students", "PAIR_OPS")  # --pair_op
 
 
 def add_student_args(parser):
@@ -231,6 +232,10 @@ def add_student_args(parser):
     group.add_argument("--fc_hidden_size", type=non_negative_int, default=0,
                        help="BOW: a second tanh dense layer of this size before the logits (PaddleNLP's BoW: "
                             "96); 0, none.")
+    group.add_argument("--pair_op", choices=PAIR_OPS, default="mul",
+                       help="Pair tasks (a text_b column): the student encodes both sides with the same layers "
+                            "and classifies [h1, h2, h1 op h2, |h1 - h2|] of their vectors; mul as Tang et al., "
+                            "add as PaddleNLP's distill_lstm.")
     group.add_argument("--dropout_prob", type=probability, help="Dropout on embeddings and sentence vector.")
     group.add_argument("--word_dropout", type=probability, default=0.0,
                        help="Rate at which training words are replaced by [UNK].")
@@ -306,11 +311,14 @@ def add_export_args(parser):
 
 def add_predict_args(parser):
     parser.add_argument("--model_dir", required=True, help="An inference model written by export_model.py.")
-    parser.add_argument("--input", default="-", help="Text file, one sentence per line, or - for stdin.")
+    parser.add_argument("--input", default="-", help="Text file, one sentence per line (a pair model's: two "
+                        "separated by a tab), or - for stdin.")
     parser.add_argument("--text_column", default=None,
-                        help="Read --input as a tsv with a header and take this column (e.g. text_a).")
+                        help="Read --input as a tsv with a header and take this column (e.g. text_a); a pair "
+                             "model takes text_b beside it.")
     parser.add_argument("--label_column", default="label", help="With --eval: the gold label column.")
-    parser.add_argument("--eval", action="store_true", help="Print accuracy against --label_column.")
+    parser.add_argument("--eval", action="store_true",
+                        help="Print accuracy against --label_column (and a pair task's F1 of label 1).")
     parser.add_argument("--format", choices=["text", "json"], default="text",
                         help="text: label and probabilities per line; json: one JSON object per line.")
     parser.add_argument("--batch_size", type=positive_int, default=64, help="Sentences per batch.")

@@ -14,6 +14,7 @@ import filelock
 import numpy as np
 import paddle
 
+from data import texts_kind
 from utils import (InputError, absolute_dirs_to_create, approx_bytes, atomic_path, gathered, is_main,
                    make_writable_dir, paddlenlp_quiet, recover_interrupted_swap, remove_empty_dirs, remove_path, world)
 
@@ -205,12 +206,20 @@ def check_labels(path, meta, label_list):
         raise InputError(f"{path}: trained on labels {meta['labels']}, the data has {label_list}")
 
 
-def restore_checkpoint(path, model, optimizer, label_list, kind):
+def check_task(path, meta, label_list, pairs):
+    """A checkpoint of the data's task: the same labels, and pairs (text_a, text_b) where the data has pairs."""
+    check_labels(path, meta, label_list)
+    trained = meta.get("pairs", False)  # checkpoints from before pair tasks read single texts
+    if trained != pairs:
+        raise InputError(f"{path}: trained on {texts_kind(trained)}, the data has {texts_kind(pairs)}")
+
+
+def restore_checkpoint(path, model, optimizer, label_list, pairs, kind):
     """Resume from a last/ checkpoint of the same task and kind: model, optimizer and random
     state; return its metadata."""
     meta = read_checkpoint_meta(path)
     require_kind(path, meta, kind)
-    check_labels(path, meta, label_list)
+    check_task(path, meta, label_list, pairs)
     if not os.path.isfile(os.path.join(path, OPTIMIZER)):
         raise InputError(f"{path}: holds weights only (best/ does); resume from the run's last/")
     load_state_strict(model, os.path.join(path, WEIGHTS))

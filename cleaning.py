@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from checkpoint import Run, claimed_output_dir, read_checkpoint_meta
+from data import text_key, text_line
 from inference import Predictor, export_checkpoint
 from teacher import fine_tune
 from trainer import train_alone
@@ -38,7 +39,7 @@ def grouped_folds(texts, labels, folds, seed):
     from sklearn.model_selection import StratifiedGroupKFold
 
     first_row = {}
-    text_ids = [first_row.setdefault(text, i) for i, text in enumerate(texts)]
+    text_ids = [first_row.setdefault(text_key(text), i) for i, text in enumerate(texts)]  # a pair in either order
     fold_of = np.zeros(len(texts), dtype="int64")
     split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(texts, labels, text_ids)
     for k, (_, held_out) in enumerate(split):
@@ -49,7 +50,7 @@ def grouped_folds(texts, labels, folds, seed):
 def probs_manifest(args, splits, label_list, fold_of):
     """What the out-of-sample probabilities depend on; any change gives another cache entry."""
     def rows_sha(ds):  # labels included: they are what is judged
-        return texts_sha256([f"{ex['label']}\t{ex['text']}" for ex in ds])
+        return texts_sha256([f"{ex['label']}\t{text_line(ex['text'])}" for ex in ds])
 
     weights = os.path.join(args.model_name_or_path, "model_state.pdparams")
     # the folds themselves, not the rule that drew them: entries of another assignment (the label-stratified

@@ -20,8 +20,10 @@ from tqdm import tqdm
 from utils import InputError, world
 
 PAD, UNK = "[PAD]", "[UNK]"
-# Column layouts PaddleNLP's task files use; a header line names them.
-LAYOUTS = (("label", "text_a"), ("qid", "label", "text_a"), ("qid", "text_a"), ("text_a",))
+# Column layouts PaddleNLP's task files use; a header line names them. A pair task's (text matching: LCQMC)
+# adds text_b, and each of its texts is the pair (text_a, text_b).
+SINGLE_LAYOUTS = (("label", "text_a"), ("qid", "label", "text_a"), ("qid", "text_a"), ("text_a",))
+LAYOUTS = SINGLE_LAYOUTS + tuple(layout + ("text_b",) for layout in SINGLE_LAYOUTS)
 DEV_UNSEEN = "dev_unseen"  # the split of dev's texts not in train
 TEXT_COLUMN = "text_a"  # the column every layout's text is in: what the models are trained on
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)")  # a label that is a number (no exponent, nan or inf)
@@ -44,7 +46,8 @@ def utf8_lines(path):
 
 
 def read_tsv(path):
-    """Yield {"text", "label", "line"} from a PaddleNLP-style tsv, checking every row."""
+    """Yield {"text", "label", "line"} from a PaddleNLP-style tsv, checking every row; a pair layout's text is
+    the pair (text_a, text_b)."""
     columns = None
     for lineno, line in utf8_lines(path):
         fields = line.split("\t")
@@ -60,12 +63,15 @@ def read_tsv(path):
             raise InputError(f"{path}:{lineno}: expected {len(columns)} tab-separated fields "
                              f"({', '.join(columns)}), found {len(fields)}")
         row = dict(zip(columns, fields))
-        if not row[TEXT_COLUMN].strip():
-            raise InputError(f"{path}:{lineno}: empty text")
+        sides = [c for c in (TEXT_COLUMN, "text_b") if c in columns]
+        for side in sides:
+            if not row[side].strip():
+                raise InputError(f"{path}:{lineno}: empty {side if len(sides) > 1 else 'text'}")
+        text = tuple(row[side].strip() for side in sides)
         label = clean_label(row.get("label", ""))
         if "label" in columns and label is None:
             raise InputError(f"{path}:{lineno}: empty label")
-        yield {"text": row[TEXT_COLUMN].strip(), "label": label, "line": lineno}
+        yield {"text": text if len(text) > 1 else text[0], "label": label, "line": lineno}
     if columns is None:
         raise InputError(f"{path}: empty file")
 
@@ -85,12 +91,35 @@ def canonical_number(text):
     return str(int(value)) if value == int(value) else format(value, "f").rstrip("0")
 
 
-def read_lines(path):
-    """The non-blank lines of a UTF-8 text file of sentences, one per line, stripped."""
-    lines = [line.strip() for _, line in utf8_lines(path) if line.strip()]
+def read_lines(path, pairs=False):
+    """The non-blank lines of a UTF-8 text file of sentences, one per line, stripped; with pairs, each
+    line is a pair's two texts separated by a tab, read as (text_a, text_b)."""
+    lines = [pair_of(line, f"{path}:{lineno}") if pairs else line.strip()
+             for lineno, line in utf8_lines(path) if line.strip()]
     if not lines:
         raise InputError(f"{path}: no sentences")
     return lines
+
+
+def pair_of(line, where):
+    """(text_a, text_b) of a line holding the two texts separated by a tab; `where` names the line in errors."""
+    pair, error = split_pair(line)
+    if error:
+        raise InputError(f"{where}: {error}")
+    return pair
+
+
+def split_pair(line):
+    """((text_a, text_b), None) of a line holding the two texts separated by a tab, or (None, why it is not one):
+    the one rule of unlabelled pair files and predict.py's lines, which answers a bad line with an error row."""
+    fields = line.strip("\r\n").split("\t")
+    if len(fields) != 2:
+        return None, (f"expected a pair, text_a and text_b separated by a tab; found {len(fields)} "
+                      f"field{'s' if len(fields) > 1 else ''}")
+    for name, text in zip(("text_a", "text_b"), fields):
+        if not text.strip():
+            return None, f"empty {name}"
+    return tuple(text.strip() for text in fields), None
 
 
 def sorted_labels(labels):
@@ -113,6 +142,8 @@ def load_local_splits(data_dir):
     for split in ("train", "dev"):
         if splits[split][0]["label"] is None:
             raise InputError(f"{paths[split]}:1: the {split} split needs a label column")
+    for split in splits:
+        check_kind(splits[split], paths[split], is_pair(splits["train"]), paths["train"])
     label_list = sorted_labels(ex["label"] for ex in splits["train"])
     if len(label_list) < 2:
         raise InputError(f"{paths['train']}: every row has label {label_list[0]!r}; "
@@ -120,6 +151,28 @@ def load_local_splits(data_dir):
     for split, ds in splits.items():
         to_label_ids(ds, paths[split], label_list)
     return splits, label_list
+
+
+def is_pair(ds):
+    """Whether a dataset's texts are pairs (text_a, text_b): a text-matching task's."""
+    return isinstance(ds[0]["text"], tuple)
+
+
+def texts_kind(pairs):
+    """What a task's texts are, in words."""
+    return "pairs (text_a, text_b)" if pairs else "single texts (no text_b)"
+
+
+def positive_class(label_list, pairs):
+    """The class whose F1 a text-matching task reports beside accuracy, as GLUE's QQP and LCQMC do: label "1"
+    (the same intent) of a two-label pair task; None elsewhere (accuracy only)."""
+    return label_list.index("1") if pairs and len(label_list) == 2 and "1" in label_list else None
+
+
+def check_kind(ds, path, pairs, task):
+    """A file of the task's kind: pairs where the task has pairs, single texts where it has single texts."""
+    if is_pair(ds) != pairs:
+        raise InputError(f"{path}: {texts_kind(not pairs)}, where {task} has {texts_kind(pairs)}")
 
 
 def to_label_ids(ds, path, label_list):
@@ -134,7 +187,7 @@ def to_label_ids(ds, path, label_list):
         ex["label"] = label_ids[ex["label"]]
 
 
-def load_eval_sets(eval_sets, label_list):
+def load_eval_sets(eval_sets, label_list, pairs):
     """{name: dataset} of --eval_sets, read and checked as dev is, labels mapped to train's."""
     sets = {}
     for name, path in eval_sets:
@@ -143,21 +196,30 @@ def load_eval_sets(eval_sets, label_list):
             raise InputError(f"{path}: no rows after the header")
         if ds[0]["label"] is None:
             raise InputError(f"{path}:1: --eval_sets {name} needs a label column")
+        check_kind(ds, path, pairs, "the task")
         to_label_ids(ds, path, label_list)
         sets[name] = ds
     return sets
 
 
+# The tasks PaddleNLP downloads (load_dataset), and each one's text in its examples.
+ONLINE_TASKS = {"chnsenticorp": lambda ex: ex["text"], "lcqmc": lambda ex: (ex["query"], ex["title"])}
+
+
 def load_online_splits(task_name):
-    if task_name.lower() != "chnsenticorp":
-        raise InputError(f"task {task_name!r}: online loading knows chnsenticorp; "
-                        "give other tasks' files with --data_dir")
+    task = task_name.lower()
+    if task not in ONLINE_TASKS:
+        raise InputError(f"task {task_name!r}: online loading knows {', '.join(ONLINE_TASKS)}; "
+                         "give other tasks' files with --data_dir")
     try:
-        train, dev = load_dataset("chnsenticorp", splits=["train", "dev"])
+        train, dev = load_dataset(task, splits=["train", "dev"])
     except Exception as e:  # network errors come as many kinds, through PaddleNLP's downloader
-        raise InputError(f"chnsenticorp: download failed ({type(e).__name__}: {e}); "
+        raise InputError(f"{task}: download failed ({type(e).__name__}: {e}); "
                          "offline? give the task's train.tsv and dev.tsv with --data_dir")
-    return {"train": train, "dev": dev}, list(train.label_list)
+    text_of = ONLINE_TASKS[task]
+    splits = {name: MapDataset([{"text": text_of(ex), "label": ex["label"]} for ex in ds])
+              for name, ds in (("train", train), ("dev", dev))}
+    return splits, list(train.label_list)
 
 
 def load_splits(args):
@@ -173,23 +235,49 @@ def load_splits(args):
         splits[DEV_UNSEEN] = MapDataset([splits["dev"][i] for i in unseen])
     else:
         logger.warning("every dev text is also in train: dev measures memory only, no dev_unseen accuracy")
-    splits.update(load_eval_sets(getattr(args, "eval_sets", []), label_list))
+    splits.update(load_eval_sets(getattr(args, "eval_sets", []), label_list, is_pair(splits["train"])))
     logger.info("data %s: %s; labels %s", args.data_dir or args.task_name,
                 ", ".join(f"{s} {len(ds)}" for s, ds in splits.items()), label_list)
     return splits, label_list
 
 
 def unseen_rows(dev, train):
-    """Indices of dev's examples whose text train does not hold word for word. Public splits repeat
-    texts (338 of ChnSentiCorp's 1,200 dev texts are in train), and a model can answer those from
-    memory: these rows measure what it learnt beyond them. They never choose a checkpoint."""
-    seen = {ex["text"] for ex in train}
-    return [i for i, ex in enumerate(dev) if ex["text"] not in seen]
+    """Indices of dev's examples whose text train does not hold word for word (a pair in either order).
+    Public splits repeat texts (338 of ChnSentiCorp's 1,200 dev texts are in train, 323 of LCQMC's 8,802 dev
+    pairs), and a model can answer those from memory: these rows measure what it learnt beyond them. They
+    never choose a checkpoint."""
+    seen = {text_key(ex["text"]) for ex in train}
+    return [i for i, ex in enumerate(dev) if text_key(ex["text"]) not in seen]
+
+
+def text_key(text):
+    """What makes two texts the same: a pair and its sides swapped are one pair."""
+    return tuple(sorted(text)) if isinstance(text, tuple) else text
 
 
 def segment(texts):
-    """jieba words of each text, spaces dropped."""
-    return [[w for w in jieba.lcut(t) if w.strip()] for t in texts]
+    """jieba words of each text, spaces dropped; a pair's words are the pair of its sides' words."""
+    return [tuple(segment(t)) if isinstance(t, tuple) else [w for w in jieba.lcut(t) if w.strip()] for t in texts]
+
+
+def text_line(text):
+    """A text as one line: a pair's sides joined by a tab, as its file has them."""
+    return "\t".join(text) if isinstance(text, tuple) else text
+
+
+def per_side(fn, words):
+    """fn of each side of a pair (the pair of results), or of the words themselves."""
+    return tuple(fn(side) for side in words) if isinstance(words, tuple) else fn(words)
+
+
+def sides(words):
+    """The word lists of one text's words: a pair's two sides, or the words themselves."""
+    return words if isinstance(words, tuple) else (words,)
+
+
+def all_words(sentences):
+    """Every word of the sentences, in order, both sides of a pair."""
+    return (w for words in sentences for side in sides(words) for w in side)
 
 
 def load_vocab(path):
@@ -222,7 +310,7 @@ def lean_vocab(vocab, sentences, min_freq=1):
 
     The table shrinks from the dictionary's size to the corpus's, and no training word is lost
     to [UNK] for not being in the dictionary (years, brand names, punctuation of a new task)."""
-    counts = collections.Counter(w for words in sentences for w in words)
+    counts = collections.Counter(all_words(sentences))
     seen = {w for w, n in counts.items() if n >= min_freq} - {PAD, UNK}
     known = [w for w in vocab_words(vocab) if w in seen]
     new = sorted(seen - set(known), key=lambda w: (-counts[w], w))
@@ -248,7 +336,7 @@ def jieba_dictionary():
 
 def build_word_dict(sentences):
     """[PAD], [UNK], the corpus's words by count, then jieba's other words by frequency."""
-    counts = collections.Counter(w for words in sentences for w in words)
+    counts = collections.Counter(all_words(sentences))
     words = sorted(counts, key=lambda w: (-counts[w], w))
     jieba_freq = {}
     for word, freq in jieba_dictionary():  # a few words stand twice in jieba's file
@@ -336,7 +424,7 @@ class Augmenter:
         self.p_mask, self.p_pos, self.p_ng = p_mask, p_pos, p_ng
         self.ngram_range = ngram_range
         tags = jieba.posseg.dt.word_tag_tab
-        counts = collections.Counter(w for words in sentences for w in words if w in tags)
+        counts = collections.Counter(w for w in all_words(sentences) if w in tags)
         by_tag = collections.defaultdict(list)
         for word, n in counts.items():
             by_tag[tags[word]].append((word, n))
@@ -360,6 +448,8 @@ class Augmenter:
         return words[min(np.searchsorted(cumulative, rng.random(), side="right"), len(words) - 1)]
 
     def __call__(self, words, rng):
+        if isinstance(words, tuple):  # a pair: each side augmented on its own, as the original does
+            return tuple(self(side, rng) for side in words)
         out = []
         for word in words:
             draw = rng.random()
@@ -381,14 +471,14 @@ def augment_corpus(sentences, augmenter, n_iter, seed):
     """(source index, words) of the n_iter augmented copies of each sentence, duplicates (of
     each other or of any original sentence) dropped. Copy i of sentence j depends only on
     (seed, j, i), so the set does not change with how or in what order it is built."""
-    seen = {tuple(words) for words in sentences}
+    seen = {tuple(map(tuple, sides(words))) for words in sentences}
     augmented = []
     for index, words in enumerate(tqdm(sentences, desc="augmenting", unit="sentence", dynamic_ncols=True)):
         rng = np.random.default_rng([seed, index])
         for _ in range(n_iter):
             new = augmenter(words, rng)
-            key = tuple(new)
-            if new and key not in seen:
+            key = tuple(map(tuple, sides(new)))
+            if all(sides(new)) and key not in seen:
                 seen.add(key)
                 augmented.append((index, new))
     return augmented

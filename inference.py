@@ -13,8 +13,8 @@ from paddle.static import InputSpec
 from paddlenlp.data import Pad
 
 from checkpoint import WEIGHTS, checkpoint_kind, load_state_strict, read_checkpoint_meta
-from data import TEXT_COLUMN, load_vocab, segment
-from students import build_student, convert_example
+from data import TEXT_COLUMN, load_vocab, per_side, segment, text_line
+from students import build_student, student_inputs
 from teacher import encode, load_teacher, teacher_classes, teacher_pads
 from utils import InputError, atomic_path, file_sha256, is_amd_cpu, make_writable_dir, require_device
 
@@ -24,8 +24,9 @@ logger = logging.getLogger("distill_lstm")
 PREFIX, CONFIG = "inference", "predict_config.json"
 
 
-# The inputs of each kind of model, batch and length left free.
+# The inputs of each kind of model, batch and length left free; a pair student reads a second pair of them.
 STUDENT_INPUTS = [InputSpec([None, None], "int64", "input_ids"), InputSpec([None], "int64", "seq_len")]
+PAIR_INPUTS = [InputSpec([None, None], "int64", "input_ids_b"), InputSpec([None], "int64", "seq_len_b")]
 
 
 TEACHER_INPUTS = [InputSpec([None, None], "int64", "input_ids"), InputSpec([None, None], "int64", "token_type_ids")]
@@ -34,9 +35,10 @@ TEACHER_INPUTS = [InputSpec([None, None], "int64", "input_ids"), InputSpec([None
 def student_from_checkpoint(path, meta):
     model = build_student(meta["model"])
     load_state_strict(model, os.path.join(path, WEIGHTS))
-    specs = STUDENT_INPUTS
-    config = {"kind": "student", "labels": meta["labels"], "max_seq_length": meta["args"]["max_seq_length"],
-              "unseen_words": meta["args"].get("unseen_words", "unk")}
+    pairs = meta.get("pairs", False)
+    specs = STUDENT_INPUTS + (PAIR_INPUTS if pairs else [])
+    config = {"kind": "student", "labels": meta["labels"], "pairs": pairs,
+              "max_seq_length": meta["args"]["max_seq_length"], "unseen_words": meta["args"].get("unseen_words", "unk")}
     return model, specs, config
 
 
@@ -45,7 +47,7 @@ def teacher_from_checkpoint(path, meta):
     model, tokenizer = load_teacher(model_type, path, meta["labels"])
     specs = TEACHER_INPUTS
     config = {"kind": "teacher", "model_type": model_type, "labels": meta["labels"],
-              "max_seq_length": meta["args"]["max_seq_length"]}
+              "pairs": meta.get("pairs", False), "max_seq_length": meta["args"]["max_seq_length"]}
     return model, specs, config, tokenizer
 
 
@@ -146,6 +148,7 @@ class Predictor:
         self.config = read_export_config(model_dir)
         self.labels, self.max_seq_length = self.config["labels"], self.config["max_seq_length"]
         self.text_column = self.config["text_column"]
+        self.pairs = self.config.get("pairs", False)  # exports from before pair tasks read single texts
         if self.config["kind"] == "student":
             self.vocab = load_vocab(os.path.join(model_dir, "vocab.txt"))
         else:
@@ -157,11 +160,14 @@ class Predictor:
         self.predictor = create_predictor(model_dir, device, num_threads, onednn)
 
     def inputs(self, texts):
+        """The model's input arrays for a batch of texts (pairs (text_a, text_b) for a pair model)."""
         if self.config["kind"] == "student":
-            ids, lengths = zip(*(convert_example(words or ["[UNK]"], self.vocab, self.max_seq_length,
-                                                 self.config.get("unseen_words", "unk"))
-                                 for words in segment(texts)))
-            return [Pad(pad_val=self.vocab.to_indices("[PAD]"), dtype="int64")(ids), np.array(lengths, "int64")]
+            # a text of no words (spaces only) reads as one [UNK]
+            fields = zip(*(student_inputs(per_side(lambda side: side or ["[UNK]"], words), self.vocab,
+                                          self.max_seq_length, self.config.get("unseen_words", "unk"))
+                           for words in segment(texts)))
+            pad = Pad(pad_val=self.vocab.to_indices("[PAD]"), dtype="int64")
+            return [pad(field) if i % 2 == 0 else np.array(field, "int64") for i, field in enumerate(fields)]
         encoded = encode(self.tokenizer, texts, self.max_seq_length, progress=False)
         pad_ids, pad_types = teacher_pads(self.tokenizer)
         return [pad_ids([e[0] for e in encoded]), pad_types([e[1] for e in encoded])]
@@ -192,7 +198,7 @@ class Predictor:
 
     def predict(self, texts, batch_size=64):
         """Probabilities of every text, batched by length."""
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        order = np.argsort([len(text_line(t)) for t in texts], kind="stable")
         probs = np.zeros((len(texts), len(self.labels)), dtype="float32")
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]

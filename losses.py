@@ -29,18 +29,19 @@ def distill_loss(student_logits, teacher_logits, kind, temperature):
     return DISTILL_LOSSES[kind](student_logits, teacher_logits, temperature)
 
 
-def make_compute_loss(args, teacher=None):
-    """compute_loss(model, batch) for fit(): batch = (ids, lengths, teacher logits | teacher
-    inputs, gold labels with -1 for sentences without one)."""
+def make_compute_loss(args, teacher=None, student_inputs=2):
+    """compute_loss(model, batch) for fit(): batch = (the student's inputs: ids, lengths, and a pair's second
+    ids and lengths: student_inputs fields; teacher logits | teacher inputs; gold labels, -1 for sentences
+    without one)."""
 
     def compute_loss(model, batch):
-        input_ids, seq_len, *targets, labels = batch
+        inputs, (*targets, labels) = batch[:student_inputs], batch[student_inputs:]
         if teacher is None:
             (teacher_logits,) = targets
         else:
             with paddle.no_grad():
                 teacher_logits = teacher.model(*targets)
-        logits = model(input_ids, seq_len)
+        logits = model(*inputs)
         soft = distill_loss(logits, teacher_logits, args.distill_loss, args.temperature)
         terms = {args.distill_loss: soft}
         loss = (1 - args.alpha) * soft

@@ -2,7 +2,9 @@
 read (their vocabulary, word ids, batches).
 
 Every student reads (word ids padded at the end, true lengths) and gives logits, so training,
-distillation, export and predict.py treat them alike. A checkpoint's "model" entry is the config
+distillation, export and predict.py treat them alike. On a pair task (text matching) it reads both
+sides' (word ids, lengths), encodes each with the same layers (a siamese encoder) and classifies their
+combination (pair_op). A checkpoint's "model" entry is the config
 student_config() made ({"student": name, **constructor arguments}); build_student() rebuilds any
 student from it. A new student is a class here and its line in STUDENTS, which --student offers
 (args.registry_keys), with any size flag of its own in args.add_student_args.
@@ -16,10 +18,15 @@ import paddle.nn.functional as F
 from paddlenlp.data import Pad, Stack, Tuple
 
 from checkpoint import read_checkpoint_meta, require_kind
-from data import PAD, UNK, lean_vocab, load_vocab, vocab_from_words
+from data import PAD, UNK, lean_vocab, load_vocab, sides, vocab_from_words
 from utils import InputError
 
 logger = logging.getLogger("distill_lstm")
+
+
+# How a pair's two sentence vectors h1, h2 meet: [h1, h2, h1 op h2, |h1 - h2|] goes to the dense layer.
+# Tang et al. (2019) multiply; PaddleNLP's distill_lstm adds.
+PAIR_OPS = {"mul": paddle.multiply, "add": paddle.add}
 
 
 class Student(nn.Layer):
@@ -27,29 +34,40 @@ class Student(nn.Layer):
 
     A subclass creates its encoder layers between super().__init__() and add_head(), and
     implements encode(embedded, seq_len) -> one vector per sentence that ignores the padding,
-    so a sentence's logits never depend on its batch."""
+    so a sentence's logits never depend on its batch. With a pair_op the student reads pairs: both
+    sides through the same embedding and encoder, their vectors combined by PAIR_OPS[pair_op]."""
 
-    def __init__(self, vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id):
+    def __init__(self, vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id, pair_op=None):
         super().__init__()
-        self.padding_idx, self.word_dropout, self.unk_id = padding_idx, word_dropout, unk_id
+        self.padding_idx, self.word_dropout, self.unk_id, self.pair_op = padding_idx, word_dropout, unk_id, pair_op
         self.uniform = paddle.ParamAttr(initializer=nn.initializer.Uniform(-init_scale, init_scale))
         self.embedder = nn.Embedding(vocab_size, emb_dim, padding_idx=padding_idx, weight_attr=self.uniform)
         self.dropout = nn.Dropout(dropout_prob)
 
     def add_head(self, sentence_size, hidden_size, num_classes, fc_hidden_size=0):
         """A tanh dense layer of hidden_size, and a second one of fc_hidden_size unless 0, before the logits."""
+        if self.pair_op:
+            sentence_size *= 4  # [h1, h2, h1 op h2, |h1 - h2|]
         self.fc = nn.Linear(sentence_size, hidden_size, weight_attr=self.uniform)
         self.fc2 = nn.Linear(hidden_size, fc_hidden_size, weight_attr=self.uniform) if fc_hidden_size else None
         self.output_layer = nn.Linear(fc_hidden_size or hidden_size, num_classes, weight_attr=self.uniform)
 
-    def forward(self, input_ids, seq_len):
-        if self.training and self.word_dropout > 0:
-            input_ids = self.drop_words(input_ids)
-        sentence = self.encode(self.dropout(self.embedder(input_ids)), seq_len)
+    def forward(self, input_ids, seq_len, input_ids_b=None, seq_len_b=None):
+        sentence = self.sentence(input_ids, seq_len)
+        if self.pair_op:
+            other = self.sentence(input_ids_b, seq_len_b)
+            sentence = paddle.concat([sentence, other, PAIR_OPS[self.pair_op](sentence, other),
+                                      paddle.abs(sentence - other)], axis=-1)
         hidden = paddle.tanh(self.fc(self.dropout(sentence)))
         if self.fc2 is not None:
             hidden = paddle.tanh(self.fc2(hidden))
         return self.output_layer(hidden)
+
+    def sentence(self, input_ids, seq_len):
+        """One vector per sentence."""
+        if self.training and self.word_dropout > 0:
+            input_ids = self.drop_words(input_ids)
+        return self.encode(self.dropout(self.embedder(input_ids)), seq_len)
 
     def drop_words(self, input_ids):
         """Replace words by [UNK] at rate word_dropout: regularises, and trains the [UNK] row
@@ -64,8 +82,8 @@ class BiRNN(Student):
     cell, name = None, None
 
     def __init__(self, vocab_size, num_classes, emb_dim=300, hidden_size=300, num_layers=1, dropout_prob=0.0,
-                 init_scale=0.1, padding_idx=0, word_dropout=0.0, unk_id=1):
-        super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id)
+                 init_scale=0.1, padding_idx=0, word_dropout=0.0, unk_id=1, pair_op=None):
+        super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id, pair_op)
         setattr(self, self.name, self.cell(emb_dim, hidden_size, num_layers, direction="bidirect",
                                            dropout=dropout_prob if num_layers > 1 else 0.0))
         self.add_head(2 * hidden_size, hidden_size, num_classes)
@@ -91,8 +109,8 @@ class TextCNN(Student):
 
     def __init__(self, vocab_size, num_classes, emb_dim=300, hidden_size=300, num_filters=100,
                  window_sizes=(3, 4, 5), dropout_prob=0.0, init_scale=0.1, padding_idx=0, word_dropout=0.0,
-                 unk_id=1):
-        super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id)
+                 unk_id=1, pair_op=None):
+        super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id, pair_op)
         self.window_sizes = list(window_sizes)
         self.convs = nn.LayerList([nn.Conv1D(emb_dim, num_filters, w, data_format="NLC") for w in self.window_sizes])
         self.add_head(num_filters * len(self.window_sizes), hidden_size, num_classes)
@@ -126,8 +144,8 @@ class BOW(Student):
     (pooling="sum", fc_hidden_size=96) tanh of their sum and a second tanh layer."""
 
     def __init__(self, vocab_size, num_classes, emb_dim=300, hidden_size=300, pooling="mean", fc_hidden_size=0,
-                 dropout_prob=0.0, init_scale=0.1, padding_idx=0, word_dropout=0.0, unk_id=1):
-        super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id)
+                 dropout_prob=0.0, init_scale=0.1, padding_idx=0, word_dropout=0.0, unk_id=1, pair_op=None):
+        super().__init__(vocab_size, emb_dim, dropout_prob, init_scale, padding_idx, word_dropout, unk_id, pair_op)
         self.pooling = pooling
         self.add_head(emb_dim, hidden_size, num_classes, fc_hidden_size)
 
@@ -145,11 +163,13 @@ class BOW(Student):
 STUDENTS = {"bilstm": BiLSTM, "gru": BiGRU, "textcnn": TextCNN, "bow": BOW}
 
 
-def student_config(args, vocab, num_classes):
+def student_config(args, vocab, num_classes, pairs):
     """{"student": args.student, **its constructor's arguments}: sizes from args, the rest from the data."""
     from_data = {"vocab_size": len(vocab), "num_classes": num_classes, "padding_idx": vocab.to_indices(PAD),
-                 "unk_id": vocab.to_indices(UNK)}
+                 "unk_id": vocab.to_indices(UNK), "pair_op": args.pair_op if pairs else None}
     names = list(inspect.signature(STUDENTS[args.student]).parameters)
+    if pairs and "pair_op" not in names:
+        raise InputError(f"--student {args.student} reads single texts: it has no pair_op for a pair task")
     return {"student": args.student, **{n: from_data[n] if n in from_data else getattr(args, n) for n in names}}
 
 
@@ -209,12 +229,23 @@ def student_vocab(args, dictionary, train_words, resume_from=None):
     return dictionary if resume_from else lean_vocab(dictionary, train_words, args.min_freq)
 
 
+def student_inputs(words, vocab, max_seq_length, unseen_words="unk"):
+    """(ids, length) of a segmented sentence; (ids_a, length_a, ids_b, length_b) of a pair."""
+    return tuple(x for side in sides(words) for x in convert_example(side, vocab, max_seq_length, unseen_words))
+
+
 def to_records(words, labels, vocab, args):
-    """(ids, length, label) of each segmented sentence, as args.max_seq_length and args.unseen_words say."""
-    return [(*convert_example(w, vocab, args.max_seq_length, args.unseen_words), label)
+    """(*student inputs, label) of each segmented sentence or pair, as args.max_seq_length and
+    args.unseen_words say."""
+    return [(*student_inputs(w, vocab, args.max_seq_length, args.unseen_words), label)
             for w, label in zip(words, labels)]
 
 
-def batchify_fn(pad_id):
-    """(word ids padded per batch, lengths, targets) from (ids, length, target) records."""
-    return Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"), Stack())
+def input_fields(pad_id, pairs):
+    """How a batch stacks the student's inputs: word ids padded per batch, lengths; for each side of a pair."""
+    return (Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64")) * (2 if pairs else 1)
+
+
+def batchify_fn(pad_id, pairs):
+    """(the student's inputs, targets) batches from to_records' records."""
+    return Tuple(*input_fields(pad_id, pairs), Stack())

@@ -10,9 +10,9 @@ import paddlenlp.transformers as transformers
 from paddlenlp.data import Pad, Stack, Tuple
 from tqdm import tqdm
 
-from checkpoint import (META, WEIGHTS, check_labels, load_state_strict, read_checkpoint_meta, require_kind,
+from checkpoint import (META, WEIGHTS, check_labels, check_task, load_state_strict, read_checkpoint_meta, require_kind,
                         restore_checkpoint)
-from data import create_dataloader, join_words
+from data import create_dataloader, is_pair, join_words, per_side
 from trainer import ce_loss, create_optimizer, fit, total_train_steps, write_summary
 from utils import InputError, world
 
@@ -68,11 +68,14 @@ def load_teacher(model_type, name_or_path, label_list, params_path=None):
 
 
 def encode(tokenizer, texts, max_seq_length, chunk=512, progress=True):
-    """(input_ids, token_type_ids) per text, truncated to max_seq_length tokens."""
+    """(input_ids, token_type_ids) per text, truncated to max_seq_length tokens; a pair (a, b) reads
+    [CLS] a [SEP] b [SEP], b's tokens of type 1, the longer side cut first."""
     encoded = []
     for start in tqdm(range(0, len(texts), chunk), desc="tokenizing", unit="chunk", leave=False,
                       disable=not progress):
-        out = tokenizer(texts[start:start + chunk], max_length=max_seq_length, truncation=True)
+        batch = texts[start:start + chunk]
+        first, second = (list(sides) for sides in zip(*batch)) if isinstance(batch[0], tuple) else (batch, None)
+        out = tokenizer(first, text_pair=second, max_length=max_seq_length, truncation=True)
         encoded += zip(out["input_ids"], out["token_type_ids"])
     return encoded
 
@@ -100,16 +103,17 @@ def fine_tune(args, run, splits, label_list):
             for split, ds in splits.items() if ds[0]["label"] is not None
         }
         optimizer = create_optimizer(args, model, total_train_steps(args, len(loaders["train"])))
+        pairs = is_pair(splits["train"])
         state = None
         if run.init_from_ckpt:
-            state = restore_checkpoint(run.init_from_ckpt, model, optimizer, label_list, "teacher")["state"]
-        meta = {"args": vars(args), "labels": label_list}
+            state = restore_checkpoint(run.init_from_ckpt, model, optimizer, label_list, pairs, "teacher")["state"]
+        meta = {"args": vars(args), "labels": label_list, "pairs": pairs}
         logger.info("teacher %s (%s): %d classes, %d parameters; output in %s", args.model_name_or_path,
                     args.model_type, len(label_list), sum(p.size for p in model.parameters()),
                     run.output_dir)
         state = fit(model, optimizer, loaders["train"], loaders["dev"], ce_loss, args, run, meta, state,
                     extras=[tokenizer])
-        write_summary(model, loaders, args, run, state)
+        write_summary(model, loaders, args, run, state, meta)
 
 
 def teacher_files(teacher_dir):
@@ -134,13 +138,13 @@ class Teacher:
     whatever --model_name says. A bare weights file (the original's --teacher_dir) takes them from
     --model_name. Its weights are loaded on first use: a run whose logits are all cached never loads them."""
 
-    def __init__(self, args, label_list):
+    def __init__(self, args, label_list, pairs):
         self.params, meta = teacher_files(args.teacher_dir)
         fine_tuned = meta.get("args", {})
         self.model_type = args.model_type or fine_tuned.get("model_type", "ernie-gram")
         self.max_seq_length = args.teacher_max_seq_length or fine_tuned.get("max_seq_length", 128)
         if meta:
-            check_labels(self.params, meta, label_list)
+            check_task(self.params, meta, label_list, pairs)
         self.source = os.path.dirname(os.path.abspath(self.params)) if meta else args.model_name
         self.label_list = label_list
 
@@ -164,7 +168,8 @@ class Teacher:
         return teacher_pads(self.tokenizer)
 
     def encode(self, sentences):
-        texts = [join_words(words, self.tokenizer.mask_token or self.tokenizer.unk_token) for words in sentences]
+        mask = self.tokenizer.mask_token or self.tokenizer.unk_token
+        texts = [per_side(lambda side: join_words(side, mask), words) for words in sentences]
         return encode(self.tokenizer, texts, self.max_seq_length)
 
     @paddle.no_grad()

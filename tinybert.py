@@ -10,7 +10,7 @@ import paddle.nn as nn
 from paddlenlp.data import Stack, Tuple
 
 from checkpoint import SUMMARY, WEIGHTS, Run, load_paddle_file, read_checkpoint_meta, restore_checkpoint
-from data import create_dataloader
+from data import create_dataloader, is_pair
 from losses import make_compute_loss
 from teacher import Teacher, batchify_fn, encode, teacher_classes
 from trainer import create_optimizer, fit, total_train_steps, write_summary
@@ -156,7 +156,7 @@ def make_loaders(args, splits, teacher, t):
     return loaders
 
 
-def stage1(args, run, recorded, student, teacher, mapping, loaders, tokenizer, label_list):
+def stage1(args, run, recorded, student, teacher, mapping, loaders, tokenizer, label_list, pairs):
     """Train the student's layers on the teacher's for --stage1_epochs, in <output_dir>/stage1 (reused once
     finished, continued from run.init_from_ckpt if that is its last/); leave its last weights in `student`."""
     stage = Run(os.path.join(run.output_dir, "stage1"), os.path.join(run.logdir, "stage1"), f"{run.name} · stage 1",
@@ -167,15 +167,15 @@ def stage1(args, run, recorded, student, teacher, mapping, loaders, tokenizer, l
         optimizer = create_optimizer(args, distiller, steps)
         state = None
         if stage.init_from_ckpt:
-            state = restore_checkpoint(stage.init_from_ckpt, distiller, optimizer, label_list, "teacher")["state"]
+            state = restore_checkpoint(stage.init_from_ckpt, distiller, optimizer, label_list, pairs, "teacher")["state"]
         else:
             remove_path(stage.output_dir)  # a stage 1 stopped midway and not resumed starts again
-        meta = {"args": {**recorded, "max_epoch": args.stage1_epochs}, "labels": label_list,
+        meta = {"args": {**recorded, "max_epoch": args.stage1_epochs}, "labels": label_list, "pairs": pairs,
                 "tinybert": {"stage": 1, "layer_map": mapping}}
         state = fit(distiller, optimizer, loaders["train"], loaders["dev"],
                     make_layer_loss(teacher.model, mapping, tokenizer.pad_token_id), args, stage, meta, state,
                     epochs=args.stage1_epochs)
-        write_summary(distiller, {"train": loaders["train"], "dev": loaders["dev"]}, args, stage, state)
+        write_summary(distiller, {"train": loaders["train"], "dev": loaders["dev"]}, args, stage, state, meta)
     distiller.set_state_dict(load_paddle_file(os.path.join(stage.output_dir, "last", WEIGHTS)))
     logger.info("stage 1: the student's layers from %s", os.path.join(stage.output_dir, "last"))
 
@@ -187,7 +187,8 @@ def train_tinybert(args, run, splits, label_list):
                          "states, which paddle.DataParallel does not synchronise)")
     if args.teacher_logits == "online":
         raise InputError("--teacher_logits online: the transformer student learns from cached logits only")
-    teacher = Teacher(args, label_list)
+    pairs = is_pair(splits["train"])
+    teacher = Teacher(args, label_list, pairs)
     recorded = {**vars(args), "model_type": teacher.model_type}  # what export_model.py and predict.py load it as
     tokenizer = teacher.tokenizer
     # The student before the teacher's logits (minutes, and a cache entry): a depth or width it cannot have
@@ -208,17 +209,17 @@ def train_tinybert(args, run, splits, label_list):
         if run.init_from_ckpt:  # stage 1's <output_dir>/stage1/last, or stage 2's <output_dir>/last
             resume_stage = read_checkpoint_meta(run.init_from_ckpt).get("tinybert", {}).get("stage", 2)
         if args.stage1_epochs and resume_stage != 2:
-            stage1(args, run, recorded, student, teacher, mapping, loaders, tokenizer, label_list)
+            stage1(args, run, recorded, student, teacher, mapping, loaders, tokenizer, label_list, pairs)
         optimizer = create_optimizer(args, student, total_train_steps(args, len(loaders["train"])))
         state = None
         if resume_stage == 2:
-            state = restore_checkpoint(run.init_from_ckpt, student, optimizer, label_list, "teacher")["state"]
-        meta = {"args": recorded, "labels": label_list,
+            state = restore_checkpoint(run.init_from_ckpt, student, optimizer, label_list, pairs, "teacher")["state"]
+        meta = {"args": recorded, "labels": label_list, "pairs": pairs,
                 "tinybert": {"stage": 2, "layer_map": mapping, "parameters": parameters}}
         state = fit(student, optimizer, loaders["train"], loaders["dev"], make_compute_loss(args), args, run, meta,
                     state, extras=[tokenizer])
-        write_summary(student, loaders, args, run, state, {"teacher_dev_acc": t.teacher_dev_acc,
-                                                      "teacher_dev_unseen_acc": t.teacher_dev_unseen_acc,
-                                                      "parameters": parameters,
-                                                      "transfer_set": {"sentences": len(t.sentences)}})
+        write_summary(student, loaders, args, run, state, meta,
+                      {"teacher_dev_acc": t.teacher_dev_acc, "teacher_dev_unseen_acc": t.teacher_dev_unseen_acc,
+                       **({"teacher_dev_f1": t.teacher_dev_f1} if pairs else {}),
+                       "parameters": parameters, "transfer_set": {"sentences": len(t.sentences)}})
 

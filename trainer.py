@@ -7,13 +7,14 @@ import logging
 import os
 import time
 
+import numpy as np
 import paddle
 from paddlenlp.transformers import LinearDecayWithWarmup
 from tqdm import tqdm
 from visualdl import LogWriter
 
 from checkpoint import SUMMARY, WEIGHTS, load_state_strict, restore_checkpoint, save_checkpoint
-from data import PAD, create_dataloader, segment, vocab_words
+from data import PAD, create_dataloader, is_pair, positive_class, segment, vocab_words
 from students import (batchify_fn, build_student, parameter_counts, student_config, student_dictionary,
                       student_vocab, to_records)
 from utils import is_main, remove_path, world, write_json
@@ -64,14 +65,32 @@ def ce_loss(model, batch):
 
 
 @paddle.no_grad()
-def evaluate(model, loader):
-    """Accuracy of model(*inputs) against the last field of each batch."""
+def evaluate(model, loader, positive=None):
+    """{"acc": accuracy of model(*inputs) against the last field of each batch}, and "f1", the F1 of class
+    `positive`, unless it is None."""
     model.eval()
-    metric = paddle.metric.Accuracy()
+    predicted, gold = [], []
     for *inputs, labels in loader:
-        metric.update(metric.compute(model(*inputs), labels))
+        predicted.append(model(*inputs).argmax(axis=-1).numpy())
+        gold.append(labels.numpy().reshape(-1))
     model.train()
-    return float(metric.accumulate())
+    predicted, gold = np.concatenate(predicted), np.concatenate(gold)
+    metrics = {"acc": float(np.mean(predicted == gold))}
+    if positive is not None:
+        metrics["f1"] = f1_score(predicted, gold, positive)
+    return metrics
+
+
+def f1_score(predicted, gold, positive):
+    """F1 of class `positive`: 2 TP / (predicted positives + gold positives); 0 when both are none."""
+    both = int(np.sum((predicted == positive) & (gold == positive)))
+    total = int(np.sum(predicted == positive) + np.sum(gold == positive))
+    return 2 * both / total if total else 0.0
+
+
+def f1_class(meta):
+    """The class a run reports the F1 of (data.positive_class), from its checkpoint metadata."""
+    return positive_class(meta["labels"], meta.get("pairs", False))
 
 
 # The columns of VisualDL's Hyper Parameters table, in this order: VisualDL puts every hparam before
@@ -80,11 +99,12 @@ def evaluate(model, loader):
 # (with 7 settings they were off the screen). Every argument is in best/checkpoint.json.
 HPARAMS = ("student", "hidden_size")
 # The table's metrics, each the last value logged: the best dev accuracy so far (the checkpoint kept)
-# first, then the best checkpoint's accuracy on dev's texts not in train and on every --eval_sets file.
+# first, then the best checkpoint's accuracy on dev's texts not in train and on every --eval_sets file; a
+# task with an F1 (data.positive_class) adds the best checkpoint's F1 on each.
 BEST_DEV = "dev/best_acc"
 
 
-def open_logwriter(args, run, resume):
+def open_logwriter(args, run, resume, f1=False):
     """A VisualDL writer named run.name, with the run's hyper-parameters (VisualDL's HParams tab
     compares runs by them); a resumed run appends to the newest log in run.logdir. Ranks other than 0
     log nothing."""
@@ -96,14 +116,17 @@ def open_logwriter(args, run, resume):
             return LogWriter(logdir=run.logdir, file_name=os.path.basename(logs[-1]), display_name=run.name)
     writer = LogWriter(logdir=run.logdir, display_name=run.name)
     hparams = {"run": run.name, **{k: getattr(args, k) for k in HPARAMS if getattr(args, k, None) is not None}}
-    writer.add_hparams(hparams, [BEST_DEV, "dev_unseen/acc", *(f"{name}/acc" for name, _ in run.eval_sets)])
+    metrics = ("acc", "f1") if f1 else ("acc",)
+    sets = ["dev_unseen", *(name for name, _ in run.eval_sets)]
+    writer.add_hparams(hparams, [BEST_DEV, *(["dev/best_f1"] if f1 else []),
+                                 *(f"{name}/{metric}" for name in sets for metric in metrics)])
     return writer
 
 
 def new_train_state():
     return {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_acc": -1.0, "best_step": 0,
             "evals_since_best": 0, "epoch_seconds": [], "train_seconds": 0.0, "train_examples": 0,
-            "dev_acc": []}
+            "dev_acc": [], "best_f1": None, "dev_f1": []}
 
 
 def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, run, meta, state=None, extras=(), epochs=None):
@@ -111,8 +134,9 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, run, met
 
     compute_loss(model, batch) returns (loss, {name: term}); each term is logged to VisualDL as
     train/<name> (the loss itself only through its terms, so one tag is one quantity in every job).
-    Dev accuracy is measured every args.save_steps steps and after every epoch; the
-    checkpoints `last` and `best` in run.output_dir carry `meta` and the train state, so
+    Dev accuracy (and F1 on a task with one: f1_class) is measured every args.save_steps steps and after
+    every epoch; the best accuracy chooses the checkpoint. The checkpoints `last` and `best` in
+    run.output_dir carry `meta` and the train state, so
     --init_from_ckpt continues from the step it was saved at. Training stops early after
     args.early_stop_patience evaluations without a better dev accuracy. Returns the train state."""
     resume = state is not None
@@ -126,7 +150,7 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, run, met
     total_steps = total_train_steps(args, steps_per_epoch, epochs)
     # One bar over the run's steps, as HF's Trainer shows: its ETA is the run's, the epoch in its description.
     bar = tqdm(total=total_steps, initial=state["global_step"], unit="step", dynamic_ncols=True, disable=rank != 0)
-    with open_logwriter(args, run, resume) as writer, bar:
+    with open_logwriter(args, run, resume, f1_class(meta) is not None) as writer, bar:
         for epoch in range(state["epoch"], epochs):
             if state["global_step"] >= total_steps or stalled(args, state):
                 break
@@ -175,16 +199,20 @@ def stalled(args, state):
 
 
 def evaluate_and_save(model, optimizer, dev_loader, writer, run, meta, state, extras=()):
-    acc = evaluate(model, dev_loader)
-    step = state["global_step"]
-    writer.add_scalar("dev/acc", acc, step)
-    state["dev_acc"].append([step, acc])
+    metrics = evaluate(model, dev_loader, f1_class(meta))
+    acc, step = metrics["acc"], state["global_step"]
+    for name, value in metrics.items():
+        writer.add_scalar(f"dev/{name}", value, step)
+        state[f"dev_{name}"].append([step, value])
     improved = acc > state["best_acc"]
     if improved:
         state["best_acc"], state["best_step"], state["evals_since_best"] = acc, step, 0
+        state["best_f1"] = metrics.get("f1")
     else:
         state["evals_since_best"] += 1
     writer.add_scalar(BEST_DEV, state["best_acc"], step)
+    if "f1" in metrics:
+        writer.add_scalar("dev/best_f1", state["best_f1"], step)  # the F1 of the checkpoint kept
     meta = {**meta, "state": state}
     if improved:
         # summary.json describes best/: remove it before best/ changes (write_summary rewrites it),
@@ -194,45 +222,54 @@ def evaluate_and_save(model, optimizer, dev_loader, writer, run, meta, state, ex
         save_checkpoint(os.path.join(run.output_dir, "best"), model, meta, extras=extras)
     save_checkpoint(os.path.join(run.output_dir, "last"), model, meta, optimizer, extras)
     if is_main():
-        logger.info("step %d: dev accuracy %.4f%s", step, acc, " (best so far, saved)" if improved else "")
+        f1 = f", F1 {metrics['f1']:.4f}" if "f1" in metrics else ""
+        logger.info("step %d: dev accuracy %.4f%s%s", step, acc, f1, " (best so far, saved)" if improved else "")
 
 
-def write_summary(model, loaders, args, run, state, extra=None):
+def write_summary(model, loaders, args, run, state, meta, extra=None):
     """summary.json in run.output_dir: best dev accuracy, each evaluation's [step, dev accuracy],
     timings, `extra` and the best checkpoint's accuracy on every other labelled set: the task's
     other splits (dev_unseen_acc: dev's texts not in train; test_acc: test.tsv) and each of
     run.eval_sets (eval_sets: {name: {file, examples, acc}}), also logged to VisualDL as <name>/acc at
-    the best step. Those sets never choose the checkpoint. Rank 0's job."""
+    the best step. Those sets never choose the checkpoint. A task with an F1 (f1_class) has the F1
+    beside each accuracy: best_dev_f1 (the best checkpoint's), dev_f1, dev_unseen_f1, ... Rank 0's job."""
     if not is_main():
         return
-    summary = {"best_dev_acc": state["best_acc"], "best_step": state["best_step"],
-               "epoch_seconds": state["epoch_seconds"], "dev_acc": state["dev_acc"],
+    f1 = f1_class(meta) is not None
+    summary = {"best_dev_acc": state["best_acc"], **({"best_dev_f1": state["best_f1"]} if f1 else {}),
+               "best_step": state["best_step"], "epoch_seconds": state["epoch_seconds"], "dev_acc": state["dev_acc"],
+               **({"dev_f1": state["dev_f1"]} if f1 else {}),
                "train_examples_per_second": state["train_examples"] / state["train_seconds"], **(extra or {})}
-    held_out = held_out_accuracies(model, loaders, args, run, state["best_step"])
+    held_out = held_out_metrics(model, loaders, args, run, meta, state["best_step"])
     files = dict(run.eval_sets)
     for split in [name for name in held_out if name not in files]:
-        summary[f"{split}_acc"], summary[f"{split}_examples"] = held_out[split], len(loaders[split].dataset)
+        summary.update({f"{split}_{metric}": value for metric, value in held_out[split].items()})
+        summary[f"{split}_examples"] = len(loaders[split].dataset)
     if files:
         summary["eval_sets"] = {name: {"file": files[name], "examples": len(loaders[name].dataset),
-                                       "acc": held_out[name]} for name in files}
+                                       **held_out[name]} for name in files}
     write_json(os.path.join(run.output_dir, SUMMARY), summary)
-    scores = "".join(f", {name} accuracy {acc:.4f}" for name, acc in held_out.items())
-    logger.info("best dev accuracy %.4f at step %d%s; checkpoint %s, summary %s, VisualDL logs %s",
-                state["best_acc"], state["best_step"], scores, os.path.join(run.output_dir, "best"),
+    best = f"best dev accuracy {state['best_acc']:.4f}" + (f", F1 {state['best_f1']:.4f}" if f1 else "")
+    scores = "".join(f", {name} " + ", ".join(f"{'accuracy' if m == 'acc' else m.upper()} {v:.4f}"
+                                               for m, v in metrics.items()) for name, metrics in held_out.items())
+    logger.info("%s at step %d%s; checkpoint %s, summary %s, VisualDL logs %s",
+                best, state["best_step"], scores, os.path.join(run.output_dir, "best"),
                 os.path.join(run.output_dir, SUMMARY), run.logdir)
 
 
-def held_out_accuracies(model, loaders, args, run, best_step):
-    """{name: accuracy of the best checkpoint} on every loader but train and dev."""
+def held_out_metrics(model, loaders, args, run, meta, best_step):
+    """{name: evaluate()'s metrics of the best checkpoint} on every loader but train and dev."""
     names = [name for name in loaders if name not in ("train", "dev")]
     if not names:
         return {}
     load_state_strict(model, os.path.join(run.output_dir, "best", WEIGHTS))
-    accuracies = {name: evaluate(model, loaders[name]) for name in names}
+    positive = f1_class(meta)
+    held_out = {name: evaluate(model, loaders[name], positive) for name in names}
     with open_logwriter(args, run, resume=True) as writer:
-        for name, acc in accuracies.items():
-            writer.add_scalar(f"{name}/acc", acc, best_step)
-    return accuracies
+        for name, metrics in held_out.items():
+            for metric, value in metrics.items():
+                writer.add_scalar(f"{name}/{metric}", value, best_step)
+    return held_out
 
 
 def train_alone(args, run, splits, label_list):
@@ -240,32 +277,33 @@ def train_alone(args, run, splits, label_list):
     words = {split: segment([ex["text"] for ex in ds]) for split, ds in splits.items()}
     dictionary = student_dictionary(args, run.init_from_ckpt)
     vocab = student_vocab(args, dictionary, words["train"], run.init_from_ckpt)
-    pad_id = vocab.to_indices(PAD)
+    pairs = is_pair(splits["train"])
     loaders = {
         split: create_dataloader(to_records(words[split], [ex["label"] for ex in ds], vocab, args),
-                                 batchify_fn(pad_id), args.batch_size, shuffle=split == "train", seed=args.seed)
+                                 batchify_fn(vocab.to_indices(PAD), pairs), args.batch_size,
+                                 shuffle=split == "train", seed=args.seed)
         for split, ds in splits.items() if ds[0]["label"] is not None
     }
-    train_student(args, run, loaders, vocab, label_list)
+    train_student(args, run, loaders, vocab, label_list, pairs)
 
 
-def train_student(args, run, loaders, vocab, label_list, compute_loss=ce_loss, summary=None):
+def train_student(args, run, loaders, vocab, label_list, pairs, compute_loss=ce_loss, summary=None):
     """Train args.student in `run` on loaders["train"] with compute_loss, checkpointing on dev accuracy;
     `summary` joins summary.json. Returns the train state."""
     # Fresh parameter names, so optimizer state saved by one run loads into another.
     # Seeded here too, so the initialisation does not depend on what ran before (a loaded teacher).
     paddle.seed(args.seed)
     with paddle.utils.unique_name.guard():
-        config = student_config(args, vocab, len(label_list))
+        config = student_config(args, vocab, len(label_list), pairs)
         model = build_student(config)
         optimizer = create_optimizer(args, model, total_train_steps(args, len(loaders["train"])))
-        meta = {"args": vars(args), "model": config, "labels": label_list, "vocab": vocab_words(vocab)}
+        meta = {"args": vars(args), "model": config, "labels": label_list, "pairs": pairs, "vocab": vocab_words(vocab)}
         state = None
         if run.init_from_ckpt:
-            state = restore_checkpoint(run.init_from_ckpt, model, optimizer, label_list, "student")["state"]
+            state = restore_checkpoint(run.init_from_ckpt, model, optimizer, label_list, pairs, "student")["state"]
         parameters = parameter_counts(model)
         logger.info("%s: %d words, %d classes, %d parameters (%d in the embedding); output in %s", args.student,
                     len(vocab), len(label_list), sum(parameters.values()), parameters["embedding"], run.output_dir)
         state = fit(model, optimizer, loaders["train"], loaders["dev"], compute_loss, args, run, meta, state)
-        write_summary(model, loaders, args, run, state, {**(summary or {}), "parameters": parameters})
+        write_summary(model, loaders, args, run, state, meta, {**(summary or {}), "parameters": parameters})
     return state

@@ -13,16 +13,16 @@ from typing import Optional
 import jieba
 import numpy as np
 import paddlenlp
-from paddlenlp.data import Pad, Stack, Tuple
+from paddlenlp.data import Stack, Tuple
 from visualdl import LogWriter
 
-from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, join_words, read_lines, segment,
-                  unseen_rows)
+from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, is_pair, join_words, per_side,
+                  positive_class, read_lines, segment, sides, text_line, unseen_rows)
 from losses import make_compute_loss
 from students import batchify_fn as student_batchify_fn
-from students import student_dictionary, student_vocab, to_records
+from students import input_fields, student_dictionary, student_vocab, to_records
 from teacher import Teacher, encode
-from trainer import train_student
+from trainer import f1_score, train_student
 from utils import (InputError, approx_bytes, atomic_path, file_sha256, held_lock, is_main, main_view, manifest_key,
                    remove_path, texts_sha256, writable_dir_for)
 
@@ -43,11 +43,22 @@ def transfer_set(args, train_words, unlabeled_words):
     return sentences, source
 
 
+def stored(words):
+    """A transfer sentence as the cache keeps it: its words joined by spaces, a pair's sides by a tab."""
+    return "\t".join(" ".join(side) for side in sides(words))
+
+
+def restored(text):
+    """The words stored() kept."""
+    parts = [side.split(" ") for side in text.split("\t")]
+    return tuple(parts) if len(parts) > 1 else parts[0]
+
+
 def code_version():
     """SHA-256 of the code that turns texts into the transfer set and the teacher's inputs (and of
     the jieba and PaddleNLP releases it calls): an edit there gives new logits, never stale ones.
     How the logits are batched or spread over processes is left out: it does not change them."""
-    sources = [inspect.getsource(code) for code in (segment, join_words, Augmenter, augment_corpus,
+    sources = [inspect.getsource(code) for code in (segment, sides, per_side, join_words, Augmenter, augment_corpus,
                                                     transfer_set, Teacher.encode, encode)]
     return texts_sha256(sources + [jieba.__version__, paddlenlp.__version__])
 
@@ -57,8 +68,9 @@ def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
     # --model_name stays in the key although a fine-tuned teacher no longer reads it: the cached entries stay valid
     return {"teacher_weights_sha256": file_sha256(teacher.params), "model_name": args.model_name,
             "model_type": teacher.model_type, "teacher_max_seq_length": teacher.max_seq_length,
-            "train_sha256": texts_sha256(train_texts), "dev_sha256": texts_sha256(dev_texts),
-            "unlabeled_sha256": texts_sha256(unlabeled_texts) if unlabeled_texts else None,
+            "train_sha256": texts_sha256(map(text_line, train_texts)),
+            "dev_sha256": texts_sha256(map(text_line, dev_texts)),
+            "unlabeled_sha256": texts_sha256(map(text_line, unlabeled_texts)) if unlabeled_texts else None,
             "augmentation": {**Augmenter.settings(args), "n_iter": args.n_iter, "data_seed": args.data_seed,
                              "augment_unlabeled": args.augment_unlabeled},
             "code_sha256": code_version()}
@@ -98,12 +110,13 @@ def read_or_compute(path, compute, manifest):
     return outputs
 
 
-def unlabeled_sentences(args):
-    """--unlabeled_path's sentences, each once, where it first stands, unless --keep_duplicate_unlabeled:
-    a repeated line would be labelled by the teacher again and weigh more in the transfer set."""
+def unlabeled_sentences(args, pairs):
+    """--unlabeled_path's sentences (a pair task's: pairs, text_a and text_b separated by a tab), each once,
+    where it first stands, unless --keep_duplicate_unlabeled: a repeated line would be labelled by the teacher
+    again and weigh more in the transfer set."""
     if not args.unlabeled_path:
         return []
-    texts = read_lines(args.unlabeled_path)
+    texts = read_lines(args.unlabeled_path, pairs)
     if args.keep_duplicate_unlabeled:
         return texts
     unique = list(dict.fromkeys(texts))  # a file without repeats is kept as it is: so is its cache key
@@ -124,6 +137,7 @@ class TransferTargets:
     dev_logits: np.ndarray
     teacher_dev_acc: float
     teacher_dev_unseen_acc: Optional[float]  # None when every dev text is in train
+    teacher_dev_f1: Optional[float]  # a task with an F1's (data.positive_class)
     logits_seconds: float  # near 0 when the cache held them
 
 
@@ -131,14 +145,15 @@ def transfer_targets(args, splits, label_list, teacher=None):
     """The transfer set and what the student learns from it, the teacher's logits (`teacher`'s, else
     those of the one args name) computed once and cached."""
     texts = {split: [ex["text"] for ex in ds] for split, ds in splits.items()}
-    unlabeled_texts = unlabeled_sentences(args)
-    teacher = teacher or Teacher(args, label_list)
+    pairs = is_pair(splits["train"])
+    unlabeled_texts = unlabeled_sentences(args, pairs)
+    teacher = teacher or Teacher(args, label_list, pairs)
     words = {split: segment(t) for split, t in texts.items()}
     unlabeled_words = segment(unlabeled_texts)
 
     def compute():
         sentences, source = transfer_set(args, words["train"], unlabeled_words)
-        outputs = {"sentences": np.array([" ".join(s) for s in sentences], dtype=object),
+        outputs = {"sentences": np.array([stored(s) for s in sentences], dtype=object),
                    "source": np.array(source), "dev_logits": teacher.logits(words["dev"], args.batch_size)}
         if args.teacher_logits == "cached":
             outputs["logits"] = teacher.logits(sentences, args.batch_size)
@@ -150,17 +165,20 @@ def transfer_targets(args, splits, label_list, teacher=None):
     outputs = cached_teacher_outputs(args, manifest, compute)
     logits_seconds = time.time() - start  # near 0 when the cache already held them
     gold = [ex["label"] for ex in splits["train"]]
-    correct = outputs["dev_logits"].argmax(-1) == np.array([ex["label"] for ex in splits["dev"]])
+    predicted, dev_gold = outputs["dev_logits"].argmax(-1), np.array([ex["label"] for ex in splits["dev"]])
+    correct = predicted == dev_gold
     teacher_dev_acc = float(np.mean(correct))
     unseen = unseen_rows(splits["dev"], splits["train"])
     teacher_dev_unseen_acc = float(np.mean(correct[unseen])) if unseen else None
-    logger.info("teacher dev accuracy %.4f%s", teacher_dev_acc,
+    positive = positive_class(label_list, pairs)
+    teacher_dev_f1 = None if positive is None else f1_score(predicted, dev_gold, positive)
+    logger.info("teacher dev accuracy %.4f%s%s", teacher_dev_acc, "" if positive is None else f", F1 {teacher_dev_f1:.4f}",
                 f", on dev's texts not in train {teacher_dev_unseen_acc:.4f}" if unseen else "")
-    return TransferTargets(teacher=teacher, words=words, sentences=[s.split(" ") for s in outputs["sentences"]],
+    return TransferTargets(teacher=teacher, words=words, sentences=[restored(s) for s in outputs["sentences"]],
                            labels=[gold[i] if i >= 0 else -1 for i in outputs["source"]],
                            logits=outputs.get("logits"), dev_logits=outputs["dev_logits"],
                            teacher_dev_acc=teacher_dev_acc, teacher_dev_unseen_acc=teacher_dev_unseen_acc,
-                           logits_seconds=logits_seconds)
+                           teacher_dev_f1=teacher_dev_f1, logits_seconds=logits_seconds)
 
 
 def distill_student(args, run, splits, label_list):
@@ -169,27 +187,29 @@ def distill_student(args, run, splits, label_list):
     t = transfer_targets(args, splits, label_list)
     sentences, labels, words, teacher = t.sentences, t.labels, t.words, t.teacher
     vocab = student_vocab(args, dictionary, sentences, run.init_from_ckpt)
-    pad_id = vocab.to_indices(PAD)
-    student = to_records([[UNK if w == MASK else w for w in s] for s in sentences], labels, vocab, args)
+    pad_id, pairs = vocab.to_indices(PAD), is_pair(splits["train"])
+    student = to_records([per_side(lambda side: [UNK if w == MASK else w for w in side], s) for s in sentences],
+                         labels, vocab, args)
     if args.teacher_logits == "cached":
-        records = [(ids, n, logits, label) for (ids, n, label), logits in zip(student, t.logits)]
-        batchify = Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"),
-                         Stack(dtype="float32"), Stack(dtype="int64"))
+        records = [(*inputs, logits, label) for (*inputs, label), logits in zip(student, t.logits)]
+        batchify = Tuple(*input_fields(pad_id, pairs), Stack(dtype="float32"), Stack(dtype="int64"))
     else:
-        records = [(ids, n, *inputs, label) for (ids, n, label), inputs in zip(student, teacher.encode(sentences))]
-        batchify = Tuple(Pad(axis=0, pad_val=pad_id, dtype="int64"), Stack(dtype="int64"),
-                         *teacher.pads, Stack(dtype="int64"))
+        records = [(*inputs, *teacher_inputs, label)
+                   for (*inputs, label), teacher_inputs in zip(student, teacher.encode(sentences))]
+        batchify = Tuple(*input_fields(pad_id, pairs), *teacher.pads, Stack(dtype="int64"))
     loaders = {"train": create_dataloader(records, batchify, args.batch_size, shuffle=True, seed=args.seed)}
     for split in [s for s in splits if s != "train"]:  # dev, test, --eval_sets
         if splits[split][0]["label"] is not None:
             loaders[split] = create_dataloader(
                 to_records(words[split], [ex["label"] for ex in splits[split]], vocab, args),
-                student_batchify_fn(pad_id), args.batch_size)
+                student_batchify_fn(pad_id, pairs), args.batch_size)
     online = None if args.teacher_logits == "cached" else teacher
     sizes = {"sentences": len(records), "gold_labelled": sum(label >= 0 for label in labels)}
     summary = {"teacher_dev_acc": t.teacher_dev_acc, "teacher_dev_unseen_acc": t.teacher_dev_unseen_acc,
+               **({"teacher_dev_f1": t.teacher_dev_f1} if pairs else {}),
                "transfer_set": sizes, "teacher_logits_seconds": t.logits_seconds}
-    state = train_student(args, run, loaders, vocab, label_list, make_compute_loss(args, online), summary=summary)
+    compute_loss = make_compute_loss(args, online, student_inputs=len(input_fields(pad_id, pairs)))
+    state = train_student(args, run, loaders, vocab, label_list, pairs, compute_loss, summary=summary)
     if is_main():
         log_teacher_reference(run, t.teacher_dev_acc, state["global_step"])
 

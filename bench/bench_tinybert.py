@@ -39,7 +39,7 @@ def main():
     import paddle
     from paddlenlp.data import Tuple
 
-    from data import LengthGroupedBatchSampler, load_splits
+    from data import LengthGroupedBatchSampler, is_pair, load_splits
     from teacher import Teacher, encode, teacher_classes
     from tinybert import LayerDistiller, layer_map, make_layer_loss, student_config, teacher_states
     from trainer import create_optimizer
@@ -47,7 +47,7 @@ def main():
 
     init_runtime(args)
     splits, label_list = load_splits(args)
-    teacher = Teacher(args, label_list)
+    teacher = Teacher(args, label_list, is_pair(splits["train"]))
     texts = [ex["text"] for ex in splits["train"]]
     encoded = encode(teacher.tokenizer, texts, teacher.max_seq_length)
     lengths = [len(ids) for ids, _ in encoded]

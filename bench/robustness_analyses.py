@@ -86,7 +86,7 @@ def unseen(args):
         return
     require_finished(name, args.seeds)
     splits, labels = load_local_splits(os.path.join(SHARED_DATA, "chnsenticorp"))
-    sets = {"dev": splits["dev"], **load_eval_sets([OOD], labels)}
+    sets = {"dev": splits["dev"], **load_eval_sets([OOD], labels, pairs=False)}
     words = {s: segment([ex["text"] for ex in ds]) for s, ds in sets.items()}
     gold = {s: np.array([ex["label"] for ex in ds]) for s, ds in sets.items()}
     rows = []

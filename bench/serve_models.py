@@ -49,7 +49,7 @@ def random_student(name, vocab, num_classes):
     kind, _, hidden = name.partition("-h")
     kind = "bilstm" if kind == "student" else kind
     args = parse_args("student", ["--student", kind] + (["--hidden_size", hidden] if hidden else []))
-    return build_student(student_config(args, vocab, num_classes))
+    return build_student(student_config(args, vocab, num_classes, pairs=False))
 
 
 def family_run(text):
@@ -94,9 +94,9 @@ def family_student(run, data_dir):
     splits, labels = load_local_splits(data_dir)
     sentences = segment([ex["text"] for ex in splits["train"]])
     if job == "distill":
-        sentences = transfer_set(args, sentences, segment(unlabeled_sentences(args)))[0]
+        sentences = transfer_set(args, sentences, segment(unlabeled_sentences(args, pairs=False)))[0]
     vocab = student_vocab(args, student_dictionary(args), sentences)
-    return build_student(student_config(args, vocab, len(labels))), vocab, labels, args
+    return build_student(student_config(args, vocab, len(labels), pairs=False)), vocab, labels, args
 
 
 def tinybert_name(layers_by_width):

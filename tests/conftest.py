@@ -25,12 +25,26 @@ def main_of(script):
 def toy_sentences(n, seed):
     """(label, text) pairs: fillers around one sentiment word that decides the label."""
     rng = random.Random(seed)
+    return [(str(i % 2), toy_text(rng, i % 2)) for i in range(n)]
+
+
+def toy_text(rng, label):
+    words = rng.choices(FILLER, k=rng.randint(1, 8))
+    words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if label else NEGATIVE))
+    return "".join(words)
+
+
+PAIR_HEADER = ("label", "text_a", "text_b")
+
+
+def toy_pairs(n, seed):
+    """(label, text_a, text_b): a toy matching task, label 1 when the two texts' sentiment words agree."""
+    rng = random.Random(seed)
     rows = []
     for i in range(n):
-        label = i % 2
-        words = rng.choices(FILLER, k=rng.randint(1, 8))
-        words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if label else NEGATIVE))
-        rows.append((str(label), "".join(words)))
+        side = rng.randint(0, 1)
+        other = side if i % 2 else 1 - side
+        rows.append((str(i % 2), toy_text(rng, side), toy_text(rng, other)))
     return rows
 
 
@@ -52,6 +66,18 @@ def toy_task(tmp_path):
     write_tsv(data_dir / "train.tsv", toy_sentences(48, seed=1))
     write_tsv(data_dir / "dev.tsv", toy_sentences(24, seed=2))
     vocab = write_vocab(tmp_path / "vocab.txt", POSITIVE + NEGATIVE + FILLER + ["从未见过"])
+    return data_dir, vocab
+
+
+@pytest.fixture
+def pair_task(tmp_path):
+    """A data dir of toy pairs, train (256: a siamese student learns the task from them, not from 64) / dev (24),
+    and the toy words' vocab."""
+    data_dir = tmp_path / "pairs"
+    data_dir.mkdir()
+    write_tsv(data_dir / "train.tsv", toy_pairs(256, seed=1), PAIR_HEADER)
+    write_tsv(data_dir / "dev.tsv", toy_pairs(24, seed=2), PAIR_HEADER)
+    vocab = write_vocab(tmp_path / "vocab.txt", POSITIVE + NEGATIVE + FILLER)
     return data_dir, vocab
 
 

@@ -279,3 +279,49 @@ def test_dev_unseen_holds_the_dev_texts_train_does_not(tmp_path, caplog):
     write_tsv(tmp_path / "dev.tsv", rows[:2])
     splits, _ = load_splits(SimpleNamespace(data_dir=str(tmp_path)))
     assert "dev_unseen" not in splits and "every dev text is also in train" in caplog.text
+
+
+PAIR = ("label", "text_a", "text_b")
+
+
+def test_pair_files_read_each_text_as_the_pair_and_check_both_sides(tmp_path):
+    write_tsv(tmp_path / "train.tsv", [("1", "怎么开证明", "证明怎么开"), ("0", "今天天气", "明天下雨吗")], header=PAIR)
+    write_tsv(tmp_path / "dev.tsv", [("0", " 明天下雨吗", "今天天气 "), ("1", "花呗怎么还", "怎么还花呗")], header=PAIR)
+    splits, labels = load_local_splits(str(tmp_path))
+    assert labels == ["0", "1"] and splits["dev"][0]["text"] == ("明天下雨吗", "今天天气")  # sides stripped
+    assert unseen_rows(splits["dev"], splits["train"]) == [1]  # a train pair with its sides swapped is seen
+
+    for rows, message in [([("1", "问", " ")], "train.tsv:3: empty text_b"),
+                          ([("1", "", "问")], "train.tsv:3: empty text_a"),
+                          ([("1", "问")], "train.tsv:3: expected 3 tab-separated fields")]:
+        write_tsv(tmp_path / "train.tsv", [("0", "今天天气", "明天下雨吗"), *rows], header=PAIR)
+        with pytest.raises(InputError, match=message):
+            load_local_splits(str(tmp_path))
+
+
+def test_a_single_text_file_in_a_pair_task_is_refused_and_the_reverse(tmp_path):
+    import data
+
+    write_tsv(tmp_path / "train.tsv", [("1", "怎么开证明", "证明怎么开"), ("0", "今天天气", "明天下雨吗")], header=PAIR)
+    write_tsv(tmp_path / "dev.tsv", [("1", "怎么开证明")])
+    with pytest.raises(InputError, match=r"dev.tsv: single texts \(no text_b\), where .*train.tsv has pairs"):
+        load_local_splits(str(tmp_path))
+    write_tsv(tmp_path / "dev.tsv", [("1", "怎么开证明", "证明怎么开")], header=PAIR)
+    single = write_tsv(tmp_path / "other.tsv", [("1", "好")])
+    splits, labels = load_local_splits(str(tmp_path))
+    with pytest.raises(InputError, match=r"other.tsv: single texts \(no text_b\), where the task has pairs"):
+        data.load_eval_sets([("other", str(single))], labels, pairs=True)
+
+
+def test_lcqmc_online_gives_pairs(monkeypatch):
+    import data
+    from paddlenlp.datasets import MapDataset
+
+    def lcqmc(name, splits):
+        assert name == "lcqmc"
+        ds = MapDataset([{"query": "花呗怎么还", "title": "怎么还花呗", "label": 1}], label_list=["0", "1"])
+        return ds, ds
+
+    monkeypatch.setattr(data, "load_dataset", lcqmc)
+    splits, labels = data.load_online_splits("LCQMC")
+    assert labels == ["0", "1"] and splits["dev"][0] == {"text": ("花呗怎么还", "怎么还花呗"), "label": 1}

@@ -192,7 +192,7 @@ def test_the_cache_key_follows_every_augmentation_setting_and_the_code(fine_tune
 
     data_dir, vocab, base, best = fine_tuned
     args = parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(best), "--model_name", str(base)])
-    teacher = Teacher(args, ["0", "1"])
+    teacher = Teacher(args, ["0", "1"], False)
 
     def key():
         return json.dumps(transfer.cache_manifest(args, teacher, ["t"], [], ["d"]), sort_keys=True)
@@ -248,7 +248,7 @@ def test_under_the_launcher_each_rank_labels_every_other_batch(fine_tuned, monke
 
     data_dir, vocab, base, best = fine_tuned
     args = parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(best), "--model_name", str(base)])
-    teacher = Teacher(args, ["0", "1"])
+    teacher = Teacher(args, ["0", "1"], False)
     sentences = segment([line.split("\t")[1] for line in (data_dir / "dev.tsv").read_text().splitlines()[1:]])
     whole = teacher.logits(sentences, 4)
     monkeypatch.setattr("teacher.world", lambda: (1, 2))  # rank 1 of 2
@@ -266,9 +266,9 @@ def test_repeated_unlabelled_lines_are_labelled_once(fine_tuned, tmp_path, caplo
     unlabeled = tmp_path / "unlabeled.txt"
     unlabeled.write_text("键盘手感一流\n屏幕很清楚\n键盘手感一流\n 屏幕很清楚 \n电池不耐用\n", encoding="utf-8")
     args = parse_args("distill", ["--teacher_dir", "t", "--unlabeled_path", str(unlabeled)])
-    assert transfer.unlabeled_sentences(args) == ["键盘手感一流", "屏幕很清楚", "电池不耐用"]
+    assert transfer.unlabeled_sentences(args, pairs=False) == ["键盘手感一流", "屏幕很清楚", "电池不耐用"]
     args.keep_duplicate_unlabeled = True
-    assert len(transfer.unlabeled_sentences(args)) == 5
+    assert len(transfer.unlabeled_sentences(args, pairs=False)) == 5
 
     flags = ("--unlabeled_path", str(unlabeled), "--n_iter", "0", "--max_steps", "1")
     with caplog.at_level(logging.INFO, logger="distill_lstm"):
@@ -282,7 +282,8 @@ def test_repeated_unlabelled_lines_are_labelled_once(fine_tuned, tmp_path, caplo
 def test_unlabelled_lines_without_repeats_keep_their_cache_key(tmp_path):
     """The key the code computed before repeated lines were dropped, for a file without any: the cached logits
     of the published runs stay valid. (It moves with the code that makes the teacher's inputs and with jieba's
-    and PaddleNLP's releases, by design: such a change gives new logits.)"""
+    and PaddleNLP's releases, by design: such a change gives new logits. It moved for pairs, issue 42: segment,
+    the augmentation and the teacher's encoding read a pair's sides; the manifest's other fields did not.)"""
     from args import parse_args
 
     weights = tmp_path / "model_state.pdparams"
@@ -292,8 +293,8 @@ def test_unlabelled_lines_without_repeats_keep_their_cache_key(tmp_path):
     args = parse_args("distill", ["--teacher_dir", str(weights), "--unlabeled_path", str(unlabeled)])
     teacher = SimpleNamespace(params=str(weights), model_type="ernie-gram", max_seq_length=128)
     manifest = transfer.cache_manifest(args, teacher, ["这个酒店很好", "房间很差"],
-                                                      transfer.unlabeled_sentences(args), ["服务不错"])
-    assert manifest_key({**manifest, "contents": "logits"}) == "04caa6e7149df25c08f9"
+                                                      transfer.unlabeled_sentences(args, pairs=False), ["服务不错"])
+    assert manifest_key({**manifest, "contents": "logits"}) == "a20cdb626294a83cbbc5"
 
 
 def test_a_refused_distillation_leaves_no_cache_directory_nor_lock(fine_tuned, tmp_path, monkeypatch):
@@ -356,7 +357,7 @@ def test_the_teacher_reads_text_through_its_own_vocabulary(fine_tuned, tmp_path)
     def logits(teacher_dir, model_name):
         args = parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(teacher_dir),
                                       "--model_name", str(model_name)])
-        return Teacher(args, ["0", "1"]).logits(sentences, 8)
+        return Teacher(args, ["0", "1"], False).logits(sentences, 8)
 
     own = logits(best, base)
     np.testing.assert_array_equal(logits(best, reversed_vocab), own)

@@ -89,7 +89,7 @@ def test_distillation_reports_the_teachers_accuracy_on_dev_unseen(fine_tuned, tm
 
     base, best = fine_tuned[2:]
     teacher = Teacher(parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(best),
-                                             "--model_name", str(base)]), ["0", "1"])
+                                             "--model_name", str(base)]), ["0", "1"], False)
     rows = [line.split("\t") for line in unseen.read_text(encoding="utf-8").splitlines()[1:]]
     said = teacher.logits(segment([text for _, text in rows]), 4).argmax(-1)
     assert summary["teacher_dev_unseen_acc"] == pytest.approx(np.mean(said == [int(label) for label, _ in rows]))
