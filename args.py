@@ -316,11 +316,14 @@ def add_export_args(parser):
 
 def add_predict_args(parser):
     parser.add_argument("--model_dir", required=True, help="An inference model written by export_model.py.")
-    parser.add_argument("--input", default="-", help="Text file, one sentence per line, or - for stdin.")
+    parser.add_argument("--input", default="-", help="Text file, one sentence per line (a pair model's: two "
+                        "separated by a tab), or - for stdin.")
     parser.add_argument("--text_column", default=None,
-                        help="Read --input as a tsv with a header and take this column (e.g. text_a).")
+                        help="Read --input as a tsv with a header and take this column (e.g. text_a); a pair "
+                             "model takes text_b beside it.")
     parser.add_argument("--label_column", default="label", help="With --eval: the gold label column.")
-    parser.add_argument("--eval", action="store_true", help="Print accuracy against --label_column.")
+    parser.add_argument("--eval", action="store_true",
+                        help="Print accuracy against --label_column (and a pair task's F1 of label 1).")
     parser.add_argument("--format", choices=["text", "json"], default="text",
                         help="text: label and probabilities per line; json: one JSON object per line.")
     parser.add_argument("--batch_size", type=positive_int, default=64, help="Sentences per batch.")

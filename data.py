@@ -103,14 +103,23 @@ def read_lines(path, pairs=False):
 
 def pair_of(line, where):
     """(text_a, text_b) of a line holding the two texts separated by a tab; `where` names the line in errors."""
+    pair, error = split_pair(line)
+    if error:
+        raise InputError(f"{where}: {error}")
+    return pair
+
+
+def split_pair(line):
+    """((text_a, text_b), None) of a line holding the two texts separated by a tab, or (None, why it is not one):
+    the one rule of unlabelled pair files and predict.py's lines, which answers a bad line with an error row."""
     fields = line.strip("\r\n").split("\t")
     if len(fields) != 2:
-        raise InputError(f"{where}: expected a pair, text_a and text_b separated by a tab; found {len(fields)} "
-                         f"field{'s' if len(fields) > 1 else ''}")
+        return None, (f"expected a pair, text_a and text_b separated by a tab; found {len(fields)} "
+                      f"field{'s' if len(fields) > 1 else ''}")
     for name, text in zip(("text_a", "text_b"), fields):
         if not text.strip():
-            raise InputError(f"{where}: empty {name}")
-    return tuple(text.strip() for text in fields)
+            return None, f"empty {name}"
+    return tuple(text.strip() for text in fields), None
 
 
 def sorted_labels(labels):

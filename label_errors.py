@@ -5,16 +5,17 @@ r"""Find likely wrong training labels (model_distill's wrong_label_detect and wr
     python label_errors.py @recipes/student.txt --model student ...     # cheaper: a Bi-LSTM per fold
 
 Every training row is scored by a model that never saw it nor a copy of its text: the rows are cut
-into --folds folds, rows of identical text always in the same fold, each fold's size and label shares
-as even as that allows, and for each fold a model is trained on the others (the teacher fine-tuned
-with the teacher flags, or a student trained alone with the student flags; its checkpoint chosen on
-dev), exported, and run on the held-out rows by predict.py's Predictor. The folds' probabilities are
-cached in --probs_cache, so a stopped run continues where it stopped (a fold from its last
-checkpoint) and a second run (--clean, another --filter_by) costs nothing.
-cleanlab's confident learning (cleanlab.filter.find_label_issues, by --filter_by's rule) then flags
-the rows whose label the out-of-sample probabilities contradict, and <output_dir>/label_issues.tsv
-lists them worst first (out_of_sample_probs.npy beside it keeps every training row's probabilities,
-in train.tsv's order, for cleanlab's other rules). --clean writes <output_dir>/data/, a --data_dir
+into --folds folds, rows of identical text (a pair in either order) always in the same fold, each
+fold's size and label shares as even as that allows, and for each fold a model is trained on the
+others (the teacher fine-tuned with the teacher flags, or a student trained alone with the student
+flags; its checkpoint chosen on dev), exported, and run on the held-out rows by predict.py's
+Predictor. The folds' probabilities are cached in --probs_cache, so a stopped run continues where it
+stopped (a fold from its last checkpoint) and a second run (--clean, another --filter_by) costs
+nothing. cleanlab's confident learning (cleanlab.filter.find_label_issues, by --filter_by's rule)
+then flags the rows whose label the out-of-sample probabilities contradict, and
+<output_dir>/label_issues.tsv lists them worst first, each with its text columns (text_a, and a
+pair's text_b); out_of_sample_probs.npy beside it keeps every training row's probabilities, in
+train.tsv's order, for cleanlab's other rules. --clean writes <output_dir>/data/, a --data_dir
 every script takes: train.tsv in the input's own layout without the flagged rows (drop) or with the
 suggested labels (relabel), and dev.tsv (and test.tsv) linked to the originals, which are never
 modified.
@@ -31,7 +32,7 @@ import time
 import numpy as np
 
 from cleaning import PROBS, find_issues, fold_seconds, out_of_sample_probabilities
-from data import TEXT_COLUMN, load_splits, utf8_lines
+from data import TEXT_COLUMN, is_pair, load_splits, text_key, text_line, utf8_lines
 from utils import InputError, atomic_path, init_runtime, is_main, make_writable_dir, run_main, write_json
 
 logger = logging.getLogger("distill_lstm")
@@ -40,12 +41,14 @@ OUTPUTS = {ISSUES, REPORT, SUMMARY, DATA, PROBS, "vdl"}  # what a run writes in 
 
 
 def write_issues(path, rows, flagged, quality, suggested, label_list):
+    """The flagged rows, worst first, with their text (a pair's two columns, as train.tsv has them)."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write(f"line\tlabel\tsuggested_label\tlabel_quality\t{TEXT_COLUMN}\n")
+        texts = [TEXT_COLUMN, "text_b"] if is_pair(rows) else [TEXT_COLUMN]
+        f.write("\t".join(["line", "label", "suggested_label", "label_quality", *texts]) + "\n")
         for i in flagged:
             ex = rows[i]
             f.write(f"{ex['line']}\t{label_list[ex['label']]}\t{label_list[suggested[i]]}\t{quality[i]:.4f}\t"
-                    f"{ex['text']}\n")
+                    f"{text_line(ex['text'])}\n")
 
 
 def write_clean_data(args, train_path, rows, flagged, suggested, label_list):
@@ -97,8 +100,8 @@ def main(argv=None):
         raise InputError("label_errors.py reads local files: give the task's train.tsv and dev.tsv with --data_dir")
     check_output_dir(args.output_dir)
     splits, label_list = load_splits(args)
-    distinct = len({ex["text"] for ex in splits["train"]})
-    if distinct < args.folds:  # a text's copies share a fold
+    distinct = len({text_key(ex["text"]) for ex in splits["train"]})
+    if distinct < args.folds:  # a text's copies (a pair's in either order) share a fold
         raise InputError(f"{args.data_dir}/train.tsv: {distinct} distinct texts for {args.folds} folds")
     if is_main():
         make_writable_dir(args.output_dir)

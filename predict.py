@@ -1,13 +1,20 @@
-"""Classify sentences with a model exported by export_model.py, through paddle.inference.
+r"""Classify sentences, or sentence pairs, with a model exported by export_model.py, through paddle.inference.
 
     echo "房间很干净，服务也好" | python predict.py --model_dir export/student
     python predict.py --model_dir export/student --input ../shared/data/chnsenticorp/dev.tsv --text_column text_a --eval
 
+A model of a pair task (text matching: LCQMC) reads two texts a line, separated by a tab, or a tsv's
+columns text_a and text_b (its header names both; --text_column names the first), and --eval adds the F1
+of the positive class (label 1, as training reports it) to accuracy:
+
+    printf '这款手机怎么样\t这个手机好用吗\n' | python predict.py --model_dir export/lcqmc
+    python predict.py --model_dir export/lcqmc --input ../shared/data/lcqmc/dev.tsv --text_column text_a --eval
+
 One output line per input line: the label and each class's probability (text), or a JSON object
-(--format json). A line that cannot be classified (empty, longer than --max_chars, not UTF-8)
-gets an error line instead; the others are still predicted. Lines are read and answered a batch at a
-time as they arrive, so a line written into a pipe is answered at once and memory stays flat
-however long the input.
+(--format json). A line that cannot be classified (empty, longer than --max_chars, not UTF-8; for a
+pair model, not two texts or a side empty) gets an error line instead; the others are still predicted.
+Lines are read and answered a batch at a time as they arrive, so a line written into a pipe is answered
+at once and memory stays flat however long the input.
 """
 from args import parse_args
 
@@ -21,8 +28,11 @@ import shutil
 import sys
 import tempfile
 
-from data import LAYOUTS, clean_label
+import numpy as np
+
+from data import LAYOUTS, clean_label, positive_class, split_pair, text_line, texts_kind
 from inference import Predictor, format_row, line_batches
+from trainer import f1_score
 from utils import InputError, run_main
 
 logger = logging.getLogger("distill_lstm")
@@ -47,13 +57,13 @@ def open_input(args):
 
 
 def input_rows(args, predictor, f):
-    """Lists of (line number, text or None, error or None, gold label or None), one per batch of input
-    lines (line_batches).
+    """Lists of (line number, text (a pair model's: (text_a, text_b)) or None, error or None, gold label or
+    None), one per batch of input lines (line_batches).
 
     A line that cannot be classified gets an error of its own. What concerns the whole file ends the
     run before anything is printed: a tsv header without --text_column, a column the model was not
-    trained on, sentence pairs (all on line 1), and under --eval a missing or unknown gold label
-    (main reads every label before it classifies)."""
+    trained on, pairs for a single-text model or the reverse (all on line 1), and under --eval a missing or
+    unknown gold label (main reads every label before it classifies)."""
     columns = None
     for batch in line_batches(f, args.batch_size):
         if batch[0][0] == 1 and args.text_column:
@@ -62,7 +72,8 @@ def input_rows(args, predictor, f):
 
 
 def parse_line(args, predictor, lineno, line, columns):
-    """The row of one input line; `columns` are header_columns' (None: the whole line is the text)."""
+    """The row of one input line; `columns` are header_columns' (None: the whole line is the text, or a pair
+    model's two texts separated by a tab)."""
     try:
         text = line.removesuffix(b"\r").decode("utf-8-sig" if lineno == 1 else "utf-8")
     except UnicodeDecodeError as e:
@@ -72,26 +83,32 @@ def parse_line(args, predictor, lineno, line, columns):
         if lineno == 1 and len(fields) > 1 and HEADER_NAMES & {f.strip() for f in fields}:
             raise InputError(f"{args.input}:1: a tsv header ({text.strip()!r}): name the text column "
                              f"with --text_column {predictor.text_column}")
-        return text_row(args, lineno, text, None)
+        return text_row(args, predictor, lineno, text, None)
     text_at, label_at = columns
-    if len(fields) <= max(text_at, label_at or 0):
-        return lineno, None, f"expected at least {max(text_at, label_at or 0) + 1} fields", None
+    needed = max(*text_at, label_at or 0) + 1
+    if len(fields) < needed:
+        return lineno, None, f"expected at least {needed} fields", None
     label = gold_label(args, predictor, lineno, fields[label_at]) if label_at is not None else None
-    return text_row(args, lineno, fields[text_at], label)
+    return text_row(args, predictor, lineno, "\t".join(fields[i] for i in text_at), label)
 
 
-def text_row(args, lineno, text, label):
-    """The row of a text: an error if it is empty or longer than --max_chars."""
-    text = text.strip()
-    if not text:
+def text_row(args, predictor, lineno, line, label):
+    """The row of a line's text (a pair model's: its two texts separated by a tab, by data.split_pair's rule):
+    an error if it is empty, not a pair, or longer than --max_chars."""
+    if not line.strip():
         return lineno, None, "empty line", label
-    if len(text) > args.max_chars:
-        return lineno, None, f"{len(text)} characters, more than --max_chars {args.max_chars}", label
+    text, error = split_pair(line) if predictor.pairs else (line.strip(), None)
+    if error:
+        return lineno, None, error, label
+    chars = len(text_line(text))
+    if chars > args.max_chars:
+        return lineno, None, f"{chars} characters, more than --max_chars {args.max_chars}", label
     return lineno, text, None, label
 
 
 def header_columns(args, predictor, line):
-    """(text column index, gold label column index or None) from the header line."""
+    """(text column indices: text_a's, and text_b's for a pair model; gold label column index or None) from
+    the header line."""
     try:
         names = [f.strip() for f in line.removesuffix(b"\r").decode("utf-8-sig").split("\t")]
     except UnicodeDecodeError:
@@ -101,11 +118,13 @@ def header_columns(args, predictor, line):
     if args.text_column != predictor.text_column:
         raise InputError(f"{args.input}:1: the model was trained on column {predictor.text_column!r}, "
                          f"not {args.text_column!r}")
-    if "text_b" in names:
-        raise InputError(f"{args.input}:1: sentence pairs (a text_b column): the model classifies one text")
+    if ("text_b" in names) != predictor.pairs:
+        raise InputError(f"{args.input}:1: {texts_kind('text_b' in names)}, where the model classifies "
+                         f"{texts_kind(predictor.pairs)}")
     if args.eval and args.label_column not in names:
         raise InputError(f"{args.input}:1: --eval needs a column {args.label_column!r}")
-    return names.index(args.text_column), names.index(args.label_column) if args.eval else None
+    text_at = (names.index(args.text_column), *([names.index("text_b")] if predictor.pairs else []))
+    return text_at, names.index(args.label_column) if args.eval else None
 
 
 def gold_label(args, predictor, lineno, field):
@@ -129,7 +148,8 @@ def main(argv=None):
     if args.eval and not args.text_column:
         raise InputError("--eval needs --text_column: a tsv with a header and a label column")
     predictor = Predictor(args.model_dir, args.device, args.num_threads, args.onednn)
-    lines = errors = correct = 0
+    lines = errors = 0
+    predicted, gold = [], []  # class indices of the labelled lines, for --eval
     with open_input(args) as f:
         if args.eval:  # every gold label is checked before the first prediction is printed
             for _ in input_rows(args, predictor, f):
@@ -139,13 +159,24 @@ def main(argv=None):
             for (lineno, _, error, label), probs in zip(rows, classified(predictor, rows, args.batch_size)):
                 print(format_row(lineno, probs, error, predictor.labels, args.format))
                 errors += error is not None
-                correct += error is None and label == predictor.labels[int(probs.argmax())]
+                if args.eval and error is None:
+                    predicted.append(int(probs.argmax()))
+                    gold.append(predictor.labels.index(label))
             lines += len(rows)
             sys.stdout.flush()  # a pipe's reader gets each batch's answers now
     if errors:
         print(f"{errors} of {lines} lines could not be classified", file=sys.stderr)
-    if args.eval and lines > errors:
-        print(f"accuracy {correct / (lines - errors):.4f} on {lines - errors} labelled lines", file=sys.stderr)
+    if predicted:
+        print(scores(predictor, np.array(predicted), np.array(gold)), file=sys.stderr)
+
+
+def scores(predictor, predicted, gold):
+    """Accuracy, and on a pair task the F1 of its positive class, as training reports them (trainer.evaluate)."""
+    line = f"accuracy {np.mean(predicted == gold):.4f}"
+    positive = positive_class(predictor.labels, predictor.pairs)
+    if positive is not None:
+        line += f" F1 {f1_score(predicted, gold, positive):.4f} (label {predictor.labels[positive]})"
+    return f"{line} on {len(gold)} labelled lines"
 
 
 if __name__ == "__main__":

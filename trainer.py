@@ -1,6 +1,8 @@
 """Training: the optimizer, evaluation, the one loop every job runs (fit), its VisualDL logs and
 summary.json, and the word students' training on gold labels or on a loss a job gives."""
+import contextlib
 import glob
+import io
 import logging
 import os
 import time
@@ -111,7 +113,8 @@ def open_logwriter(args, run, resume, f1=False):
         return NullWriter()
     logs = sorted(glob.glob(os.path.join(run.logdir, "vdlrecords.*.log")), key=os.path.getmtime)
     if resume and logs:
-        return LogWriter(logdir=run.logdir, file_name=os.path.basename(logs[-1]), display_name=run.name)
+        with contextlib.redirect_stdout(io.StringIO()):  # VisualDL prints "... is exists, VisualDL will add logs to it."
+            return LogWriter(logdir=run.logdir, file_name=os.path.basename(logs[-1]), display_name=run.name)
     writer = LogWriter(logdir=run.logdir, display_name=run.name)
     hparams = {"run": run.name, **{k: getattr(args, k) for k in HPARAMS if getattr(args, k, None) is not None}}
     metrics = ("acc", "f1") if f1 else ("acc",)

@@ -18,8 +18,10 @@ Then it checks, through the API the page itself uses, that every directory shows
 (dev/acc by default), fetches /app/scalar, renders it in headless Chromium (`apt-get install -y
 chromium fonts-noto-cjk`; without a browser those steps say "skipped"), checks the run list is
 drawn and that the charts show curves (pixels of VisualDL's run colours: a chart without curves
-fails), giving a slow machine minutes to draw. --screenshot keeps that picture,
---hparams_screenshot takes one of the Hyper Parameters table.
+fails), giving a slow machine minutes to draw. The page is drawn at --smoothing (0 by default: the
+raw curves; VisualDL's own default is 0.6), set before it draws in the browser profile's
+localStorage, and the slider must show it. --screenshot keeps that picture, --hparams_screenshot
+takes one of the Hyper Parameters table.
 The server is always stopped. Any failure exits 1 with one line.
 """
 import argparse
@@ -41,7 +43,11 @@ def main(argv=None):
                    "(2 for pictures in docs; default: %(default)s)")
     p.add_argument("--port", type=int, help="default: a free port")
     p.add_argument("--tag", default="dev/acc", help="scalar tag every run must have (default: %(default)s)")
+    p.add_argument("--smoothing", type=float, default=0.0, help="the Scalars page's smoothing, from 0 (the raw "
+                   "curves) to 0.99 in steps of 0.01 (VisualDL's default: 0.6; here: %(default)s)")
     a = p.parse_args(argv)
+    if not 0 <= a.smoothing <= 0.99 or round(a.smoothing, 2) != a.smoothing:
+        p.error(f"--smoothing {a.smoothing}: not one of 0, 0.01, ..., 0.99 (the slider's values)")
     proc = None
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -52,10 +58,10 @@ def main(argv=None):
             if not browser:
                 print("skipped: no chromium to render the page")
                 return
-            rendered_text(url + "/app/scalar", rendered_must_show(names, a.tag), browser)
-            print(f"ok: the rendered page lists every run and the {a.tag} chart's group")
+            rendered_text(url + "/app/scalar", rendered_must_show(names, a.tag, a.smoothing), browser, a.smoothing)
+            print(f"ok: the rendered page lists every run and the {a.tag} chart's group, at smoothing {a.smoothing:g}")
             picture = a.screenshot or os.path.join(tmp, "scalars.png")
-            pixels = screenshot_curves(url + "/app/scalar", picture, len(names), browser, a.scale)
+            pixels = screenshot_curves(url + "/app/scalar", picture, len(names), browser, a.scale, a.smoothing)
             print(f"ok: the charts show curves ({pixels} pixels of run colours)")
             if a.screenshot:
                 print(f"screenshot: {a.screenshot}")

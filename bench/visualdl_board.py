@@ -1,12 +1,15 @@
 """VisualDL started on run directories, and what it serves and renders checked (check_visualdl.py's steps)."""
+import contextlib
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 import numpy as np
@@ -29,6 +32,9 @@ RUN_COLOURS = ["#2932E1", "#00CC88", "#981EFF", "#066BFF", "#3AEB0D", "#E71ED5",
 # (whose run colour dots must not count as a curve).
 HEADER_PX, ASIDE_PX = 60, 290
 MIN_CURVE_PIXELS = 100  # a drawn curve has hundreds; an empty chart's axes and grid none
+# The Scalars page reads its smoothing from this localStorage key of the board's origin
+# (server/dist/_dist_/pages/scalar.js); its `?smoothing=` URL parameter never reached the page here.
+SMOOTHING_KEY = "scalar_smoothing"
 
 
 class CheckError(Exception):
@@ -147,13 +153,17 @@ def find_browser():
     return next((p for p in map(shutil.which, BROWSERS) if p), None)
 
 
-def browser_command(browser, profile, url, wait_ms, *extra):
-    """Headless Chromium on `url` (a JS app: --virtual-time-budget lets it fetch and draw; without
-    it only the header is there). Other hosts are made unresolvable, so what it shows is what an
-    offline user sees."""
+def headless(browser, profile):
+    """Headless Chromium on the profile directory `profile`. Other hosts are made unresolvable, so
+    what it shows is what an offline user sees."""
     return [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-            f"--user-data-dir={profile}", f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {HOST}",
-            f"--virtual-time-budget={wait_ms}", *extra, url]
+            f"--user-data-dir={profile}", f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {HOST}"]
+
+
+def browser_command(browser, profile, url, wait_ms, *extra):
+    """The browser on `url` (a JS app: --virtual-time-budget lets it fetch and draw; without it only
+    the header is there)."""
+    return [*headless(browser, profile), f"--virtual-time-budget={wait_ms}", *extra, url]
 
 
 def run_browser(browser, profile, url, wait_ms, *extra):
@@ -162,7 +172,85 @@ def run_browser(browser, profile, url, wait_ms, *extra):
                           timeout=wait_ms / 1000 * 3 + 300)
 
 
-def rendered_text(url, must_show, browser=None):
+class DevTools:
+    """A headless browser on `profile` driven over the DevTools protocol through a pipe
+    (--remote-debugging-pipe: NUL-terminated JSON commands on its fd 3, answers on its fd 4)."""
+
+    def __init__(self, browser, profile, timeout=120):
+        (self.theirs_in, ours_out), (ours_in, self.theirs_out) = os.pipe(), os.pipe()
+        self.proc = subprocess.Popen([*headless(browser, profile), "--remote-debugging-pipe", "about:blank"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=False,
+                                     preexec_fn=self._pipe_fds)
+        os.close(self.theirs_in)
+        os.close(self.theirs_out)
+        self.out, self.inp, self.timeout, self.calls, self.buffer = ours_out, ours_in, timeout, 0, b""
+
+    def _pipe_fds(self):  # in the child: the pipe's ends where the browser expects them
+        os.dup2(self.theirs_in, 3)
+        os.dup2(self.theirs_out, 4)
+
+    def call(self, method, session=None, **params):
+        self.calls += 1
+        command = {"id": self.calls, "method": method, "params": params, **({"sessionId": session} if session else {})}
+        os.write(self.out, json.dumps(command).encode() + b"\0")
+        deadline = time.time() + self.timeout
+        while True:  # skip events and older answers until this command's
+            while b"\0" not in self.buffer:
+                if not select.select([self.inp], [], [], max(0, deadline - time.time()))[0]:
+                    raise CheckError(f"DevTools {method}: no answer within {self.timeout} s")
+                chunk = os.read(self.inp, 1 << 16)
+                if not chunk:
+                    raise CheckError(f"DevTools {method}: the browser exited")
+                self.buffer += chunk
+            message, self.buffer = self.buffer.split(b"\0", 1)
+            answer = json.loads(message)
+            if answer.get("id") == self.calls:
+                if "error" in answer:
+                    raise CheckError(f"DevTools {method}: {answer['error'].get('message')}")
+                return answer["result"]
+
+    def close(self):
+        try:
+            self.call("Browser.close")  # a clean exit writes the profile (localStorage included) to disk
+            self.proc.wait(self.timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            os.close(self.out)
+            os.close(self.inp)
+
+
+def store_locally(browser, profile, url, items):
+    """Put `items` into the localStorage of `url`'s origin in the browser profile `profile`, where a
+    page of that origin later opened with it reads them before it draws."""
+    tools = DevTools(browser, profile)
+    try:
+        target = tools.call("Target.createTarget", url="about:blank")["targetId"]
+        session = tools.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        tools.call("Page.navigate", session, url=url)
+        for key, value in items.items():
+            done = tools.call("Runtime.evaluate", session, returnByValue=True, expression=(
+                f"localStorage.setItem({json.dumps(key)}, {json.dumps(value)}); localStorage.getItem({json.dumps(key)})"))
+            if done["result"].get("value") != value:
+                error = done.get("exceptionDetails", {}).get("exception", {}).get("description")
+                raise CheckError(f"{url}: could not store {key} in its localStorage: {error}")
+    finally:
+        tools.close()
+
+
+@contextlib.contextmanager
+def browser_profile(browser, url, smoothing=None):
+    """A new browser profile for `url`'s board; with `smoothing`, its Scalars page draws at that."""
+    with tempfile.TemporaryDirectory() as profile:
+        if smoothing is not None:
+            parts = urllib.parse.urlsplit(url)  # a page of the board's origin that runs no script to overwrite it
+            store_locally(browser, profile, f"{parts.scheme}://{parts.netloc}/app/api/component_tabs",
+                          {SMOOTHING_KEY: f"{smoothing:g}"})
+        yield profile
+
+
+def rendered_text(url, must_show, browser=None, smoothing=None):
     """The page as the browser rendered it (its DOM after the scripts ran) once it shows every string
     in `must_show`, given ever longer to draw; None without a browser. CheckError names what it
     still did not show after the longest budget."""
@@ -170,7 +258,7 @@ def rendered_text(url, must_show, browser=None):
     if not browser:
         return None
     for seconds in RENDER_BUDGETS_S:
-        with tempfile.TemporaryDirectory() as profile:
+        with browser_profile(browser, url, smoothing) as profile:
             done = run_browser(browser, profile, url, seconds * 1000, "--dump-dom")
         if done.returncode != 0 or "<body" not in done.stdout:
             raise CheckError(f"{browser} rendered nothing (exit {done.returncode})")
@@ -180,10 +268,11 @@ def rendered_text(url, must_show, browser=None):
     raise CheckError(f"the rendered page does not show {missing} after {seconds} s of rendering")
 
 
-def rendered_must_show(names, tag):
-    """What the rendered scalars page's text holds: the run list, and the group of the tag's chart
-    (the chart itself, title included, is drawn on a canvas)."""
-    return [*names, f">{tag.split('/')[0]}<"]
+def rendered_must_show(names, tag, smoothing=None):
+    """What the rendered scalars page's text holds: the run list, the group of the tag's chart (the
+    chart itself, title included, is drawn on a canvas) and, if given, the smoothing slider's value."""
+    slider = [] if smoothing is None else [f'aria-valuenow="{smoothing:g}"']
+    return [*names, f">{tag.split('/')[0]}<", *slider]
 
 
 def hex_rgb(colour):
@@ -204,16 +293,16 @@ def window_height(runs):
     return max(900, 700 + 40 * runs)  # the run list on the right starts ~620 px down
 
 
-def screenshot(url, path, runs=1, browser=None, wait_ms=10000, scale=1):
-    """Headless screenshot of `url` (a 1400 px wide window, `scale` device pixels per CSS px);
-    returns False when no browser is installed."""
+def screenshot(url, path, runs=1, browser=None, wait_ms=10000, scale=1, smoothing=None):
+    """Headless screenshot of `url` (a 1400 px wide window, `scale` device pixels per CSS px, the
+    Scalars page's `smoothing` if given); returns False when no browser is installed."""
     browser = browser or find_browser()
     if not browser:
         return False
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if os.path.exists(path):
         os.remove(path)
-    with tempfile.TemporaryDirectory() as profile:
+    with browser_profile(browser, url, smoothing) as profile:
         done = run_browser(browser, profile, url, wait_ms, f"--window-size=1400,{window_height(runs)}",
                            f"--force-device-scale-factor={scale}", f"--screenshot={os.path.abspath(path)}")
     if done.returncode != 0 or not os.path.exists(path) or not os.path.getsize(path):
@@ -222,12 +311,12 @@ def screenshot(url, path, runs=1, browser=None, wait_ms=10000, scale=1):
     return True
 
 
-def screenshot_curves(url, path, runs=1, browser=None, scale=1):
+def screenshot_curves(url, path, runs=1, browser=None, scale=1, smoothing=None):
     """A screenshot of the scalars page once its charts show curves, given ever longer to draw;
     returns the curves' pixels, or None without a browser. CheckError when, after the longest
     budget, no chart shows a curve (an empty chart is not a board that works)."""
     for seconds in RENDER_BUDGETS_S:
-        if not screenshot(url, path, runs, browser, seconds * 1000, scale):
+        if not screenshot(url, path, runs, browser, seconds * 1000, scale, smoothing):
             return None
         pixels = curve_pixels(path, scale)
         if pixels >= MIN_CURVE_PIXELS:

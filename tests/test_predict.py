@@ -22,14 +22,26 @@ STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "8", "--dev
            "--num_threads", "2", "--max_epoch", "6", "--lr", "1e-2", "--dropout_prob", "0.0"]
 
 
-@pytest.fixture
-def exported_student(toy_task, tmp_path):
-    data_dir, vocab = toy_task
+def export_student(data_dir, vocab, tmp_path):
+    """A student trained on data_dir and exported: (its best checkpoint, the export)."""
     out = tmp_path / "student"
     main_of("student_lstm_small")(["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir", str(out),
                              *STUDENT])
     main_of("export_model")(["--checkpoint", str(out / "best"), "--output_dir", str(tmp_path / "export")])
     return out / "best", tmp_path / "export"
+
+
+@pytest.fixture
+def exported_student(toy_task, tmp_path):
+    return export_student(*toy_task, tmp_path)
+
+
+def eager_student(checkpoint):
+    """The checkpoint's student in eval mode, as training left it."""
+    model = build_student(read_checkpoint_meta(checkpoint)["model"])
+    load_state_strict(model, str(checkpoint / WEIGHTS))
+    model.eval()
+    return model
 
 
 def run_predict(capsys, *argv):
@@ -40,10 +52,7 @@ def run_predict(capsys, *argv):
 
 def test_exported_student_gives_the_eager_probabilities(exported_student):
     checkpoint, export_dir = exported_student
-    meta = read_checkpoint_meta(checkpoint)
-    model = build_student(meta["model"])
-    load_state_strict(model, str(checkpoint / WEIGHTS))
-    model.eval()
+    model = eager_student(checkpoint)
     texts = ["这个酒店很好", "房间很差，失望", "推荐", "价格不错非常满意我们觉得"]
     predictor = Predictor(str(export_dir), num_threads=2)
     ids, lengths = predictor.inputs(texts)
@@ -90,20 +99,31 @@ def test_stdin_and_missing_model(exported_student, tmp_path):
         Predictor(str(tmp_path))
 
 
-def test_exported_teacher_gives_the_eager_probabilities(toy_task, tiny_teacher, tmp_path):
-    data_dir, _ = toy_task
+def export_teacher(data_dir, tiny_teacher, tmp_path):
+    """The tiny teacher fine-tuned for 2 steps on data_dir and exported: (its best checkpoint, the export)."""
     out = tmp_path / "teacher"
     main_of("teacher_train_glue")(["--data_dir", str(data_dir), "--model_name_or_path", str(tiny_teacher),
                              "--model_type", "ernie-gram", "--output_dir", str(out), "--max_steps", "2",
-                             "--batch_size", "8", "--max_seq_length", "32", "--device", "cpu"])
+                             "--batch_size", "8", "--max_seq_length", "48", "--device", "cpu"])
     main_of("export_model")(["--checkpoint", str(out / "best"), "--output_dir", str(tmp_path / "export")])
-    texts = ["这个酒店很好", "房间很差，失望", "推荐"]
-    model, tokenizer = load_teacher("ernie-gram", str(out / "best"), ["0", "1"])
+    return out / "best", tmp_path / "export"
+
+
+def assert_export_is_the_teacher(checkpoint, export_dir, texts):
+    """The export's probabilities of texts are the checkpoint's eager teacher's; returns them."""
+    model, _ = load_teacher("ernie-gram", str(checkpoint), ["0", "1"])
     model.eval()
-    predictor = Predictor(str(tmp_path / "export"), num_threads=2)
+    predictor = Predictor(str(export_dir), num_threads=2)
     ids, type_ids = predictor.inputs(texts)
     eager = paddle.nn.functional.softmax(model(paddle.to_tensor(ids), paddle.to_tensor(type_ids))).numpy()
-    np.testing.assert_allclose(predictor.predict(texts), eager, rtol=1e-5, atol=1e-6)
+    probs = predictor.predict(texts)
+    np.testing.assert_allclose(probs, eager, rtol=1e-5, atol=1e-6)
+    return probs
+
+
+def test_exported_teacher_gives_the_eager_probabilities(toy_task, tiny_teacher, tmp_path):
+    checkpoint, export_dir = export_teacher(toy_task[0], tiny_teacher, tmp_path)
+    assert_export_is_the_teacher(checkpoint, export_dir, ["这个酒店很好", "房间很差，失望", "推荐"])
 
     (tmp_path / "export" / "tokenizer_config.json").unlink()
     with pytest.raises(InputError, match="export/tokenizer_config.json: missing"):
@@ -202,13 +222,17 @@ def test_eval_reads_labels_by_the_training_rule_and_checks_them_first(exported_s
 
 @pytest.mark.parametrize("lines, argv, message", [
     (["label\ttext_a", "1\t推荐"], [], r"input.tsv:1: a tsv header .*--text_column text_a"),
-    (["text_a\ttext_b\tlabel", "推荐\t很好\t1"], ["--text_column", "text_a"], "sentence pairs"),
+    (["text_a\ttext_b\tlabel", "推荐\t很好\t1"], ["--text_column", "text_a"],
+     r"input.tsv:1: pairs \(text_a, text_b\), where the model classifies single texts \(no text_b\)"),
     (["label\treview", "1\t推荐"], ["--text_column", "review"], "trained on column 'text_a', not 'review'"),
     (["label\ttext_a", "1\t推荐"], ["--eval"], "--eval needs --text_column"),
 ])
 def test_predict_refuses_to_guess_what_a_file_holds(exported_student, tmp_path, capsys, lines, argv, message):
-    _, export_dir = exported_student
-    path = tmp_path / "input.tsv"
+    assert_refused(exported_student[1], tmp_path / "input.tsv", capsys, lines, argv, message)
+
+
+def assert_refused(export_dir, path, capsys, lines, argv, message):
+    """predict.py refuses a file of these lines with the message, before it prints anything."""
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match=message):
         run_predict(capsys, "--model_dir", str(export_dir), "--input", str(path), "--device", "cpu", *argv)

@@ -56,7 +56,7 @@ def test_the_board_opens_on_named_curves(runs, tmp_path):
         assert rows["student/vdl"]["hparams"]["hidden_size"] == 16
         if find_browser():  # the page as a browser draws it (apt-get install chromium fonts-noto-cjk)
             assert rendered_text(url + "/app/scalar", rendered_must_show(names, "dev/acc"))
-            assert screenshot_curves(url + "/app/scalar", str(tmp_path / "board.png"), runs=3) > 0
+            assert screenshot_curves(url + "/app/scalar", str(tmp_path / "board.png"), runs=3, smoothing=0) > 0
     finally:
         stop_visualdl(proc)
 
@@ -71,3 +71,25 @@ def test_check_fails_on_a_chart_without_curves(tmp_path):
     done = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "check_visualdl.py"),
                            "--logdir", str(tmp_path / "diverged" / "vdl")], capture_output=True, text=True)
     assert done.returncode == 1 and "FAILED: no curve drawn" in done.stderr, done.stderr
+
+
+@pytest.mark.skipif(not find_browser(), reason="needs chromium (apt-get install chromium fonts-noto-cjk)")
+def test_the_page_draws_at_the_smoothing_asked(tmp_path):
+    """VisualDL smooths curves by 0.6 unless its page's localStorage says otherwise; the browser
+    profile the checks and screenshots use says so before the page draws."""
+    with LogWriter(logdir=str(tmp_path / "zigzag" / "vdl"), display_name="zigzag") as writer:
+        for step in range(10):
+            writer.add_scalar("dev/acc", 0.5 + 0.4 * (step % 2), step)
+    proc, url = start_visualdl([str(tmp_path / "zigzag" / "vdl")])
+    try:
+        for smoothing, slider in ((None, "0.6"), (0, "0")):
+            dom = rendered_text(url + "/app/scalar", ["zigzag"], smoothing=smoothing)
+            assert f'aria-valuenow="{slider}"' in dom
+    finally:
+        stop_visualdl(proc)
+
+
+def test_check_refuses_a_smoothing_the_slider_cannot_show(tmp_path):
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "check_visualdl.py"), "--logdir",
+                           str(tmp_path), "--smoothing", "1"], capture_output=True, text=True)
+    assert done.returncode == 2 and "--smoothing 1.0: not one of 0, 0.01, ..., 0.99" in done.stderr, done.stderr
