@@ -28,7 +28,7 @@ NOT_IN_KEY = {"output_dir", "overwrite_output_dir", "logdir", "run_name", "log_f
 
 # Flags added after entries were cached: at these values they change no model, so they stay out of the
 # key and the entries stay valid (a new flag goes here with the value that keeps the old behaviour).
-KEY_OMITS_AT = {"pooling": "mean", "fc_hidden_size": 0}
+KEY_OMITS_AT = {"pooling": "mean", "fc_hidden_size": 0, "pair_op": "mul", "init_embeddings": None}
 
 
 def grouped_folds(texts, labels, folds, seed):
@@ -55,12 +55,15 @@ def probs_manifest(args, splits, label_list, fold_of):
     weights = os.path.join(args.model_name_or_path, "model_state.pdparams")
     # the folds themselves, not the rule that drew them: entries of another assignment (the label-stratified
     # folds before grouping by text, or another scikit-learn's) are never read as this one's
-    return {"train_sha256": rows_sha(splits["train"]), "dev_sha256": rows_sha(splits["dev"]), "labels": label_list,
-            "folds_sha256": texts_sha256([str(k) for k in fold_of]),
-            "teacher_weights_sha256": file_sha256(weights) if args.model == "teacher" and os.path.isfile(weights) else None,
-            "vocab_sha256": file_sha256(args.vocab_path) if args.model == "student" else None,
-            "settings": {k: v for k, v in sorted(vars(args).items())
-                         if k not in NOT_IN_KEY and not (k in KEY_OMITS_AT and v == KEY_OMITS_AT[k])}}
+    manifest = {"train_sha256": rows_sha(splits["train"]), "dev_sha256": rows_sha(splits["dev"]), "labels": label_list,
+                "folds_sha256": texts_sha256([str(k) for k in fold_of]),
+                "teacher_weights_sha256": file_sha256(weights) if args.model == "teacher" and os.path.isfile(weights) else None,
+                "vocab_sha256": file_sha256(args.vocab_path) if args.model == "student" else None,
+                "settings": {k: v for k, v in sorted(vars(args).items())
+                             if k not in NOT_IN_KEY and not (k in KEY_OMITS_AT and v == KEY_OMITS_AT[k])}}
+    if args.model == "student" and args.init_embeddings:  # the vectors' content, not only their path (in settings)
+        manifest["init_embeddings_sha256"] = file_sha256(args.init_embeddings)
+    return manifest
 
 
 def fold_probabilities(args, splits, label_list, fold_of, k, entry):

@@ -201,6 +201,20 @@ def test_bad_input_is_one_error_and_writes_nothing(noisy_task, tmp_path, capsys)
     assert "--folds: at least 2" in capsys.readouterr().err
 
 
+def test_word_vectors_key_the_probabilities_by_their_content(tmp_path):
+    from args import parse_args
+
+    splits = {"train": [{"label": 0, "text": "好"}, {"label": 1, "text": "差"}], "dev": [{"label": 0, "text": "好"}]}
+    vectors = tmp_path / "words.vector"
+
+    def key(content):
+        vectors.write_text(content, encoding="utf-8")
+        args = parse_args("label", ["--model", "student", "--data_dir", "task", "--init_embeddings", str(vectors)])
+        return cleaning.manifest_key(cleaning.probs_manifest(args, splits, ["0", "1"], (0, 1)))
+
+    assert key("1 2\n好 0.1 0.2\n") != key("1 2\n好 0.3 0.2\n")  # same path, other vectors
+
+
 def test_flags_added_after_caching_keep_the_cache_key_at_their_old_behaviour():
     """A cached entry stays valid when a flag is added (its value that keeps the old models is left out of
     the key); any other value of it is another entry."""
@@ -216,5 +230,7 @@ def test_flags_added_after_caching_keep_the_cache_key_at_their_old_behaviour():
                                            (0, 1))["settings"]
     assert not set(cleaning.KEY_OMITS_AT) & set(settings)
     assert key() == key("--pooling", "mean", "--fc_hidden_size", "0") != key("--fc_hidden_size", "96")
+    assert key() == key("--pair_op", "mul") != key("--pair_op", "add")
+    assert key() == "d40a3716c5812b1125c9"  # the key of the code that cached the bench's folds (415276a)
     # other folds, other models: entries of the label-stratified folds are not read as the grouped folds'
     assert key() != key(fold_of=(1, 0))
