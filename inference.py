@@ -10,11 +10,11 @@ import numpy as np
 import paddle
 from paddle import inference
 from paddle.static import InputSpec
-from paddlenlp.data import Pad
+from paddlenlp.data import Tuple
 
 from checkpoint import WEIGHTS, checkpoint_kind, load_state_strict, read_checkpoint_meta
-from data import TEXT_COLUMN, load_vocab, per_side, segment, text_line
-from students import build_student, student_inputs
+from data import PAD, TEXT_COLUMN, UNK, load_vocab, per_side, segment, text_line
+from students import build_student, input_fields, student_inputs
 from teacher import encode, load_teacher, teacher_classes, teacher_pads
 from utils import InputError, atomic_path, file_sha256, is_amd_cpu, make_writable_dir, require_device
 
@@ -163,11 +163,9 @@ class Predictor:
         """The model's input arrays for a batch of texts (pairs (text_a, text_b) for a pair model)."""
         if self.config["kind"] == "student":
             # a text of no words (spaces only) reads as one [UNK]
-            fields = zip(*(student_inputs(per_side(lambda side: side or ["[UNK]"], words), self.vocab,
-                                          self.max_seq_length, self.config.get("unseen_words", "unk"))
-                           for words in segment(texts)))
-            pad = Pad(pad_val=self.vocab.to_indices("[PAD]"), dtype="int64")
-            return [pad(field) if i % 2 == 0 else np.array(field, "int64") for i, field in enumerate(fields)]
+            records = [student_inputs(per_side(lambda side: side or [UNK], words), self.vocab, self.max_seq_length,
+                                      self.config.get("unseen_words", "unk")) for words in segment(texts)]
+            return list(Tuple(*input_fields(self.vocab.to_indices(PAD), self.pairs))(records))  # as training batches
         encoded = encode(self.tokenizer, texts, self.max_seq_length, progress=False)
         pad_ids, pad_types = teacher_pads(self.tokenizer)
         return [pad_ids([e[0] for e in encoded]), pad_types([e[1] for e in encoded])]
