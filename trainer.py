@@ -15,10 +15,9 @@ from visualdl import LogWriter
 
 from checkpoint import SUMMARY, WEIGHTS, load_state_strict, restore_checkpoint, save_checkpoint
 from data import PAD, create_dataloader, is_pair, positive_class, segment, vocab_words
-from students import (batchify_fn, build_student, parameter_counts, student_config, student_dictionary,
-                      student_vocab, to_records, word_counts)
+from students import (batchify_fn, build_student, init_embeddings, parameter_counts, student_config,
+                      student_dictionary, student_vocab, to_records, word_counts)
 from utils import is_main, remove_path, world, write_json
-from vectors import init_embeddings
 
 logger = logging.getLogger("distill_lstm")
 

@@ -25,7 +25,7 @@ from teacher import Teacher, encode
 from trainer import f1_score, train_student
 from utils import (InputError, approx_bytes, atomic_path, file_sha256, held_lock, is_main, main_view, manifest_key,
                    remove_path, texts_sha256, writable_dir_for)
-from vectors import check_header
+from vectors import check_header, nearest_neighbours
 
 logger = logging.getLogger("distill_lstm")
 
@@ -60,7 +60,7 @@ def code_version():
     the jieba and PaddleNLP releases it calls): an edit there gives new logits, never stale ones.
     How the logits are batched or spread over processes is left out: it does not change them."""
     sources = [inspect.getsource(code) for code in (segment, sides, per_side, join_words, Augmenter, augment_corpus,
-                                                    transfer_set, Teacher.encode, encode)]
+                                                    nearest_neighbours, transfer_set, Teacher.encode, encode)]
     return texts_sha256(sources + [jieba.__version__, paddlenlp.__version__])
 
 
@@ -73,7 +73,8 @@ def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
             "dev_sha256": texts_sha256(map(text_line, dev_texts)),
             "unlabeled_sha256": texts_sha256(map(text_line, unlabeled_texts)) if unlabeled_texts else None,
             "augmentation": {**Augmenter.settings(args), "n_iter": args.n_iter, "data_seed": args.data_seed,
-                             "augment_unlabeled": args.augment_unlabeled},
+                             "augment_unlabeled": args.augment_unlabeled,
+                             "nn_vectors_sha256": file_sha256(args.nn_vectors) if args.p_nn > 0 else None},
             "code_sha256": code_version()}
 
 
@@ -148,6 +149,8 @@ def transfer_targets(args, splits, label_list, teacher=None):
     texts = {split: [ex["text"] for ex in ds] for split, ds in splits.items()}
     pairs = is_pair(splits["train"])
     unlabeled_texts = unlabeled_sentences(args, pairs)
+    if args.p_nn > 0:
+        check_header(args.nn_vectors)  # before the teacher loads, and before its logits take minutes
     teacher = teacher or Teacher(args, label_list, pairs)
     words = {split: segment(t) for split, t in texts.items()}
     unlabeled_words = segment(unlabeled_texts)

@@ -283,7 +283,8 @@ def test_unlabelled_lines_without_repeats_keep_their_cache_key(tmp_path):
     """The key the code computed before repeated lines were dropped, for a file without any: the cached logits
     of the published runs stay valid. (It moves with the code that makes the teacher's inputs and with jieba's
     and PaddleNLP's releases, by design: such a change gives new logits. It moved for pairs, issue 42: segment,
-    the augmentation and the teacher's encoding read a pair's sides; the manifest's other fields did not.)"""
+    the augmentation and the teacher's encoding read a pair's sides; the manifest's other fields did not. It moved
+    for the neighbour rule, issue 43: the augmentation's code and settings; the rules' draws did not, test_augment.)"""
     from args import parse_args
 
     weights = tmp_path / "model_state.pdparams"
@@ -294,7 +295,7 @@ def test_unlabelled_lines_without_repeats_keep_their_cache_key(tmp_path):
     teacher = SimpleNamespace(params=str(weights), model_type="ernie-gram", max_seq_length=128)
     manifest = transfer.cache_manifest(args, teacher, ["这个酒店很好", "房间很差"],
                                                       transfer.unlabeled_sentences(args, pairs=False), ["服务不错"])
-    assert manifest_key({**manifest, "contents": "logits"}) == "a20cdb626294a83cbbc5"
+    assert manifest_key({**manifest, "contents": "logits"}) == "fc390301a81113aaa12e"
 
 
 def test_a_refused_distillation_leaves_no_cache_directory_nor_lock(fine_tuned, tmp_path, monkeypatch):
