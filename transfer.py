@@ -22,7 +22,7 @@ from losses import make_compute_loss
 from students import batchify_fn as student_batchify_fn
 from students import input_fields, student_dictionary, student_vocab, to_records
 from teacher import Teacher, encode
-from trainer import f1_score, train_student
+from trainer import confusion_matrix, scores, train_student
 from utils import (InputError, approx_bytes, atomic_path, file_sha256, held_lock, is_main, main_view, manifest_key,
                    remove_path, texts_sha256, writable_dir_for)
 from vectors import check_header, nearest_neighbours
@@ -170,12 +170,11 @@ def transfer_targets(args, splits, label_list, teacher=None):
     logits_seconds = time.time() - start  # near 0 when the cache already held them
     gold = [ex["label"] for ex in splits["train"]]
     predicted, dev_gold = outputs["dev_logits"].argmax(-1), np.array([ex["label"] for ex in splits["dev"]])
-    correct = predicted == dev_gold
-    teacher_dev_acc = float(np.mean(correct))
-    unseen = unseen_rows(splits["dev"], splits["train"])
-    teacher_dev_unseen_acc = float(np.mean(correct[unseen])) if unseen else None
     positive = positive_class(label_list, pairs)
-    teacher_dev_f1 = None if positive is None else f1_score(predicted, dev_gold, positive)
+    dev = scores(confusion_matrix(predicted, dev_gold, len(label_list)), positive)
+    teacher_dev_acc, teacher_dev_f1 = dev["acc"], dev.get("f1")
+    unseen = unseen_rows(splits["dev"], splits["train"])
+    teacher_dev_unseen_acc = float(np.mean(predicted[unseen] == dev_gold[unseen])) if unseen else None
     logger.info("teacher dev accuracy %.4f%s%s", teacher_dev_acc, "" if positive is None else f", F1 {teacher_dev_f1:.4f}",
                 f", on dev's texts not in train {teacher_dev_unseen_acc:.4f}" if unseen else "")
     return TransferTargets(teacher=teacher, words=words, sentences=[restored(s) for s in outputs["sentences"]],
