@@ -460,8 +460,10 @@ class Augmenter:
         return candidates[int(rng.integers(len(candidates)))] if candidates else word
 
     def __call__(self, words, rng):
-        if isinstance(words, tuple):  # a pair: each side augmented on its own, as the original does
-            return tuple(self(side, rng) for side in words)
+        """An augmented copy of a sentence's words; of a pair, each side augmented on its own, as the original does."""
+        return per_side(lambda side: self.augmented(side, rng), words)
+
+    def augmented(self, words, rng):
         out = []
         for word in words:
             draw = rng.random()

@@ -16,6 +16,7 @@ import paddlenlp
 from paddlenlp.data import Stack, Tuple
 from visualdl import LogWriter
 
+from checkpoint import resumable_meta
 from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, is_pair, join_words, per_side,
                   positive_class, read_lines, segment, sides, text_line, unseen_rows)
 from losses import make_compute_loss
@@ -186,7 +187,10 @@ def transfer_targets(args, splits, label_list, teacher=None):
 
 def distill_student(args, run, splits, label_list):
     """Train args.student in `run` on the teacher's logits over the transfer set (and the gold labels, by --alpha)."""
-    dictionary = student_dictionary(args, run.init_from_ckpt)  # checked before the teacher's logits take minutes
+    # checked before the teacher's logits take minutes
+    if run.init_from_ckpt:
+        resumable_meta(run.init_from_ckpt, label_list, is_pair(splits["train"]), "student")
+    dictionary = student_dictionary(args, run.init_from_ckpt)
     if args.init_embeddings and not run.init_from_ckpt:
         check_header(args.init_embeddings, args.emb_dim)  # so is the vectors' dim
     t = transfer_targets(args, splits, label_list)
