@@ -251,6 +251,9 @@ def add_student_args(parser):
                             "Chinese ones): the rows of vocabulary words in FILE start from their vectors, the "
                             "others as above. Its dimension must be --emb_dim. A resumed run's come from its "
                             "checkpoint.")
+    group.add_argument("--add_vector_words", action="store_true",
+                       help="Also give rows to FILE's words that no training sentence has, at their vectors, so "
+                            "that such a word in new text is not [UNK] (the embedding grows by those rows).")
     # The original example asked for the vocabulary size by hand; it is now read from the data.
     group.add_argument("--vocab_size", type=int, default=None, help=argparse.SUPPRESS)
 
@@ -295,7 +298,7 @@ def add_distill_args(parser):
                        help="Keep every copy of an unlabelled sentence given more than once (by default each "
                             "is labelled once, at its first line).")
 
-    augment = parser.add_argument_group("augmentation (Tang et al., 2019)")
+    augment = parser.add_argument_group("augmentation (Tang et al., 2019; --p_nn: TinyBERT's rule for whole words)")
     augment.add_argument("--data_seed", type=non_negative_int, default=2021,
                          help="Seed of the augmented copies. --seed is the student's training alone, so "
                               "runs of several --seed share one transfer set and its cached logits.")
@@ -303,6 +306,12 @@ def add_distill_args(parser):
     augment.add_argument("--p_mask", type=probability, default=0.1, help="Probability of masking a word.")
     augment.add_argument("--p_pos", type=probability, default=0.1,
                          help="Probability of replacing a word by one of the same part of speech.")
+    augment.add_argument("--p_nn", type=probability, default=0.0,
+                         help="Probability of replacing a word by one of its --nn_k nearest neighbours in "
+                              "--nn_vectors (cosine similarity); words without a vector stay.")
+    augment.add_argument("--nn_k", type=positive_int, default=15, help="Neighbours a word is replaced by (TinyBERT: 15).")
+    augment.add_argument("--nn_vectors", default=None, metavar="FILE",
+                         help="Word vectors of --p_nn, word2vec binary or text (tools/get_word_vectors.sh).")
     augment.add_argument("--p_ng", type=weight, default=0.25, help="Probability of cutting to an n-gram.")
     augment.add_argument("--ngram_range", type=positive_int, nargs=2, default=[2, 10], metavar=("MIN", "MAX"),
                          help="n-gram lengths in words.")
@@ -494,8 +503,13 @@ def parse_args(job, argv=None):
     args = parser.parse_args(argv)
     if "ngram_range" in args and args.ngram_range[0] > args.ngram_range[1]:
         parser.error(f"--ngram_range: MIN {args.ngram_range[0]} is above MAX {args.ngram_range[1]}")
-    if "p_mask" in args and args.p_mask + args.p_pos > 1:
-        parser.error(f"--p_mask {args.p_mask} + --p_pos {args.p_pos}: a word's two chances add up to more than 1")
+    if "p_mask" in args and args.p_mask + args.p_pos + args.p_nn > 1:
+        parser.error(f"--p_mask {args.p_mask} + --p_pos {args.p_pos} + --p_nn {args.p_nn}: a word's chances add up "
+                     "to more than 1")
+    if "p_nn" in args and args.p_nn > 0 and not args.nn_vectors:
+        parser.error(f"--p_nn {args.p_nn}: give the word vectors its neighbours come from (--nn_vectors FILE)")
+    if "add_vector_words" in args and args.add_vector_words and not args.init_embeddings:
+        parser.error("--add_vector_words: give the vectors whose words it adds (--init_embeddings FILE)")
     names = [name for name, _ in getattr(args, "eval_sets", [])]
     if len(set(names)) < len(names):
         parser.error(f"--eval_sets: a name given twice ({', '.join(names)})")

@@ -214,14 +214,20 @@ def check_task(path, meta, label_list, pairs):
         raise InputError(f"{path}: trained on {texts_kind(trained)}, the data has {texts_kind(pairs)}")
 
 
-def restore_checkpoint(path, model, optimizer, label_list, pairs, kind):
-    """Resume from a last/ checkpoint of the same task and kind: model, optimizer and random
-    state; return its metadata."""
+def resumable_meta(path, label_list, pairs, kind):
+    """The metadata of a last/ checkpoint a run of this task and kind can resume from; refused otherwise."""
     meta = read_checkpoint_meta(path)
     require_kind(path, meta, kind)
     check_task(path, meta, label_list, pairs)
     if not os.path.isfile(os.path.join(path, OPTIMIZER)):
         raise InputError(f"{path}: holds weights only (best/ does); resume from the run's last/")
+    return meta
+
+
+def restore_checkpoint(path, model, optimizer, label_list, pairs, kind):
+    """Resume from a last/ checkpoint of the same task and kind: model, optimizer and random
+    state; return its metadata."""
+    meta = resumable_meta(path, label_list, pairs, kind)
     load_state_strict(model, os.path.join(path, WEIGHTS))
     optimizer.set_state_dict(load_paddle_file(os.path.join(path, OPTIMIZER)))
     rng_path = os.path.join(path, RNG_STATE)

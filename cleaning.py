@@ -28,7 +28,8 @@ NOT_IN_KEY = {"output_dir", "overwrite_output_dir", "logdir", "run_name", "log_f
 
 # Flags added after entries were cached: at these values they change no model, so they stay out of the
 # key and the entries stay valid (a new flag goes here with the value that keeps the old behaviour).
-KEY_OMITS_AT = {"pooling": "mean", "fc_hidden_size": 0, "pair_op": "mul", "init_embeddings": None}
+KEY_OMITS_AT = {"pooling": "mean", "fc_hidden_size": 0, "pair_op": "mul", "init_embeddings": None,
+                "add_vector_words": False}
 
 
 def grouped_folds(texts, labels, folds, seed):

@@ -18,6 +18,7 @@ from paddlenlp.datasets import MapDataset, load_dataset
 from tqdm import tqdm
 
 from utils import InputError, world
+from vectors import nearest_neighbours
 
 PAD, UNK = "[PAD]", "[UNK]"
 # Column layouts PaddleNLP's task files use; a header line names them. A pair task's (text matching: LCQMC)
@@ -413,16 +414,23 @@ def join_words(words, mask_token=MASK):
 
 
 class Augmenter:
-    """The paper's transfer-set rules on jieba words (Tang et al., 2019, section 3.3).
+    """The paper's transfer-set rules on jieba words (Tang et al., 2019, section 3.3), and TinyBERT's
+    for whole words (Jiao et al., 2020, section 3.2).
 
     Each word is masked with probability p_mask, else replaced with probability p_pos by a word
     of the same part of speech drawn from the corpus's unigram distribution of that tag (jieba's
-    dictionary tags; words it does not tag stay). Then, with probability p_ng, the sentence is cut
-    to a random n-gram of ngram_range[0]..ngram_range[1] words."""
+    dictionary tags; words it does not tag stay), else with probability p_nn by one of its nn_k
+    nearest neighbours in the word vectors nn_vectors, drawn uniformly (words without a vector
+    stay). Then, with probability p_ng, the sentence is cut to a random n-gram of
+    ngram_range[0]..ngram_range[1] words."""
 
-    def __init__(self, sentences, p_mask=0.1, p_pos=0.1, p_ng=0.25, ngram_range=(2, 10)):
-        self.p_mask, self.p_pos, self.p_ng = p_mask, p_pos, p_ng
+    def __init__(self, sentences, p_mask=0.1, p_pos=0.1, p_ng=0.25, ngram_range=(2, 10), p_nn=0.0, nn_k=15,
+                 nn_vectors=None):
+        self.p_mask, self.p_pos, self.p_ng, self.p_nn = p_mask, p_pos, p_ng, p_nn
         self.ngram_range = ngram_range
+        if p_nn > 0 and nn_vectors is None:
+            raise ValueError("p_nn > 0 needs the word vectors its neighbours come from (nn_vectors)")
+        self.neighbours = nearest_neighbours(nn_vectors, all_words(sentences), nn_k) if p_nn > 0 else {}
         tags = jieba.posseg.dt.word_tag_tab
         counts = collections.Counter(w for w in all_words(sentences) if w in tags)
         by_tag = collections.defaultdict(list)
@@ -447,9 +455,15 @@ class Augmenter:
         words, cumulative = self.pool[tag]
         return words[min(np.searchsorted(cumulative, rng.random(), side="right"), len(words) - 1)]
 
+    def neighbour(self, word, rng):
+        candidates = self.neighbours.get(word)
+        return candidates[int(rng.integers(len(candidates)))] if candidates else word
+
     def __call__(self, words, rng):
-        if isinstance(words, tuple):  # a pair: each side augmented on its own, as the original does
-            return tuple(self(side, rng) for side in words)
+        """An augmented copy of a sentence's words; of a pair, each side augmented on its own, as the original does."""
+        return per_side(lambda side: self.augmented(side, rng), words)
+
+    def augmented(self, words, rng):
         out = []
         for word in words:
             draw = rng.random()
@@ -457,6 +471,8 @@ class Augmenter:
                 out.append(MASK)
             elif draw < self.p_mask + self.p_pos:
                 out.append(self.same_tag_word(word, rng))
+            elif draw < self.p_mask + self.p_pos + self.p_nn:
+                out.append(self.neighbour(word, rng))
             else:
                 out.append(word)
         low, high = self.ngram_range

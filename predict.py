@@ -32,7 +32,7 @@ import numpy as np
 
 from data import LAYOUTS, clean_label, positive_class, split_pair, text_line, texts_kind
 from inference import Predictor, format_row, line_batches
-from trainer import f1_score
+from trainer import scores
 from utils import InputError, run_main
 
 logger = logging.getLogger("distill_lstm")
@@ -149,7 +149,7 @@ def main(argv=None):
         raise InputError("--eval needs --text_column: a tsv with a header and a label column")
     predictor = Predictor(args.model_dir, args.device, args.num_threads, args.onednn)
     lines = errors = 0
-    predicted, gold = [], []  # class indices of the labelled lines, for --eval
+    confusion = np.zeros((len(predictor.labels),) * 2, dtype=np.int64)  # of the labelled lines, for --eval
     with open_input(args) as f:
         if args.eval:  # every gold label is checked before the first prediction is printed
             for _ in input_rows(args, predictor, f):
@@ -160,23 +160,23 @@ def main(argv=None):
                 print(format_row(lineno, probs, error, predictor.labels, args.format))
                 errors += error is not None
                 if args.eval and error is None:
-                    predicted.append(int(probs.argmax()))
-                    gold.append(predictor.labels.index(label))
+                    confusion[predictor.labels.index(label), int(probs.argmax())] += 1
             lines += len(rows)
             sys.stdout.flush()  # a pipe's reader gets each batch's answers now
     if errors:
         print(f"{errors} of {lines} lines could not be classified", file=sys.stderr)
-    if predicted:
-        print(scores(predictor, np.array(predicted), np.array(gold)), file=sys.stderr)
+    if confusion.any():
+        print(eval_line(predictor, confusion), file=sys.stderr)
 
 
-def scores(predictor, predicted, gold):
+def eval_line(predictor, confusion):
     """Accuracy, and on a pair task the F1 of its positive class, as training reports them (trainer.evaluate)."""
-    line = f"accuracy {np.mean(predicted == gold):.4f}"
     positive = positive_class(predictor.labels, predictor.pairs)
+    metrics = scores(confusion, positive)
+    line = f"accuracy {metrics['acc']:.4f}"
     if positive is not None:
-        line += f" F1 {f1_score(predicted, gold, positive):.4f} (label {predictor.labels[positive]})"
-    return f"{line} on {len(gold)} labelled lines"
+        line += f" F1 {metrics['f1']:.4f} (label {predictor.labels[positive]})"
+    return f"{line} on {confusion.sum()} labelled lines"
 
 
 if __name__ == "__main__":

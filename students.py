@@ -11,6 +11,7 @@ student from it. A new student is a class here and its line in STUDENTS, which -
 """
 import inspect
 import logging
+import os
 
 import numpy as np
 import paddle
@@ -19,8 +20,9 @@ import paddle.nn.functional as F
 from paddlenlp.data import Pad, Stack, Tuple
 
 from checkpoint import read_checkpoint_meta, require_kind
-from data import PAD, UNK, lean_vocab, load_vocab, sides, vocab_from_words
-from utils import InputError
+from data import PAD, UNK, lean_vocab, load_vocab, sides, vocab_from_words, vocab_words
+from utils import InputError, file_sha256
+from vectors import read_vectors, vector_words
 
 logger = logging.getLogger("distill_lstm")
 
@@ -226,8 +228,40 @@ def student_dictionary(args, resume_from=None):
 
 def student_vocab(args, dictionary, train_words, resume_from=None):
     """The vocabulary the student's embedding rows follow: a resumed run keeps its checkpoint's, a new
-    one takes the dictionary's words the training sentences use."""
-    return dictionary if resume_from else lean_vocab(dictionary, train_words, args.min_freq)
+    one takes the dictionary's words the training sentences use, then with --add_vector_words the words
+    of --init_embeddings' file that they do not use (each keeps its vector: no gradient reaches its row)."""
+    if resume_from:
+        return dictionary
+    vocab = lean_vocab(dictionary, train_words, args.min_freq)
+    if args.add_vector_words:
+        words = vocab_words(vocab)
+        known = set(words)
+        added = [w for w in vector_words(args.init_embeddings) if w not in known]
+        logger.info("--add_vector_words: %d words of %s that no training sentence has get rows",
+                    len(added), args.init_embeddings)
+        vocab = vocab_from_words(words + added)
+    return vocab
+
+
+def init_embeddings(embedder, vocab, path, word_counts):
+    """Start the rows of `vocab`'s words that the file at `path` has from their vectors; the others keep their
+    random start ([PAD]'s stays 0; [UNK] is not looked up). `word_counts` [vocab size] are the training set's.
+    Returns what the checkpoint records: the file (path, sha256, dim) and how much of the vocabulary and of the
+    training words it covered."""
+    words = vocab_words(vocab)
+    vectors, dim = read_vectors(path, [w for w in words if w not in (PAD, UNK)], embedder.weight.shape[1])
+    found = [i for i, word in enumerate(words) if word in vectors]
+    weight = embedder.weight.numpy()
+    if found:
+        weight[found] = np.stack([vectors[words[i]] for i in found])
+    embedder.weight.set_value(weight)
+    share = float(word_counts[found].sum() / max(word_counts.sum(), 1))
+    untrained = int((word_counts[found] == 0).sum())
+    logger.info("--init_embeddings %s: %d of the vocabulary's %d words start from their vectors (%.1f%% of the "
+                "training words; %d in no training sentence); the others at random", path, len(found),
+                len(words) - 2, 100 * share, untrained)
+    return {"path": os.path.abspath(path), "sha256": file_sha256(path), "dim": dim, "words_found": len(found),
+            "vocab_words": len(words) - 2, "training_words_share": share, "words_found_untrained": untrained}
 
 
 def student_inputs(words, vocab, max_seq_length, unseen_words="unk"):

@@ -15,10 +15,9 @@ from visualdl import LogWriter
 
 from checkpoint import SUMMARY, WEIGHTS, load_state_strict, restore_checkpoint, save_checkpoint
 from data import PAD, create_dataloader, is_pair, positive_class, segment, vocab_words
-from students import (batchify_fn, build_student, parameter_counts, student_config, student_dictionary,
-                      student_vocab, to_records, word_counts)
+from students import (batchify_fn, build_student, init_embeddings, parameter_counts, student_config,
+                      student_dictionary, student_vocab, to_records, word_counts)
 from utils import is_main, remove_path, world, write_json
-from vectors import init_embeddings
 
 logger = logging.getLogger("distill_lstm")
 
@@ -70,23 +69,29 @@ def evaluate(model, loader, positive=None):
     """{"acc": accuracy of model(*inputs) against the last field of each batch}, and "f1", the F1 of class
     `positive`, unless it is None."""
     model.eval()
-    predicted, gold = [], []
+    confusion = 0
     for *inputs, labels in loader:
-        predicted.append(model(*inputs).argmax(axis=-1).numpy())
-        gold.append(labels.numpy().reshape(-1))
+        logits = model(*inputs)
+        confusion = confusion + confusion_matrix(logits.argmax(axis=-1).numpy(), labels.numpy().reshape(-1),
+                                                 logits.shape[-1])
     model.train()
-    predicted, gold = np.concatenate(predicted), np.concatenate(gold)
-    metrics = {"acc": float(np.mean(predicted == gold))}
+    return scores(confusion, positive)
+
+
+def confusion_matrix(predicted, gold, num_classes):
+    """Counts [gold class, predicted class]: what scores() reads, summed over batches in constant memory."""
+    return np.bincount(np.asarray(gold) * num_classes + np.asarray(predicted),
+                       minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def scores(confusion, positive=None):
+    """{"acc"} of a confusion matrix, and "f1", the F1 of class `positive` (2 TP / (predicted positives + gold
+    positives); 0 when both are none), unless it is None."""
+    metrics = {"acc": float(np.trace(confusion) / max(int(confusion.sum()), 1))}
     if positive is not None:
-        metrics["f1"] = f1_score(predicted, gold, positive)
+        total = int(confusion[positive].sum() + confusion[:, positive].sum())
+        metrics["f1"] = 2 * int(confusion[positive, positive]) / total if total else 0.0
     return metrics
-
-
-def f1_score(predicted, gold, positive):
-    """F1 of class `positive`: 2 TP / (predicted positives + gold positives); 0 when both are none."""
-    both = int(np.sum((predicted == positive) & (gold == positive)))
-    total = int(np.sum(predicted == positive) + np.sum(gold == positive))
-    return 2 * both / total if total else 0.0
 
 
 def f1_class(meta):

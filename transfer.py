@@ -16,16 +16,17 @@ import paddlenlp
 from paddlenlp.data import Stack, Tuple
 from visualdl import LogWriter
 
+from checkpoint import resumable_meta
 from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, is_pair, join_words, per_side,
                   positive_class, read_lines, segment, sides, text_line, unseen_rows)
 from losses import make_compute_loss
 from students import batchify_fn as student_batchify_fn
 from students import input_fields, student_dictionary, student_vocab, to_records
 from teacher import Teacher, encode
-from trainer import f1_score, train_student
+from trainer import confusion_matrix, scores, train_student
 from utils import (InputError, approx_bytes, atomic_path, file_sha256, held_lock, is_main, main_view, manifest_key,
                    remove_path, texts_sha256, writable_dir_for)
-from vectors import check_header
+from vectors import check_header, nearest_neighbours
 
 logger = logging.getLogger("distill_lstm")
 
@@ -60,7 +61,7 @@ def code_version():
     the jieba and PaddleNLP releases it calls): an edit there gives new logits, never stale ones.
     How the logits are batched or spread over processes is left out: it does not change them."""
     sources = [inspect.getsource(code) for code in (segment, sides, per_side, join_words, Augmenter, augment_corpus,
-                                                    transfer_set, Teacher.encode, encode)]
+                                                    nearest_neighbours, transfer_set, Teacher.encode, encode)]
     return texts_sha256(sources + [jieba.__version__, paddlenlp.__version__])
 
 
@@ -73,7 +74,8 @@ def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
             "dev_sha256": texts_sha256(map(text_line, dev_texts)),
             "unlabeled_sha256": texts_sha256(map(text_line, unlabeled_texts)) if unlabeled_texts else None,
             "augmentation": {**Augmenter.settings(args), "n_iter": args.n_iter, "data_seed": args.data_seed,
-                             "augment_unlabeled": args.augment_unlabeled},
+                             "augment_unlabeled": args.augment_unlabeled,
+                             "nn_vectors_sha256": file_sha256(args.nn_vectors) if args.p_nn > 0 else None},
             "code_sha256": code_version()}
 
 
@@ -148,6 +150,8 @@ def transfer_targets(args, splits, label_list, teacher=None):
     texts = {split: [ex["text"] for ex in ds] for split, ds in splits.items()}
     pairs = is_pair(splits["train"])
     unlabeled_texts = unlabeled_sentences(args, pairs)
+    if args.p_nn > 0:
+        check_header(args.nn_vectors)  # before the teacher loads, and before its logits take minutes
     teacher = teacher or Teacher(args, label_list, pairs)
     words = {split: segment(t) for split, t in texts.items()}
     unlabeled_words = segment(unlabeled_texts)
@@ -167,12 +171,11 @@ def transfer_targets(args, splits, label_list, teacher=None):
     logits_seconds = time.time() - start  # near 0 when the cache already held them
     gold = [ex["label"] for ex in splits["train"]]
     predicted, dev_gold = outputs["dev_logits"].argmax(-1), np.array([ex["label"] for ex in splits["dev"]])
-    correct = predicted == dev_gold
-    teacher_dev_acc = float(np.mean(correct))
-    unseen = unseen_rows(splits["dev"], splits["train"])
-    teacher_dev_unseen_acc = float(np.mean(correct[unseen])) if unseen else None
     positive = positive_class(label_list, pairs)
-    teacher_dev_f1 = None if positive is None else f1_score(predicted, dev_gold, positive)
+    dev = scores(confusion_matrix(predicted, dev_gold, len(label_list)), positive)
+    teacher_dev_acc, teacher_dev_f1 = dev["acc"], dev.get("f1")
+    unseen = unseen_rows(splits["dev"], splits["train"])
+    teacher_dev_unseen_acc = float(np.mean(predicted[unseen] == dev_gold[unseen])) if unseen else None
     logger.info("teacher dev accuracy %.4f%s%s", teacher_dev_acc, "" if positive is None else f", F1 {teacher_dev_f1:.4f}",
                 f", on dev's texts not in train {teacher_dev_unseen_acc:.4f}" if unseen else "")
     return TransferTargets(teacher=teacher, words=words, sentences=[restored(s) for s in outputs["sentences"]],
@@ -184,7 +187,10 @@ def transfer_targets(args, splits, label_list, teacher=None):
 
 def distill_student(args, run, splits, label_list):
     """Train args.student in `run` on the teacher's logits over the transfer set (and the gold labels, by --alpha)."""
-    dictionary = student_dictionary(args, run.init_from_ckpt)  # checked before the teacher's logits take minutes
+    # checked before the teacher's logits take minutes
+    if run.init_from_ckpt:
+        resumable_meta(run.init_from_ckpt, label_list, is_pair(splits["train"]), "student")
+    dictionary = student_dictionary(args, run.init_from_ckpt)
     if args.init_embeddings and not run.init_from_ckpt:
         check_header(args.init_embeddings, args.emb_dim)  # so is the vectors' dim
     t = transfer_targets(args, splits, label_list)

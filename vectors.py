@@ -1,5 +1,5 @@
-"""Pretrained word vectors, the start Tang et al. give the students: reading a word2vec file (C binary or
-text) and starting a student's embedding rows from it (--init_embeddings).
+"""Pretrained word vectors: reading a word2vec file (C binary or text), for the start Tang et al. give the
+students' embedding rows (--init_embeddings) and for TinyBERT's nearest-neighbour word substitution (--p_nn).
 
 Both formats open with a "count dim" line. The binary one then has count records of a word, a space and
 dim little-endian float32 (a newline between records allowed); the text one, count lines of a word and
@@ -12,50 +12,67 @@ import mmap
 import os
 
 import numpy as np
+import paddle
+from tqdm import tqdm
 
-from data import PAD, UNK, vocab_words
-from utils import InputError, file_sha256
+from utils import InputError
 
 logger = logging.getLogger("distill_lstm")
 
 MAX_WORD_BYTES = 1000  # a binary record whose word runs longer is garbage, not a word
 
 
-def init_embeddings(embedder, vocab, path, word_counts):
-    """Start the rows of `vocab`'s words that the file at `path` has from their vectors; the others keep their
-    random start ([PAD]'s stays 0; [UNK] is not looked up). `word_counts` [vocab size] are the training set's.
-    Returns what the checkpoint records: the file (path, sha256, dim) and how much of the vocabulary and of the
-    training words it covered."""
-    words = vocab_words(vocab)
-    vectors, dim = read_vectors(path, [w for w in words if w not in (PAD, UNK)], embedder.weight.shape[1])
-    found = [i for i, word in enumerate(words) if word in vectors]
-    weight = embedder.weight.numpy()
-    if found:
-        weight[found] = np.stack([vectors[words[i]] for i in found])
-    embedder.weight.set_value(weight)
-    share = float(word_counts[found].sum() / max(word_counts.sum(), 1))
-    logger.info("--init_embeddings %s: %d of the vocabulary's %d words start from their vectors (%.1f%% of the "
-                "training words); the others at random", path, len(found), len(words) - 2, 100 * share)
-    return {"path": os.path.abspath(path), "sha256": file_sha256(path), "dim": dim, "words_found": len(found),
-            "vocab_words": len(words) - 2, "training_words_share": share}
-
-
-def read_vectors(path, words, dim=None):
-    """({word: float32 vector} of the `words` the file has, the file's dim). With `dim`, a file of another
-    dimension is refused before its records are read."""
+def read_vectors(path, words=None, dim=None):
+    """({word: float32 vector} of the `words` the file has (all its words without `words`), the file's dim).
+    With `dim`, a file of another dimension is refused before its records are read."""
     with mapped(path) as data:
         count, file_dim = read_header(path, data, dim)
         records = text_records if is_text(data) else binary_records
-        wanted, vectors = set(words), {}
+        wanted, vectors = None if words is None else set(words), {}
         for word, where, vector in records(path, data, count, file_dim):
-            if word in wanted:
+            if wanted is None or word in wanted:
                 vectors[word] = vector()
                 if not np.all(np.isfinite(vectors[word])):
                     raise InputError(f"{path}: {where}: {word!r} has values that are not finite numbers")
     return vectors, file_dim
 
 
-def check_header(path, dim):
+def vector_words(path):
+    """The file's words, in its order (word2vec writes the most frequent first)."""
+    with mapped(path) as data:
+        count, dim = read_header(path, data)
+        records = text_records if is_text(data) else binary_records
+        return list(dict.fromkeys(word for word, _, _ in records(path, data, count, dim)))
+
+
+def nearest_neighbours(path, words, k):
+    """{word: its k nearest words in the file by cosine similarity} for each of `words` the file has: TinyBERT's
+    candidates for replacing a whole word. Each word's neighbours are listed in the file's order, so which
+    of them is drawn depends on which k they are, not on how their similarities compare in the last bits."""
+    vectors, _ = read_vectors(path)
+    file_words = list(vectors)
+    index = {word: i for i, word in enumerate(file_words)}
+    unit = np.stack(list(vectors.values()))
+    unit /= np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    corpus = list(dict.fromkeys(words))
+    queries = [word for word in corpus if word in index]
+    k = min(k, len(file_words) - 1)
+    neighbours = {}
+    if k < 1:
+        return neighbours
+    chunk = max(1, 2 ** 25 // len(file_words))  # ~128 MB of similarities at a time
+    for start in tqdm(range(0, len(queries), chunk), desc="nearest neighbours", unit="chunk", dynamic_ncols=True):
+        rows = np.array([index[word] for word in queries[start:start + chunk]])
+        similarity = unit[rows] @ unit.T
+        similarity[np.arange(len(rows)), rows] = -np.inf  # a word is not its own neighbour
+        top = np.sort(paddle.topk(paddle.to_tensor(similarity), k, axis=1)[1].numpy(), axis=1)  # 2x numpy's
+        neighbours.update((file_words[row], tuple(file_words[j] for j in found)) for row, found in zip(rows, top))
+    logger.info("%s: the %d nearest neighbours of %d of the corpus's %d words", path, k, len(neighbours),
+                len(corpus))
+    return neighbours
+
+
+def check_header(path, dim=None):
     """Refuse, in a moment, a file that is missing, has no word2vec header or vectors of another dim than `dim`."""
     with mapped(path) as data:
         read_header(path, data, dim)

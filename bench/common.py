@@ -10,6 +10,7 @@ SHARED = os.path.join(ROOT, "..", "shared")  # beside the repository: its data/ 
 SHARED_DATA = os.path.join(SHARED, "data")  # the tasks, the out-of-domain set, the unlabelled reviews
 from args import CACHE_DIR as CACHE  # noqa: E402
 OFFLINE_TEACHER = os.path.expanduser("~/.cache/distill_offline/m3e-small")
+WORD_VECTORS = os.path.expanduser("~/.cache/distill_offline/synonyms-3.8.0/words.vector")  # get_word_vectors.sh's
 TEACHER_OUTPUT = os.path.join(CACHE, "teacher", "chnsenticorp")
 
 
@@ -80,6 +81,14 @@ def fetch_offline_teacher():
         subprocess.run(["bash", os.path.join(SHARED, "tools", "get_offline_teacher.sh"), OFFLINE_TEACHER],
                        env={**os.environ, "PYTHON": sys.executable}, check=True)
     return OFFLINE_TEACHER
+
+
+def fetch_word_vectors():
+    """tools/get_word_vectors.sh's 100-d Chinese word2vec file (fetched once, pinned)."""
+    if not os.path.isfile(WORD_VECTORS):
+        subprocess.run(["bash", os.path.join(ROOT, "tools", "get_word_vectors.sh"), os.path.dirname(WORD_VECTORS)],
+                       env={**os.environ, "PYTHON": sys.executable}, check=True)
+    return WORD_VECTORS
 
 
 def teacher_dir(args):

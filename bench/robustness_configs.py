@@ -2,7 +2,8 @@
 import os
 import sys
 
-from common import ROOT, SHARED_DATA, fetch_offline_teacher, teacher_dir  # first: it puts the project on sys.path
+# common first: it puts the project on sys.path
+from common import ROOT, SHARED_DATA, WORD_VECTORS, fetch_offline_teacher, fetch_word_vectors, teacher_dir
 from args import CACHE_DIR, recipe  # noqa: E402, I001
 
 OOD = ("shopping5", os.path.join(SHARED_DATA, "ood", "shopping5.tsv"))
@@ -112,6 +113,25 @@ CONFIGS.update({
     "tinybert_init": ("tinybert", ["--n_iter", "0", "--stage1_epochs", "1", "--hidden_size", "512", "--init_from_teacher"],
                       "stages 1 and 2, 2 layers of width 512 started from the teacher's layers 2 and 4"),
 })
+# Pretrained word vectors and TinyBERT's nearest-neighbour rule (issue 43). The vectors are 100-d, the
+# recipes' embedding 300: each row with vectors beside the same row at 100 without them.
+VECTORS = ["--emb_dim", "100", "--init_embeddings", WORD_VECTORS]
+NEIGHBOURS = ["--p_nn", "0.1", "--nn_vectors", WORD_VECTORS]  # a word's chance, as each of the paper's two rules
+CONFIGS.update({
+    "alone_emb100": ("student", ["--emb_dim", "100"], "alone, embedding 100 (the recipe: 300), random start"),
+    "alone_emb100_vec": ("student", VECTORS, "alone, embedding 100 started from the word vectors"),
+    "alpha0.5_emb100": ("distill", [*TRANSFER, "--alpha", "0.5", "--emb_dim", "100"],
+                        "the recipe, embedding 100 (the recipe: 300), random start"),
+    "alpha0.5_emb100_vec": ("distill", [*TRANSFER, "--alpha", "0.5", *VECTORS],
+                            "the recipe, embedding 100 started from the word vectors"),
+    "alpha0.5_emb100_vecall": ("distill", [*TRANSFER, "--alpha", "0.5", *VECTORS, "--add_vector_words"],
+                               "the recipe, embedding 100 from the vectors, with rows for their words no transfer "
+                               "sentence has"),
+    "alpha0.5_nn": ("distill", [*TRANSFER, "--alpha", "0.5", *NEIGHBOURS],
+                    "the recipe with the nearest-neighbour rule (--p_nn 0.1) among the augmentation rules"),
+    "tinybert_aug_lr5e-4_nn": ("tinybert", ["--n_iter", "2", "--stage1_epochs", "1", "--lr", "5e-4", *NEIGHBOURS],
+                               "TinyBERT's recipe with the nearest-neighbour rule in its transfer set"),
+})
 SCRIPTS = {"student": "student_lstm_small.py", "distill": "teacher_student_distill.py",
            "tinybert": "tinybert_distill.py"}
 WORD_JOBS = ("student", "distill")  # the jobs of students.py's students (--student, a recipe file)
@@ -137,6 +157,8 @@ def command(args, config, seed, output_dir):
     if job != "student":
         cmd += ["--model_name", fetch_offline_teacher(),
                 "--teacher_dir", os.path.join(teacher_dir(args), "model_state.pdparams")]
+    if WORD_VECTORS in cmd:
+        fetch_word_vectors()
     for last in (os.path.join(output_dir, "last"), os.path.join(output_dir, "stage1", "last")):  # TinyBERT's stages
         if os.path.isdir(last):
             return cmd + ["--init_from_ckpt", last]  # an interrupted run continues

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Every run behind the robustness, student-family, label-cleaning and TinyBERT tables (bench/RESULTS.md), in
-# order of priority, on a 2-core CPU: two seeds at a time on one thread each. Finished runs are
-# skipped and an interrupted one continues from its last/, so it can be started again in a later
-# session:
+# Every run behind the robustness, student-family, label-cleaning, sentence-pair, word-vector and TinyBERT
+# tables (bench/RESULTS.md), in order of priority, on a 2-core CPU: two seeds at a time on one thread each.
+# Finished runs are skipped and an interrupted one continues from its last/, so it can be started again in
+# a later session:
 #
 #   DISTILL_LSTM_CACHE=/path/that/persists nohup bash bench/run_measurements.sh > measurements.log 2>&1 &
 #
@@ -27,14 +27,16 @@ fi
 
 # Two one-thread runs at a time: training a Bi-LSTM gains little from a second thread (a seed took
 # 48 min alone on two, 45-48 min beside another on one), so pairs double the throughput.
-# pooled CONFIG STUDENT SEED...: each seed joins the pool when one of its two places is free.
+# pool COMMAND...: the command joins the pool, in the background, when one of its two places is free.
+pool() {
+  while [ "$(jobs -rp | wc -l)" -ge 2 ]; do wait -n; done
+  "$@" &
+}
+# pooled CONFIG STUDENT SEED...: a bench_robustness.py run per seed, each in the pool.
 pooled() {
   local config=$1 student=$2 seed
   shift 2
-  for seed in "$@"; do
-    while [ "$(jobs -rp | wc -l)" -ge 2 ]; do wait -n; done
-    $R run "$config" --student "$student" --seeds "$seed" --num_threads 1 &
-  done
+  for seed in "$@"; do pool $R run "$config" --student "$student" --seeds "$seed" --num_threads 1; done
 }
 # missing STUDENT-CONFIG...: whether a seed of theirs has not landed with its dev-unseen accuracy (the cache
 # of teacher logits does not outlive a machine, the results do: a transfer set is labelled again only for
@@ -87,6 +89,37 @@ L="$PY bench/bench_label_errors.py"
 for draw in sym10_seed0 sym10_seed1 cc15_5_seed0; do
   $L detect --draw "$draw" --model teacher --tag 3epochs --num_train_epochs 3 --processes 2 --num_threads 1
 done
+$L table
+
+# Issue 42, sentence pairs: LCQMC's teacher (about 2 h on 2 cores), its logits over the transfer set (about an hour,
+# two one-thread processes), then the Bi-LSTM and the Bi-GRU alone and distilled, two seeds at a time.
+P="$PY bench/bench_pairs.py"
+[ -f bench/results/lcqmc/teacher.json ] || $P teacher
+pairs_missing() { local s; for s in 1 7 2021; do [ -f "bench/results/lcqmc/$1/seed$s.json" ] || return 0; done; return 1; }
+if pairs_missing bilstm-distilled || pairs_missing gru-distilled; then
+  wait
+  $PY -m paddle.distributed.launch --nproc_per_node 2 --log_dir "$CACHE/launch_logs" bench/bench_pairs.py logits --num_threads 1
+fi
+for student in bilstm gru; do
+  for config in alone distilled; do
+    for seed in 1 7 2021; do pool $P run "$config" --student "$student" --seeds "$seed" --num_threads 1; done
+  done
+done
+wait
+$P table
+
+# Issue 43, word vectors (100-d) and the nearest-neighbour rule: each student at embedding 100 without and with
+# the vectors, alone then distilled (the recipe's transfer set), the recipe with the neighbour rule, and
+# TinyBERT's recipe with it in its transfer set.
+for config in alone_emb100 alone_emb100_vec; do for student in bilstm gru; do pooled "$config" "$student" 1 7 2021; done; done
+if missing {bilstm,gru}-alpha0.5_emb100{,_vec}; then label alpha0.5_emb100; fi
+for config in alpha0.5_emb100 alpha0.5_emb100_vec; do for student in bilstm gru; do pooled "$config" "$student" 1 7 2021; done; done
+pooled alpha0.5_emb100_vecall bilstm 1 7 2021  # rows for the vectors' words no transfer sentence has
+fresh alpha0.5_nn bilstm
+missing tinybert_aug_lr5e-4_nn && pooled tinybert_aug_lr5e-4_nn bilstm 1 7 2021  # its transfer set: 2 copies, 1 run labels it
+wait
+$R table
+
 # the other two scorers the default rule was chosen with, side by side on one thread each: the Bi-LSTM
 # (~50 min a draw) and the teacher at one epoch per fold (~95 min)
 for draw in sym10_seed0 sym10_seed1 cc15_5_seed0; do

@@ -81,3 +81,14 @@ def test_teacher_text_describes_the_student_words():
     assert join_words(["iPhone", "12", "pro", "很", "好用"], "[MASK]") == "iPhone 12 pro很好用"
     text = "iPhone 12 pro 很好用，推荐！"
     assert join_words(segment([text])[0]) == "iPhone 12 pro很好用，推荐！"
+
+
+def test_the_rules_draw_the_copies_the_published_transfer_sets_were_drawn_with():
+    """The copies the three rules drew before the neighbour rule joined them (cdf7472): at p_nn 0 it takes no
+    draw, so the recipe's transfer sets, and what its published runs trained on, stay the same."""
+    import hashlib
+    import json
+
+    sentences = corpus(50)
+    copies = augment_corpus(sentences, Augmenter(sentences), n_iter=5, seed=7)
+    assert hashlib.sha256(json.dumps(copies, ensure_ascii=False).encode()).hexdigest()[:20] == "989ca3a4df5efa8664f7"

@@ -283,7 +283,8 @@ def test_unlabelled_lines_without_repeats_keep_their_cache_key(tmp_path):
     """The key the code computed before repeated lines were dropped, for a file without any: the cached logits
     of the published runs stay valid. (It moves with the code that makes the teacher's inputs and with jieba's
     and PaddleNLP's releases, by design: such a change gives new logits. It moved for pairs, issue 42: segment,
-    the augmentation and the teacher's encoding read a pair's sides; the manifest's other fields did not.)"""
+    the augmentation and the teacher's encoding read a pair's sides; the manifest's other fields did not. It moved
+    for the neighbour rule, issue 43: the augmentation's code and settings; the rules' draws did not, test_augment.)"""
     from args import parse_args
 
     weights = tmp_path / "model_state.pdparams"
@@ -294,7 +295,7 @@ def test_unlabelled_lines_without_repeats_keep_their_cache_key(tmp_path):
     teacher = SimpleNamespace(params=str(weights), model_type="ernie-gram", max_seq_length=128)
     manifest = transfer.cache_manifest(args, teacher, ["这个酒店很好", "房间很差"],
                                                       transfer.unlabeled_sentences(args, pairs=False), ["服务不错"])
-    assert manifest_key({**manifest, "contents": "logits"}) == "a20cdb626294a83cbbc5"
+    assert manifest_key({**manifest, "contents": "logits"}) == "940e9dd473d34e57d57c"
 
 
 def test_a_refused_distillation_leaves_no_cache_directory_nor_lock(fine_tuned, tmp_path, monkeypatch):
@@ -364,3 +365,22 @@ def test_the_teacher_reads_text_through_its_own_vocabulary(fine_tuned, tmp_path)
     np.testing.assert_array_equal(logits(best / "model_state.pdparams", reversed_vocab), own)
     np.testing.assert_array_equal(logits(bare, base), own)
     assert not np.allclose(logits(bare, reversed_vocab), own)  # what the wrong vocabulary gives
+
+
+def test_a_resumed_distillation_checks_its_checkpoint_before_the_teacher_runs(toy_task, pair_task, tmp_path, capsys):
+    """A checkpoint it cannot resume from is refused in a moment, not after the teacher's logits (minutes)."""
+    data_dir, vocab = toy_task
+    pairs_dir, pairs_vocab = pair_task
+    for task_dir, task_vocab, out in ((data_dir, vocab, "run_alone"), (pairs_dir, pairs_vocab, "run_pairs")):
+        main_of("student_lstm_small")(["--data_dir", str(task_dir), "--vocab_path", str(task_vocab), "--output_dir",
+                                       str(tmp_path / out), "--max_steps", "1", *TINY_STUDENT])
+    for checkpoint, message in [(tmp_path / "run_alone" / "best", "holds weights only (best/ does)"),
+                                (tmp_path / "run_pairs" / "last", "pairs")]:
+        argv = ["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--teacher_dir", str(tmp_path / "no_teacher"),
+                "--output_dir", str(tmp_path / "distilled"), "--init_from_ckpt", str(checkpoint), *TINY_STUDENT]
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            run_main(lambda: main_of("teacher_student_distill")(argv))
+        error = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and error.startswith(f"error: {checkpoint}") and message in error
+        assert "no_teacher" not in error and not (tmp_path / "distilled").exists()

@@ -27,11 +27,16 @@ def scalars(logdir, tag):
 
 def test_f1_is_of_the_positive_class():
     from data import positive_class
-    from trainer import f1_score
+    from trainer import confusion_matrix, scores
 
     predicted, gold = np.array([1, 1, 0, 0, 1]), np.array([1, 0, 0, 1, 1])
-    assert f1_score(predicted, gold, 1) == pytest.approx(2 * 2 / (3 + 3))  # TP 2, FP 1, FN 1
-    assert f1_score(np.zeros(3), np.zeros(3), 1) == 0.0  # no positives at all
+    confusion = confusion_matrix(predicted, gold, 2)
+    assert confusion.tolist() == [[1, 1], [1, 2]]  # [gold, predicted]
+    assert scores(confusion, 1) == pytest.approx({"acc": 3 / 5, "f1": 2 * 2 / (3 + 3)})  # TP 2, FP 1, FN 1
+    assert scores(confusion_matrix(predicted, gold, 2) + confusion_matrix([0], [1], 2), 1)["f1"] == pytest.approx(
+        2 * 2 / (3 + 4))  # batches add up
+    assert scores(confusion_matrix(np.zeros(3, int), np.zeros(3, int), 2), 1)["f1"] == 0.0  # no positives at all
+    assert scores(confusion, None) == {"acc": 3 / 5}
     assert positive_class(["0", "1"], pairs=True) == 1
     assert positive_class(["0", "1"], pairs=False) is None  # single texts: accuracy only
     assert positive_class(["0", "1", "2"], pairs=True) is None

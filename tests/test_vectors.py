@@ -1,5 +1,6 @@
-"""Pretrained word vectors (issue 43): the word2vec reader, --init_embeddings and tools/get_word_vectors.sh,
-on tiny vector files the tests write."""
+"""Pretrained word vectors (issue 43): the word2vec reader, --init_embeddings, --add_vector_words, the
+nearest-neighbour augmentation rule (--p_nn) and tools/get_word_vectors.sh, on tiny vector files the tests write."""
+import collections
 import json
 import os
 import subprocess
@@ -8,9 +9,12 @@ import numpy as np
 import pytest
 
 import trainer
+from args import parse_args
 from conftest import FILLER, NEGATIVE, POSITIVE, ROOT, main_of
+from data import Augmenter, vocab_from_words
+from students import student_inputs
 from utils import InputError, file_sha256, run_main
-from vectors import read_vectors
+from vectors import nearest_neighbours, read_vectors, vector_words
 
 TINY = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "8", "--device", "cpu", "--num_threads", "2"]
 
@@ -150,6 +154,134 @@ def test_another_emb_dim_is_one_error_saying_both_and_writes_nothing(script, toy
     assert capsys.readouterr().err.strip() == (
         f"error: {path}: 8-dimensional vectors, the student's embedding has 16 (--emb_dim 16); give --emb_dim 8")
     assert not out.exists()
+
+
+def test_add_vector_words_gives_the_files_unseen_words_rows_that_keep_their_vectors(toy_task, tmp_path):
+    import paddle
+
+    data_dir, vocab = toy_task
+    vectors = some_vectors(FILLER + ["惊艳", "超赞"], dim=16)
+    path = str(write_binary(tmp_path / "vectors.bin", vectors))
+    argv = ["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--init_embeddings", path, "--max_steps", "4",
+            "--optimizer", "adam", "--lr", "1e-2", *TINY]
+    main_of("student_lstm_small")([*argv, "--output_dir", str(tmp_path / "plain")])
+    main_of("student_lstm_small")([*argv, "--output_dir", str(tmp_path / "added"), "--add_vector_words"])
+    metas = {}
+    for run in ("plain", "added"):
+        with open(tmp_path / run / "last" / "checkpoint.json", encoding="utf-8") as f:
+            metas[run] = json.load(f)
+    plain, added = (meta["vocab"] for meta in (metas["plain"], metas["added"]))
+    assert added[:len(plain)] == plain and added[len(plain):] == ["惊艳", "超赞"]  # the file's order
+    assert metas["added"]["init_embeddings"]["words_found_untrained"] == 2
+    assert metas["plain"]["init_embeddings"]["words_found_untrained"] == 0
+    table = paddle.load(str(tmp_path / "added" / "last" / "model_state.pdparams"))["embedder.weight"].numpy()
+    rows = {word: i for i, word in enumerate(added)}
+    for word in ("惊艳", "超赞"):  # no gradient reached them: they are their vectors still, and new text reads them
+        assert np.array_equal(table[rows[word]], vectors[word])
+        assert student_inputs([word], vocab_from_words(added), 8)[0] == [rows[word]]
+    assert student_inputs(["惊艳"], vocab_from_words(plain), 8)[0] == [plain.index("[UNK]")]
+    trained = [w for w in FILLER if w in rows]
+    assert trained and not any(np.array_equal(table[rows[w]], vectors[w]) for w in trained)
+
+
+def test_nearest_neighbours_are_the_k_most_similar_words_listed_in_the_files_order(tmp_path):
+    rng = np.random.default_rng(3)
+    words = [f"词{i}" for i in range(300)]
+    # vectors of very different lengths: the neighbours are by angle (cosine), not by distance
+    vectors = {w: (rng.normal(size=8) * rng.uniform(0.1, 10)).astype(np.float32) for w in words}
+    path = str(write_binary(tmp_path / "v.bin", vectors))
+    assert vector_words(path) == words
+    found = nearest_neighbours(path, ["词5", "词17", "词5", "不在文件里"], k=4)
+    assert found.keys() == {"词5", "词17"}
+    unit = {w: v / np.linalg.norm(v) for w, v in vectors.items()}
+    for word in found:
+        by_similarity = sorted((w for w in words if w != word), key=lambda w: -float(unit[word] @ unit[w]))
+        assert set(found[word]) == set(by_similarity[:4])
+        assert list(found[word]) == sorted(found[word], key=words.index)
+    assert len(nearest_neighbours(path, ["词5"], k=1000)["词5"]) == 299  # every other word, at most
+
+
+def test_the_neighbour_rule_replaces_words_at_p_nn_by_a_neighbour_drawn_uniformly(tmp_path):
+    words = ["酒店", "宾馆", "旅馆", "房间", "客房", "干净", "整洁", "卫生"]
+    path = str(write_text(tmp_path / "v.txt", some_vectors(words, dim=6, seed=1)))
+    sentence = ["酒店", "房间", "很", "干净"]  # 很 has no vector
+    augment = Augmenter([sentence] * 10, p_mask=0.1, p_pos=0.0, p_ng=0.0, p_nn=0.3, nn_k=3, nn_vectors=path)
+    neighbours = nearest_neighbours(path, words, 3)
+    rng = np.random.default_rng(0)
+    masked = replaced = 0
+    drawn = collections.Counter()
+    for _ in range(4000):
+        new = augment(sentence, rng)
+        assert new[2] in ("很", "[MASK]")
+        for old, word in zip(sentence, new):
+            masked += word == "[MASK]"
+            if word not in (old, "[MASK]"):
+                assert word in neighbours[old]
+                replaced += 1
+        drawn.update(new[:1])
+    assert masked / 16000 == pytest.approx(0.1, abs=0.01)
+    assert replaced / 12000 == pytest.approx(0.3, abs=0.015)  # of the three words with vectors
+    shares = np.array([drawn[w] for w in neighbours["酒店"]]) / sum(drawn[w] for w in neighbours["酒店"])
+    assert shares == pytest.approx([1 / 3] * 3, abs=0.04)
+    pair = (sentence, sentence[::-1])
+    sides = [augment(pair, rng) for _ in range(200)]  # a pair: each side on its own
+    assert all(len(new) == 2 and all(w in (o, "[MASK]", *neighbours.get(o, ())) for side, o_side in zip(new, pair)
+                                     for w, o in zip(side, o_side)) for new in sides)
+    assert any(new[0][0] != "酒店" and new[1][-1] == "酒店" for new in sides)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--p_nn", "0.2"], "--p_nn 0.2: give the word vectors its neighbours come from (--nn_vectors FILE)"),
+    (["--p_mask", "0.5", "--p_pos", "0.3", "--p_nn", "0.3", "--nn_vectors", "v.bin"],
+     "--p_mask 0.5 + --p_pos 0.3 + --p_nn 0.3: a word's chances add up to more than 1"),
+    (["--add_vector_words"], "--add_vector_words: give the vectors whose words it adds (--init_embeddings FILE)"),
+])
+def test_a_neighbour_or_vector_flag_without_what_it_needs_is_refused(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args("distill", ["--teacher_dir", "t", *argv])
+    assert exit_info.value.code == 2 and capsys.readouterr().err.strip().endswith(f"error: {message}")
+
+
+def test_distillation_draws_neighbours_into_its_transfer_set_and_its_cache_key_reads_the_vectors(
+        fine_tuned, tmp_path, capsys):
+    data_dir, vocab, base, best = fine_tuned
+    new_words = ["惊艳", "超赞", "失落", "糟透"]
+    path = tmp_path / "vectors.bin"
+    write_binary(path, some_vectors(POSITIVE + NEGATIVE + FILLER + new_words, dim=16))
+    cache = tmp_path / "cache"
+
+    def distill(output_dir, *extra):
+        main_of("teacher_student_distill")([
+            "--data_dir", str(data_dir), "--vocab_path", str(vocab), "--model_name", str(base),
+            "--teacher_dir", str(best / "model_state.pdparams"), "--output_dir", str(output_dir),
+            "--logits_cache", str(cache), "--n_iter", "3", "--max_steps", "2", *TINY, *extra])
+
+    flags = ["--p_nn", "0.5", "--nn_k", "5", "--nn_vectors", str(path)]
+    distill(tmp_path / "s1", *flags)
+    def entries():
+        return [name for name in os.listdir(cache) if not name.startswith(".")]  # not the locks
+
+    (entry,) = entries()
+    with open(cache / entry / "manifest.json", encoding="utf-8") as f:
+        augmentation = json.load(f)["augmentation"]
+    assert augmentation["p_nn"] == 0.5 and augmentation["nn_k"] == 5
+    assert augmentation["nn_vectors_sha256"] == file_sha256(path)
+    stored = np.load(cache / entry / "outputs.npz", allow_pickle=True)["sentences"]
+    drawn = {w for s in stored for w in s.split(" ")} & set(new_words)
+    assert drawn  # words no training sentence has, drawn in as neighbours: the student has rows for them
+    with open(tmp_path / "s1" / "last" / "checkpoint.json", encoding="utf-8") as f:
+        assert drawn <= set(json.load(f)["vocab"])
+
+    write_binary(path, some_vectors(POSITIVE + NEGATIVE + FILLER + new_words, dim=16, seed=1))  # same path
+    distill(tmp_path / "s2", *flags)
+    assert len(entries()) == 2  # other vectors, other neighbours: never the stale entry
+    missing = str(tmp_path / "missing.bin")
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # refused before the teacher is read: there is none
+        run_main(lambda: distill(tmp_path / "s3", "--p_nn", "0.5", "--nn_vectors", missing,
+                                 "--teacher_dir", str(tmp_path / "no_teacher")))
+    assert capsys.readouterr().err.strip() == f"error: {missing}: no such word-vector file"
+    assert not (tmp_path / "s3").exists() and len(entries()) == 2
 
 
 SCRIPT = os.path.join(ROOT, "tools", "get_word_vectors.sh")

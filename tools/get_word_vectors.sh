@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fetch pretrained Chinese word vectors for the students' --init_embeddings.
+# Fetch pretrained Chinese word vectors for the students' --init_embeddings and the --nn_vectors of
+# the nearest-neighbour augmentation rule (--p_nn).
 #
 # Source: the PyPI package synonyms, version 3.8.0 (its source distribution, pinned below; later
 # versions ship no vectors). synonyms/data/words.vector inside it is a word2vec C binary trained on
