@@ -5,6 +5,8 @@
         --modes exported --batch_sizes 1 --warm_pass --repeats 3  # each model at its best setting, x the teachers
     python bench/bench_serve.py --student_checkpoint DIR --teachers --modes exported --threads 1 \
         --batch_sizes 1 --sentences 0 --warm_pass --stages   # where a student's time goes
+    python bench/bench_serve.py --data_dir ../shared/data/lcqmc --student_checkpoint DIR ... --teachers m3e-small \
+        --teacher_checkpoint DIR --modes exported --batch_sizes 1 --warm_pass --repeats 3   # a pair task's models
 
 Models: each student checkpoint given (the Bi-LSTM named by its size, e.g. student-h300, others by
 type and size, e.g. textcnn-h300); students of random weights (speed does not depend on the
@@ -53,7 +55,7 @@ def one(args):
     texts = [ex["text"] for ex in load_local_splits(args.data_dir)[0]["dev"]][:args.sentences or None]
     with paddle.utils.unique_name.guard():
         model, specs, config, save_vocab = build(args.model, args.student_checkpoint, args.data_dir,
-                                                 args.family_students)
+                                                 args.family_students, args.teacher_checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         export_dir = os.path.join(tmp, "export")
         export(model, specs, config, export_dir, save_vocab)
@@ -102,6 +104,8 @@ def main():
     parser.add_argument("--sentences", type=int, default=300,
                         help="dev sentences timed per configuration, from the first; 0: all 1,200")
     parser.add_argument("--teachers", nargs="*", choices=TEACHERS, default=TEACHERS)
+    parser.add_argument("--teacher_checkpoint", help="m3e-small as this fine-tuned checkpoint (e.g. LCQMC's: its task's "
+                                                     "input, both texts of a pair), not the random-head offline model")
     parser.add_argument("--tinybert", nargs="*", default=[], metavar="LAYERSxWIDTH",
                         help="tinybert_distill.py students of these sizes (e.g. 2x256), random weights, the "
                              "m3e-small tokenizer; named tinybert-L2-h256")
@@ -149,6 +153,8 @@ def main():
                         command += ["--student_checkpoint", students[model]]
                     if model in family:
                         command += ["--family_students", family[model]]
+                    if model == "m3e-small" and args.teacher_checkpoint:
+                        command += ["--teacher_checkpoint", args.teacher_checkpoint]
                     configuration = time_configuration(command, args.batch_sizes, model=model, mode=mode,
                                                        threads=threads, onednn=onednn == "on")
                     rows += configuration
@@ -158,6 +164,7 @@ def main():
     print_best(rows, models, args.threads, args.batch_sizes)
     write_results(args.results, {"rows": rows, "sentences": args.sentences, "warm_pass": args.warm_pass,
                                  "repeats": args.repeats, "students": students, "family_students": family,
+                                 "teacher_checkpoint": args.teacher_checkpoint, "data_dir": args.data_dir,
                                  "cpu": cpu_model()})
 
 

@@ -116,13 +116,14 @@ def tinybert_student(name, teacher, num_classes):
     return type(teacher)(student_config(sizes, teacher.config, num_classes))
 
 
-def build(model_name, student_checkpoint, data_dir, family=None):
+def build(model_name, student_checkpoint, data_dir, family=None, teacher_checkpoint=None):
     """(eager model, export kwargs) for a model name, of a student checkpoint or of a bench_robustness.py run
-    (family) if given; everything the exporter needs."""
+    (family) if given, m3e-small of a fine-tuned teacher checkpoint if given (its task's input: a pair task's
+    teacher reads both texts); everything the exporter needs."""
     import paddlenlp.transformers as T
 
     from data import lean_vocab, load_local_splits, load_vocab, segment, vocab_words
-    from inference import STUDENT_INPUTS, TEACHER_INPUTS, student_from_checkpoint
+    from inference import STUDENT_INPUTS, TEACHER_INPUTS, student_from_checkpoint, teacher_from_checkpoint
     from teacher import load_teacher
 
     labels = ["0", "1"]
@@ -151,6 +152,10 @@ def build(model_name, student_checkpoint, data_dir, family=None):
             with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as f:
                 f.write("\n".join(vocab) + "\n")
         return model, specs, config, save_vocab
+    if model_name == "m3e-small" and teacher_checkpoint:
+        model, specs, config, tokenizer = teacher_from_checkpoint(teacher_checkpoint,
+                                                                  read_checkpoint_meta(teacher_checkpoint))
+        return model, specs, config, tokenizer.save_pretrained
     offline = fetch_offline_teacher()
     model, tokenizer = load_teacher("bert", offline, labels)
     if tinybert:

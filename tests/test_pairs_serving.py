@@ -151,3 +151,30 @@ def test_a_siamese_student_trains_under_the_launcher_as_in_one_process(pair_task
     assert_close_weights(tmp_path / "one" / "last", tmp_path / "two" / "last")
     one, two = (json.loads((tmp_path / run / "summary.json").read_text()) for run in ("one", "two"))
     assert np.allclose([f1 for _, f1 in one["dev_f1"]], [f1 for _, f1 in two["dev_f1"]])
+
+
+def test_bench_serve_times_a_pair_tasks_student_and_fine_tuned_teacher_on_its_pairs(pair_task, tiny_teacher,
+                                                                                     tmp_path):
+    """bench_serve.py on a pair task: each model exported from its checkpoint reads the dev pairs (the teacher both
+    texts, as fine-tuned) and its exported probabilities are the eager model's."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    data_dir, vocab = pair_task
+    student = tmp_path / "student"
+    main_of("student_lstm_small")(["--data_dir", str(data_dir), "--vocab_path", str(vocab), "--output_dir",
+                                   str(student), *STUDENT])
+    teacher, _ = export_teacher(data_dir, tiny_teacher, tmp_path)
+    results = tmp_path / "serve.json"
+    subprocess.run([sys.executable, "bench/bench_serve.py", "--data_dir", str(data_dir), "--student_checkpoint",
+                    str(student / "best"), "--teachers", "m3e-small", "--teacher_checkpoint", str(teacher),
+                    "--modes", "exported", "--onednn", "off", "--threads", "1", "--batch_sizes", "1",
+                    "--sentences", "8", "--results", str(results)], cwd=ROOT, check=True, capture_output=True)
+    with open(results, encoding="utf-8") as f:
+        rows = {row["model"]: row for row in json.load(f)["rows"]}
+    assert rows.keys() == {"student-h16", "m3e-small"}
+    for row in rows.values():
+        assert "error" not in row and row["sentences_per_second"] > 0
+        assert row["eager_vs_exported"]["max_abs_diff"] < 1e-5 and row["eager_vs_exported"]["same_labels"]
