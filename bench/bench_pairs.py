@@ -52,15 +52,20 @@ def summary_row(output_dir):
             "epoch_seconds": summary["epoch_seconds"], "train_examples_per_second": summary["train_examples_per_second"]}
 
 
-CONFIGS = {"alone": ("student_lstm_small.py", "student_lcqmc"), "distilled": ("teacher_student_distill.py", "distill_lcqmc")}
+# name -> (script, recipe, flags after it). The students combine the sides' vectors as Tang et al. ([h1, h2, h1 * h2,
+# |h1 - h2|], --pair_op mul, the default); "_add" as PaddleNLP's distill_lstm (h1 + h2).
+CONFIGS = {"alone": ("student_lstm_small.py", "student_lcqmc", []),
+           "distilled": ("teacher_student_distill.py", "distill_lcqmc", []),
+           "alone_add": ("student_lstm_small.py", "student_lcqmc", ["--pair_op", "add"]),
+           "distilled_add": ("teacher_student_distill.py", "distill_lcqmc", ["--pair_op", "add"])}
 SEEDS = [1, 7, 2021]
 
 
 def student_command(config, student, seed, num_threads, output_dir):
-    script, name = CONFIGS[config]
-    cmd = [sys.executable, script, *recipe(name), "--task_name", "lcqmc", "--student", student, "--data_dir", LCQMC,
-           "--seed", str(seed), "--device", "cpu", "--num_threads", str(num_threads), "--output_dir", output_dir]
-    if config == "distilled":
+    script, name, flags = CONFIGS[config]
+    cmd = [sys.executable, script, *recipe(name), *flags, "--task_name", "lcqmc", "--student", student, "--data_dir",
+           LCQMC, "--seed", str(seed), "--device", "cpu", "--num_threads", str(num_threads), "--output_dir", output_dir]
+    if script == "teacher_student_distill.py":
         if not os.path.isfile(os.path.join(TEACHER_RUN, "summary.json")):
             sys.exit(f"{TEACHER_RUN}: no finished teacher; run `python bench/bench_pairs.py teacher` first")
         cmd += ["--model_name", fetch_offline_teacher(), "--teacher_dir", os.path.join(TEACHER_RUN, "best")]

@@ -105,8 +105,17 @@ for student in bilstm gru; do
     for seed in 1 7 2021; do pool $P run "$config" --student "$student" --seeds "$seed" --num_threads 1; done
   done
 done
+# Tang et al.'s h1 * h2 (the default) against PaddleNLP's h1 + h2, the Bi-LSTM alone and distilled
+for config in alone_add distilled_add; do
+  for seed in 1 7 2021; do pool $P run "$config" --student bilstm --seeds "$seed" --num_threads 1; done
+done
 wait
 $P table
+# serving speed of each LCQMC model on its dev pairs: the teacher and the students of seed 1, as exported
+[ -f bench/results/lcqmc/serve.json ] || $PY bench/bench_serve.py --data_dir ../shared/data/lcqmc \
+  --student_checkpoint "$CACHE/lcqmc/bilstm-distilled/seed1/best" --student_checkpoint "$CACHE/lcqmc/gru-distilled/seed1/best" \
+  --teachers m3e-small --teacher_checkpoint "$CACHE/teacher/lcqmc/best" --modes exported --batch_sizes 1 \
+  --warm_pass --repeats 3 --results bench/results/lcqmc/serve.json
 
 # Issue 43, word vectors (100-d) and the nearest-neighbour rule: each student at embedding 100 without and with
 # the vectors, alone then distilled (the recipe's transfer set), the recipe with the neighbour rule, and
