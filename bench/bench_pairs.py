@@ -4,7 +4,7 @@ students alone and distilled, over training seeds.
     python bench/bench_pairs.py speed        # s/step of each job on LCQMC's pairs, and an epoch's minutes
     python bench/bench_pairs.py teacher      # m3e-small fine-tuned by recipes/teacher_lcqmc.txt
     python bench/bench_pairs.py logits       # its logits over the distillation's transfer set (launcher too)
-    python bench/bench_pairs.py run CONFIG [--student bilstm] [--seeds 1 7 2021]   # alone | distilled
+    python bench/bench_pairs.py run CONFIG [--student bilstm] [--seeds 1 7 2021]   # alone | distilled (| _add)
     python bench/bench_pairs.py table        # mean +- std of each, beside the published anchors
 
 `speed` times, on a sample of LCQMC's training pairs batched by length as training batches them: the
