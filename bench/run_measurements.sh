@@ -78,56 +78,61 @@ for student in bow textcnn gru bilstm; do pooled hard "$student" 1 7 2021; done
 pooled hard_paddlenlp bow 1 7 2021
 wait
 
-# Label cleaning (bench/bench_label_errors.py), issue 38, before the older tables' reruns (it needs no fine-tuned
-# teacher: each fold fine-tunes its own): folds grouped by text (a row's twin never trains the
-# model that scores it) and three noise draws of 960 flipped labels each: sym10_seed0 (the draw the default
-# rule was chosen on), sym10_seed1, cc15_5_seed0 (15% of the positive rows, 5% of the negative ones). Each
-# detect scores every --filter_by rule from one scoring and writes the per-row file beside its results
-# (bench/results/label_errors/<draw>/); the runs on label-stratified folds (the top level) are not repeated.
+# Two lanes from here, one place of the pool each, so that issues 42 and 43 do not wait the ~18 h of label
+# cleaning's three draws (issue 38), nor those draws for them.
+#
+# Lane 1, label cleaning (bench/bench_label_errors.py), issue 38 (it needs no fine-tuned teacher: each fold
+# fine-tunes its own): folds grouped by text (a row's twin never trains the model that scores it) and three
+# noise draws of 960 flipped labels each: sym10_seed0 (the draw the default rule was chosen on), sym10_seed1,
+# cc15_5_seed0 (15% of the positive rows, 5% of the negative ones). Each detect scores every --filter_by rule
+# from one scoring and writes the per-row file beside its results (bench/results/label_errors/<draw>/); the
+# runs on label-stratified folds (the top level) are not repeated. The teacher at its recipe's 3 epochs per
+# fold, one one-thread process (~6 h a draw; a stopped draw keeps its finished folds).
 L="$PY bench/bench_label_errors.py"
-# the teacher at its recipe's 3 epochs per fold, two one-thread processes under the launcher (~3 h a draw)
-for draw in sym10_seed0 sym10_seed1 cc15_5_seed0; do
-  $L detect --draw "$draw" --model teacher --tag 3epochs --num_train_epochs 3 --processes 2 --num_threads 1
-done
-$L table
+(
+  for draw in sym10_seed0 sym10_seed1 cc15_5_seed0; do
+    $L detect --draw "$draw" --model teacher --tag 3epochs --num_train_epochs 3 --num_threads 1
+  done
+  $L table
+) &
 
-# Issue 42, sentence pairs: LCQMC's teacher (about 2 h on 2 cores), its logits over the transfer set (about an hour,
-# two one-thread processes), then the Bi-LSTM and the Bi-GRU alone and distilled, two seeds at a time.
+# Lane 2 (the pool's other place, so one job at a time while lane 1 runs). A transfer set is labelled by one
+# one-thread process in the pool (beside CONFIG), before the seeds that read it.
+beside() { pool $R logits "$1" --num_threads 1; }
+
+# Issue 42, sentence pairs: LCQMC's teacher (about 2 h on 2 cores), its logits over the transfer set (~2 h on
+# one thread), then the Bi-LSTM and the Bi-GRU alone and distilled.
 P="$PY bench/bench_pairs.py"
 [ -f bench/results/lcqmc/teacher.json ] || $P teacher
 pairs_missing() { local s; for s in 1 7 2021; do [ -f "bench/results/lcqmc/$1/seed$s.json" ] || return 0; done; return 1; }
-if pairs_missing bilstm-distilled || pairs_missing gru-distilled; then
-  wait
-  $PY -m paddle.distributed.launch --nproc_per_node 2 --log_dir "$CACHE/launch_logs" bench/bench_pairs.py logits --num_threads 1
-fi
+if pairs_missing bilstm-distilled || pairs_missing gru-distilled; then pool $P logits --num_threads 1; fi
 for student in bilstm gru; do
   for config in alone distilled; do
     for seed in 1 7 2021; do pool $P run "$config" --student "$student" --seeds "$seed" --num_threads 1; done
   done
 done
-# Tang et al.'s h1 * h2 (the default) against PaddleNLP's h1 + h2, the Bi-LSTM alone and distilled
-for config in alone_add distilled_add; do
-  for seed in 1 7 2021; do pool $P run "$config" --student bilstm --seeds "$seed" --num_threads 1; done
-done
-wait
-$P table
-# serving speed of each LCQMC model on its dev pairs: the teacher and the students of seed 1, as exported
-[ -f bench/results/lcqmc/serve.json ] || $PY bench/bench_serve.py --data_dir ../shared/data/lcqmc \
-  --student_checkpoint "$CACHE/lcqmc/bilstm-distilled/seed1/best" --student_checkpoint "$CACHE/lcqmc/gru-distilled/seed1/best" \
-  --teachers m3e-small --teacher_checkpoint "$CACHE/teacher/lcqmc/best" --modes exported --batch_sizes 1 \
-  --warm_pass --repeats 3 --results bench/results/lcqmc/serve.json
+# Tang et al.'s h1 * h2 (the default) against PaddleNLP's h1 + h2, the Bi-LSTM alone
+for seed in 1 7 2021; do pool $P run alone_add --student bilstm --seeds "$seed" --num_threads 1; done
 
 # Issue 43, word vectors (100-d) and the nearest-neighbour rule: each student at embedding 100 without and with
 # the vectors, alone then distilled (the recipe's transfer set), the recipe with the neighbour rule, and
 # TinyBERT's recipe with it in its transfer set.
 for config in alone_emb100 alone_emb100_vec; do for student in bilstm gru; do pooled "$config" "$student" 1 7 2021; done; done
-if missing {bilstm,gru}-alpha0.5_emb100{,_vec}; then label alpha0.5_emb100; fi
+if missing {bilstm,gru}-alpha0.5_emb100{,_vec}; then beside alpha0.5_emb100; fi
 for config in alpha0.5_emb100 alpha0.5_emb100_vec; do for student in bilstm gru; do pooled "$config" "$student" 1 7 2021; done; done
 pooled alpha0.5_emb100_vecall bilstm 1 7 2021  # rows for the vectors' words no transfer sentence has
-fresh alpha0.5_nn bilstm
-missing tinybert_aug_lr5e-4_nn && pooled tinybert_aug_lr5e-4_nn bilstm 1 7 2021  # its transfer set: 2 copies, 1 run labels it
-wait
+if missing bilstm-alpha0.5_nn; then beside alpha0.5_nn; fi
+pooled alpha0.5_nn bilstm 1 7 2021
+missing tinybert_aug_lr5e-4_nn && pooled tinybert_aug_lr5e-4_nn bilstm 1 7 2021  # its first seed labels its set
+wait  # lane 1 too
+$P table
 $R table
+# serving speed of each LCQMC model on its dev pairs, with nothing else running: the teacher and the students of
+# seed 1, as exported
+[ -f bench/results/lcqmc/serve.json ] || $PY bench/bench_serve.py --data_dir ../shared/data/lcqmc \
+  --student_checkpoint "$CACHE/lcqmc/bilstm-distilled/seed1/best" --student_checkpoint "$CACHE/lcqmc/gru-distilled/seed1/best" \
+  --teachers m3e-small --teacher_checkpoint "$CACHE/teacher/lcqmc/best" --modes exported --batch_sizes 1 \
+  --warm_pass --repeats 3 --results bench/results/lcqmc/serve.json
 
 # the other two scorers the default rule was chosen with, side by side on one thread each: the Bi-LSTM
 # (~50 min a draw) and the teacher at one epoch per fold (~95 min)
