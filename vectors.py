@@ -26,10 +26,9 @@ def read_vectors(path, words=None, dim=None):
     """({word: float32 vector} of the `words` the file has (all its words without `words`), the file's dim).
     With `dim`, a file of another dimension is refused before its records are read."""
     with mapped(path) as data:
-        count, file_dim = read_header(path, data, dim)
-        records = text_records if is_text(data) else binary_records
+        file_dim, records = header_and_records(path, data, dim)
         wanted, vectors = None if words is None else set(words), {}
-        for word, where, vector in records(path, data, count, file_dim):
+        for word, where, vector in records:
             if wanted is None or word in wanted:
                 vectors[word] = vector()
                 if not np.all(np.isfinite(vectors[word])):
@@ -40,9 +39,15 @@ def read_vectors(path, words=None, dim=None):
 def vector_words(path):
     """The file's words, in its order (word2vec writes the most frequent first)."""
     with mapped(path) as data:
-        count, dim = read_header(path, data)
-        records = text_records if is_text(data) else binary_records
-        return list(dict.fromkeys(word for word, _, _ in records(path, data, count, dim)))
+        _, records = header_and_records(path, data)
+        return list(dict.fromkeys(word for word, _, _ in records))
+
+
+def header_and_records(path, data, dim=None):
+    """(the file's dim, its (word, where, vector getter) records, text or binary as the first record says)."""
+    count, file_dim = read_header(path, data, dim)
+    records = text_records if is_text(data) else binary_records
+    return file_dim, records(path, data, count, file_dim)
 
 
 def nearest_neighbours(path, words, k):
