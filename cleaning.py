@@ -12,8 +12,8 @@ from data import text_key, text_line
 from inference import Predictor, export_checkpoint
 from teacher import fine_tune
 from trainer import train_alone
-from utils import (atomic_path, file_sha256, is_main, main_view, make_writable_dir, manifest_key, remove_path,
-                   texts_sha256, wait_for_ranks, world, write_json)
+from utils import (atomic_path, cpu_model, file_sha256, is_main, main_view, make_writable_dir, manifest_key,
+                   remove_path, texts_sha256, wait_for_ranks, world, write_json)
 
 logger = logging.getLogger("distill_lstm")
 
@@ -99,7 +99,7 @@ def fold_probabilities(args, splits, label_list, fold_of, k, entry):
             write_json(os.path.join(entry, f"fold{k}.json"), {
                 "seconds": time.time() - start + (before["train_seconds"] if before else 0.0),
                 "resumed_from_step": before["global_step"] if before else None,
-                "processes": world()[1], "threads": args.num_threads})
+                "processes": world()[1], "threads": args.num_threads, "cpu": cpu_model()})
     wait_for_ranks(f"fold{k}")  # the others read what rank 0 wrote (its export and scoring take minutes)
     if is_main():
         remove_path(run.output_dir)  # the fold's checkpoints: only its probabilities are needed again

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import platform
 import random
 import re
 import shutil
@@ -47,6 +48,17 @@ def is_amd_cpu():
             return "AuthenticAMD" in f.read(4096)
     except OSError:
         return False
+
+
+def cpu_model():
+    """The processor's name (/proc/cpuinfo's "model name", which platform.processor() leaves out
+    on Linux), and its core count: benchmarks' machines differ from session to session."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        name = platform.processor() or platform.machine()
+    return f"{name}, {os.cpu_count()} cores"
 
 
 def world():

@@ -8,7 +8,9 @@
 A noise draw (--draw) is ChnSentiCorp with some training labels flipped (dev untouched), named by
 what it flips and the seed that chose the rows: sym10_seed0 flips 10% of all rows (the first
 draw, the default), sym10_seed1 another 10%, cc15_5_seed0 15% of the positive rows (label 1) and 5%
-of the negative ones. Each draw is kept in $DISTILL_LSTM_CACHE/label_bench/<draw>. `detect` runs
+of the negative ones. Each draw is kept in $DISTILL_LSTM_CACHE/label_bench/<draw>; the folds'
+out-of-sample probabilities in bench/results/label_errors/fold_probs/ (committed, so a draw's
+finished folds are not trained again on another machine). `detect` runs
 label_errors.py on it with the model's recipe (ARGS are added, e.g. --num_train_epochs 1 to bound
 the teacher's folds), which writes both cleaned sets (drop-<scorer>: the rows flagged by
 --filter_by's rule removed; relabel-<scorer>: given the suggested label), then scores every rule

@@ -1,6 +1,5 @@
 """What the benches share: the project on sys.path, where data and the teachers live, how results are written."""
 import os
-import platform
 import subprocess
 import sys
 
@@ -9,6 +8,7 @@ sys.path.insert(0, ROOT)
 SHARED = os.path.join(ROOT, "..", "shared")  # beside the repository: its data/ and tools/
 SHARED_DATA = os.path.join(SHARED, "data")  # the tasks, the out-of-domain set, the unlabelled reviews
 from args import CACHE_DIR as CACHE  # noqa: E402
+from utils import cpu_model  # noqa: E402, F401 (the benches' results name their machine)
 OFFLINE_TEACHER = os.path.expanduser("~/.cache/distill_offline/m3e-small")
 WORD_VECTORS = os.path.expanduser("~/.cache/distill_offline/synonyms-3.8.0/words.vector")  # get_word_vectors.sh's
 TEACHER_OUTPUT = os.path.join(CACHE, "teacher", "chnsenticorp")
@@ -63,17 +63,6 @@ def write_unseen_dev(task_dir, path):
         f.writelines(f"{line}\n" for number, line in utf8_lines(os.path.join(task_dir, "dev.tsv"))
                      if number == 1 or number in lines)
     return len(lines)
-
-
-def cpu_model():
-    """The processor's name (/proc/cpuinfo's "model name", which platform.processor() leaves out
-    on Linux), and its core count: benchmarks' machines differ from session to session."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        name = platform.processor() or platform.machine()
-    return f"{name}, {os.cpu_count()} cores"
 
 
 def fetch_offline_teacher():

@@ -20,6 +20,9 @@ from args import CACHE_DIR, build_parser, recipe  # noqa: E402, I001
 TASK = os.path.join(SHARED_DATA, "chnsenticorp")
 WORK = os.path.join(CACHE_DIR, "label_bench")
 RESULTS = os.path.join(ROOT, "bench", "results", "label_errors")
+# label_errors.py's --probs_cache, committed: a draw's folds (36-70 min each for the teacher) outlast the machine
+# that scored them, so a draw spans sessions; a fold's checkpoints (<entry>/fold<k>.run/) are not committed
+FOLD_PROBS = os.path.join(RESULTS, "fold_probs")
 SEEDS = [1, 7, 2021]
 UNSEEN = "task_dev_unseen"  # --eval_sets name of dev's texts the task's clean train does not hold
 FOLDS = "grouped by text"  # label_errors.py's folds since issue 38 (the top-level results: stratified by label)
@@ -96,7 +99,7 @@ def label_command(args, data_dir, output_dir, *extra):
     job = "teacher" if args.model == "teacher" else "student"
     cmd = [*python_command(args.processes, os.path.join(WORK, "launch_logs")), "label_errors.py", *recipe(job),
            "--model", args.model, "--data_dir", data_dir, "--output_dir", output_dir, "--device", "cpu",
-           "--num_threads", str(args.num_threads), *extra, *args.extra]
+           "--num_threads", str(args.num_threads), "--probs_cache", FOLD_PROBS, *extra, *args.extra]
     if args.model == "teacher":
         cmd += ["--model_type", "bert", "--model_name_or_path", fetch_offline_teacher()]
     return cmd

@@ -303,7 +303,8 @@ def label_bench(tmp_path, monkeypatch, rows):
     sentences = toy_sentences(rows, seed=0)
     write_tsv(task / "train.tsv", sentences)
     write_tsv(task / "dev.tsv", sentences[:8])
-    for name, value in [("TASK", task), ("WORK", tmp_path / "work"), ("RESULTS", tmp_path / "results")]:
+    for name, value in [("TASK", task), ("WORK", tmp_path / "work"), ("RESULTS", tmp_path / "results"),
+                        ("FOLD_PROBS", tmp_path / "results" / "fold_probs")]:
         monkeypatch.setattr(bench, name, str(value))
     return bench, sentences
 
@@ -357,6 +358,9 @@ def test_label_bench_flips_a_fixed_share_and_resumes_on_a_fresh_machine(tmp_path
     result = tmp_path / "results" / "sym10_seed0" / "detect_student.json"
     detected = json.loads(result.read_text())
     assert (detected["flipped"], detected["cleaned_by"], detected["wall_minutes"]) == (4, "confident_learning", 12.5)
+
+    # the folds' probabilities are kept with the results (committed), so a draw's folds outlast the machine
+    assert all(cmd[cmd.index("--probs_cache") + 1] == str(tmp_path / "results" / "fold_probs") for cmd in ran)
 
     ran.clear()
     shutil.rmtree(tmp_path / "work" / "sym10_seed0")  # a new machine: the cache is gone, the results are not
