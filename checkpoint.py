@@ -15,7 +15,7 @@ import numpy as np
 import paddle
 
 from data import texts_kind
-from utils import (InputError, absolute_dirs_to_create, approx_bytes, atomic_path, gathered, is_main,
+from utils import (InputError, absolute_dirs_to_create, approx_bytes, atomic_path, file_sha256, gathered, is_main,
                    make_writable_dir, paddlenlp_quiet, recover_interrupted_swap, remove_empty_dirs, remove_path, world)
 
 logger = logging.getLogger("distill_lstm")
@@ -133,6 +133,8 @@ def save_checkpoint(path, model, meta, optimizer=None, extras=()):
             paddle.save(optimizer.state_dict(), os.path.join(tmp, OPTIMIZER))
             with open(os.path.join(tmp, RNG_STATE), "wb") as f:
                 pickle.dump(rng_states, f)
+        # the weights' identity, so a teacher directory without them still names the logits cached from it
+        meta = {**meta, "weights_sha256": file_sha256(os.path.join(tmp, WEIGHTS))}
         with open(os.path.join(tmp, META), "w", encoding="utf-8") as f:
             json.dump(meta, f, ensure_ascii=False)
 

@@ -14,7 +14,7 @@ from checkpoint import (META, WEIGHTS, check_labels, check_task, load_state_stri
                         restore_checkpoint)
 from data import create_dataloader, is_pair, join_words, per_side
 from trainer import ce_loss, create_optimizer, fit, total_train_steps, write_summary
-from utils import InputError, world
+from utils import InputError, file_sha256, world
 
 logger = logging.getLogger("distill_lstm")
 
@@ -117,14 +117,16 @@ def fine_tune(args, run, splits, label_list):
 
 
 def teacher_files(teacher_dir):
-    """(weights file, its checkpoint metadata or {}) for --teacher_dir, a file or a directory."""
+    """(weights file, its checkpoint metadata or {}) for --teacher_dir, a file or a directory. A checkpoint
+    directory whose weights were left behind (its checkpoint.json records their SHA-256) still names the
+    logits cached from them: it serves those, and refuses to label anything new."""
     if not os.path.exists(teacher_dir):
         raise InputError(f"{teacher_dir}: no such file or directory (--teacher_dir)")
     params = os.path.join(teacher_dir, WEIGHTS) if os.path.isdir(teacher_dir) else teacher_dir
-    if not os.path.isfile(params):
-        raise InputError(f"{teacher_dir}: no {WEIGHTS} in it (--teacher_dir)")
     beside = os.path.dirname(params)
     meta = read_checkpoint_meta(beside) if os.path.isfile(os.path.join(beside, META)) else {}
+    if not os.path.isfile(params) and "weights_sha256" not in meta:
+        raise InputError(f"{teacher_dir}: no {WEIGHTS} in it (--teacher_dir)")
     if meta:
         require_kind(beside, meta, "teacher")
     return params, meta
@@ -140,6 +142,7 @@ class Teacher:
 
     def __init__(self, args, label_list, pairs):
         self.params, meta = teacher_files(args.teacher_dir)
+        self.recorded_sha256 = meta.get("weights_sha256")
         fine_tuned = meta.get("args", {})
         self.model_type = args.model_type or fine_tuned.get("model_type", "ernie-gram")
         self.max_seq_length = args.teacher_max_seq_length or fine_tuned.get("max_seq_length", 128)
@@ -149,7 +152,15 @@ class Teacher:
         self.label_list = label_list
 
     @functools.cached_property
+    def weights_sha256(self):
+        """The weights' identity: their file's hash, or the one their checkpoint recorded where they are absent."""
+        return file_sha256(self.params) if os.path.isfile(self.params) else self.recorded_sha256
+
+    @functools.cached_property
     def _loaded(self):
+        if not os.path.isfile(self.params):
+            raise InputError(f"{self.params}: the teacher's weights are not here; its checkpoint serves only "
+                             "the logits already cached from them (--logits_cache), and these are not")
         logger.info("teacher %s: architecture and tokenizer from %s", self.params, self.source)
         model, tokenizer = load_teacher(self.model_type, self.source, self.label_list, self.params)
         model.eval()

@@ -68,7 +68,7 @@ def code_version():
 def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
     """What the cached logits depend on; any change gives another cache entry."""
     # --model_name stays in the key although a fine-tuned teacher no longer reads it: the cached entries stay valid
-    return {"teacher_weights_sha256": file_sha256(teacher.params), "model_name": args.model_name,
+    return {"teacher_weights_sha256": teacher.weights_sha256, "model_name": args.model_name,
             "model_type": teacher.model_type, "teacher_max_seq_length": teacher.max_seq_length,
             "train_sha256": texts_sha256(map(text_line, train_texts)),
             "dev_sha256": texts_sha256(map(text_line, dev_texts)),
@@ -106,7 +106,7 @@ def read_or_compute(path, compute, manifest):
         return outputs
     with atomic_path(path, "the teacher's logits", approx_bytes(outputs)) as tmp:
         os.makedirs(tmp)
-        np.savez(os.path.join(tmp, "outputs.npz"), **outputs)
+        np.savez_compressed(os.path.join(tmp, "outputs.npz"), **outputs)  # sentences compress 3-4x
         with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
             json.dump(manifest, f, ensure_ascii=False, indent=1)  # written last: marks a complete entry
     logger.info("teacher logits: computed and cached in %s", path)

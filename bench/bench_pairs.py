@@ -12,7 +12,10 @@ offline teacher (m3e-small) fine-tuning at batch 32 and labelling at batch 64, e
 and 128, and the Bi-LSTM (the recipe's sizes, siamese) training at batch 64, on one thread and two. It
 writes bench/results/lcqmc/speed.json, from which the teacher's epochs and sequence length are chosen.
 `teacher` fine-tunes the offline teacher into $DISTILL_LSTM_CACHE/teacher/lcqmc (continued from its last/
-when stopped) and writes bench/results/lcqmc/teacher.json: dev and dev-unseen accuracy and F1. `run`
+when stopped) and writes bench/results/lcqmc/teacher.json: dev and dev-unseen accuracy and F1, and its best
+checkpoint without the weights (teacher_checkpoint/); `logits` caches its logits in teacher_logits/. Both are
+committed: a machine without the teacher's weights trains the distilled students from them (and refuses to
+label a transfer set they do not hold: fine-tune the teacher again, ~2 h, then `logits`, ~1 h). `run`
 trains a word student alone (recipes/student_lcqmc.txt) or distilled (recipes/distill_lcqmc.txt) per seed
 in $DISTILL_LSTM_CACHE/lcqmc, continued from its last/ when stopped, and writes
 bench/results/lcqmc/<student>-<config>/seed<N>.json. The checkpoint is chosen on dev accuracy; F1 is that
@@ -28,12 +31,16 @@ import time
 import numpy as np
 
 # common first: it puts the project on sys.path
-from common import CACHE, ROOT, SHARED_DATA, cpu_model, fetch_offline_teacher, write_results
+from common import (CACHE, ROOT, SHARED_DATA, cpu_model, fetch_offline_teacher, finished_teacher,
+                    keep_teacher_checkpoint, write_results)
 from args import recipe  # noqa: E402, I001
 
 LCQMC = os.path.join(SHARED_DATA, "lcqmc")
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "lcqmc")
 TEACHER_RUN = os.path.join(CACHE, "teacher", "lcqmc")
+# Committed (common.keep_teacher_checkpoint): the teacher's logits and its best checkpoint without the weights
+TEACHER_LOGITS = os.path.join(RESULTS, "teacher_logits")
+TEACHER_CHECKPOINT = os.path.join(RESULTS, "teacher_checkpoint")
 
 
 def resumed(output_dir):
@@ -66,9 +73,9 @@ def student_command(config, student, seed, num_threads, output_dir):
     cmd = [sys.executable, script, *recipe(name), *flags, "--task_name", "lcqmc", "--student", student, "--data_dir",
            LCQMC, "--seed", str(seed), "--device", "cpu", "--num_threads", str(num_threads), "--output_dir", output_dir]
     if script == "teacher_student_distill.py":
-        if not os.path.isfile(os.path.join(TEACHER_RUN, "summary.json")):
-            sys.exit(f"{TEACHER_RUN}: no finished teacher; run `python bench/bench_pairs.py teacher` first")
-        cmd += ["--model_name", fetch_offline_teacher(), "--teacher_dir", os.path.join(TEACHER_RUN, "best")]
+        cmd += ["--model_name", fetch_offline_teacher(), "--teacher_dir",
+                finished_teacher(TEACHER_RUN, "python bench/bench_pairs.py teacher", TEACHER_CHECKPOINT),
+                "--logits_cache", TEACHER_LOGITS]
     return cmd
 
 
@@ -121,6 +128,7 @@ def teacher(args):
     write_results(os.path.join(RESULTS, "teacher.json"), {
         **summary_row(TEACHER_RUN), "threads": args.num_threads, "cpu": cpu_model(),
         "teacher": "m3e-small (offline)", "output_dir": TEACHER_RUN, "command": " ".join(command[1:])})
+    keep_teacher_checkpoint(TEACHER_RUN, TEACHER_CHECKPOINT)
 
 
 def sample_batches(lengths, batch_size, steps, seed=0):

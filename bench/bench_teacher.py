@@ -5,8 +5,10 @@
 
 `train` keeps the fine-tuned teacher in $DISTILL_LSTM_CACHE/teacher/chnsenticorp (default
 ~/.cache/distill_lstm), where the distillation benchmark looks for it, and fetches the offline
-teacher with ../shared/tools/get_offline_teacher.sh when it is not there. Tables are printed as
-Markdown and saved to bench/results/teacher_{speed,train}.json.
+teacher with ../shared/tools/get_offline_teacher.sh when it is not there; its best checkpoint without the
+weights goes to bench/results/robustness/teacher_checkpoint/, to commit with the logits the distillation benches
+cache in bench/results/robustness/teacher_logits/ (a machine without the weights trains students from them).
+Tables are printed as Markdown and saved to bench/results/teacher_{speed,train}.json.
 """
 import argparse
 import json
@@ -19,7 +21,8 @@ import time
 import numpy as np
 
 # common first: it puts the project on sys.path
-from common import ROOT, SHARED, TEACHER_OUTPUT, cpu_model, fetch_offline_teacher, write_results
+from common import (ROOT, SHARED, TEACHER_CHECKPOINT, TEACHER_OUTPUT, cpu_model, fetch_offline_teacher,
+                    keep_teacher_checkpoint, write_results)
 from args import recipe  # noqa: E402, I001
 
 PEAK_GFLOPS = 157.0  # 2 AVX2 cores x 2.45 GHz x 32 fp32 FLOP per cycle (two FMA units)
@@ -139,6 +142,8 @@ def train(args):
     start = time.time()
     subprocess.run(command, cwd=ROOT, check=True)
     wall = time.time() - start
+    if output_dir == TEACHER_OUTPUT:  # the benches' teacher: its logits are committed, so is what names them
+        keep_teacher_checkpoint(output_dir, TEACHER_CHECKPOINT)
     with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
         summary = json.load(f)
     epochs = len(summary["epoch_seconds"])

@@ -1,5 +1,6 @@
 """What the benches share: the project on sys.path, where data and the teachers live, how results are written."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -12,6 +13,10 @@ from utils import cpu_model  # noqa: E402, F401 (the benches' results name their
 OFFLINE_TEACHER = os.path.expanduser("~/.cache/distill_offline/m3e-small")
 WORD_VECTORS = os.path.expanduser("~/.cache/distill_offline/synonyms-3.8.0/words.vector")  # get_word_vectors.sh's
 TEACHER_OUTPUT = os.path.join(CACHE, "teacher", "chnsenticorp")
+# Committed beside the distillations' teacher logits (their --logits_cache), so their students train on a machine
+# that never held the teacher's weights: its best checkpoint without them (checkpoint.json records their SHA-256).
+TEACHER_LOGITS = os.path.join(ROOT, "bench", "results", "robustness", "teacher_logits")
+TEACHER_CHECKPOINT = os.path.join(ROOT, "bench", "results", "robustness", "teacher_checkpoint")
 
 
 def python_command(processes, log_dir):
@@ -80,8 +85,29 @@ def fetch_word_vectors():
     return WORD_VECTORS
 
 
-def teacher_dir(args):
-    """The best checkpoint of bench_teacher.py train's run in args.teacher_run; exits unless that run finished."""
-    if not os.path.isfile(os.path.join(args.teacher_run, "summary.json")):  # best/ alone: still training
-        sys.exit(f"{args.teacher_run}: no finished teacher; run `python bench/bench_teacher.py train` first")
-    return os.path.join(args.teacher_run, "best")
+def teacher_dir(args, weightless_ok=False):
+    """The best checkpoint of bench_teacher.py train's run in args.teacher_run, or with weightless_ok (a job that
+    only reads cached logits) the committed copy of the default run's (TEACHER_CHECKPOINT)."""
+    committed = TEACHER_CHECKPOINT if weightless_ok and args.teacher_run == TEACHER_OUTPUT else None
+    return finished_teacher(args.teacher_run, "python bench/bench_teacher.py train", committed)
+
+
+def finished_teacher(run_dir, train_command, committed=None):
+    """run_dir's best checkpoint once its run finished, else `committed` (keep_teacher_checkpoint's copy) if
+    there is one; exits when there is neither."""
+    if os.path.isfile(os.path.join(run_dir, "summary.json")):  # best/ alone: still training
+        return os.path.join(run_dir, "best")
+    if committed and os.path.isfile(os.path.join(committed, "checkpoint.json")):
+        return committed
+    sys.exit(f"{run_dir}: no finished teacher; run `{train_command}` first")
+
+
+def keep_teacher_checkpoint(run_dir, committed):
+    """run_dir's best checkpoint without its weights, into `committed`: with the logits cached from it (committed
+    too), it trains students where the weights are gone; the cache key is the same, since checkpoint.json
+    records the weights' SHA-256. Anything the cache lacks is refused, not labelled."""
+    from checkpoint import WEIGHTS
+
+    shutil.copytree(os.path.join(run_dir, "best"), committed, ignore=shutil.ignore_patterns(WEIGHTS),
+                    dirs_exist_ok=True)
+    print(f"{committed}: the teacher's checkpoint without its weights (commit it with its logits)")

@@ -3,7 +3,8 @@ import os
 import sys
 
 # common first: it puts the project on sys.path
-from common import ROOT, SHARED_DATA, WORD_VECTORS, fetch_offline_teacher, fetch_word_vectors, teacher_dir
+from common import (ROOT, SHARED_DATA, TEACHER_LOGITS, WORD_VECTORS, fetch_offline_teacher, fetch_word_vectors,
+                    teacher_dir)
 from args import CACHE_DIR, recipe  # noqa: E402, I001
 
 OOD = ("shopping5", os.path.join(SHARED_DATA, "ood", "shopping5.tsv"))
@@ -154,7 +155,10 @@ def command(args, config, seed, output_dir):
         cmd += [*recipe(job), "--student", args.student]
     cmd += [*flags, "--data_dir", os.path.join(SHARED_DATA, "chnsenticorp"), "--eval_sets", "=".join(OOD),
             "--seed", str(seed), "--device", "cpu", "--num_threads", str(args.num_threads), "--output_dir", output_dir]
-    if job != "student":
+    if job == "distill":  # the committed logits and teacher checkpoint serve it where the weights are gone
+        cmd += ["--model_name", fetch_offline_teacher(), "--teacher_dir", teacher_dir(args, weightless_ok=True),
+                "--logits_cache", TEACHER_LOGITS]
+    elif job == "tinybert":  # reads the teacher's layers: its weights
         cmd += ["--model_name", fetch_offline_teacher(),
                 "--teacher_dir", os.path.join(teacher_dir(args), "model_state.pdparams")]
     if WORD_VECTORS in cmd:

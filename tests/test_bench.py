@@ -3,6 +3,7 @@ it covers every bench library module (bench/), a few short tests each."""
 import json
 import os
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -112,17 +113,22 @@ def test_robustness_runs_continue_from_their_last_checkpoint(tmp_path, monkeypat
 
     import robustness_configs
 
-    monkeypatch.setattr(robustness_configs, "teacher_dir", lambda args: str(tmp_path / "teacher" / "best"))
+    monkeypatch.setattr(robustness_configs, "teacher_dir",
+                        lambda args, weightless_ok=False: str(tmp_path / ("committed" if weightless_ok else "best")))
     monkeypatch.setattr(robustness_configs, "fetch_offline_teacher", lambda: str(tmp_path / "m3e"))
     args = argparse.Namespace(student="textcnn", num_threads=1)
     fresh = robustness_configs.command(args, "distilled", 7, str(tmp_path / "run"))
     assert fresh[-1] == "--overwrite_output_dir" and fresh[fresh.index("--seed") + 1] == "7"
+    # a distillation reads the committed logits, and may take the teacher's checkpoint without its weights
+    assert fresh[fresh.index("--logits_cache") + 1] == robustness_configs.TEACHER_LOGITS
+    assert fresh[fresh.index("--teacher_dir") + 1] == str(tmp_path / "committed")
     assert fresh[fresh.index("--student") + 1] == "textcnn" and "--eval_sets" in fresh
     (tmp_path / "run" / "last").mkdir(parents=True)
     assert robustness_configs.command(args, "distilled", 7, str(tmp_path / "run"))[-2:] == [
         "--init_from_ckpt", str(tmp_path / "run" / "last")]
     tinybert = robustness_configs.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))
-    assert tinybert[1] == "tinybert_distill.py" and "--student" not in tinybert and "--teacher_dir" in tinybert
+    assert tinybert[1] == "tinybert_distill.py" and "--student" not in tinybert
+    assert tinybert[tinybert.index("--teacher_dir") + 1] == str(tmp_path / "best" / "model_state.pdparams")
     (tmp_path / "tiny" / "stage1" / "last").mkdir(parents=True)  # stopped in TinyBERT's stage 1: continued there
     assert robustness_configs.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))[-2:] == [
         "--init_from_ckpt", str(tmp_path / "tiny" / "stage1" / "last")]
@@ -134,8 +140,6 @@ def test_robustness_runs_continue_from_their_last_checkpoint(tmp_path, monkeypat
 
 
 def test_stage1_cache_bytes_count_hidden_states_and_attention_maps_of_mapped_layers():
-    from types import SimpleNamespace
-
     from tinybert_cache import cache_bytes
 
     config = SimpleNamespace(hidden_size=4, num_attention_heads=2)
@@ -177,7 +181,7 @@ def test_robustness_seeds_of_a_configuration_share_its_transfer_set(tmp_path, mo
     import robustness_configs
     from args import parse_args
 
-    monkeypatch.setattr(robustness_configs, "teacher_dir", lambda args: str(tmp_path / "teacher" / "best"))
+    monkeypatch.setattr(robustness_configs, "teacher_dir", lambda args, weightless_ok=False: str(tmp_path / "best"))
     monkeypatch.setattr(robustness_configs, "fetch_offline_teacher", lambda: str(tmp_path / "m3e"))
     args = argparse.Namespace(student="bow", num_threads=1)
     for config, (job, _, _) in robustness_configs.CONFIGS.items():
@@ -649,3 +653,58 @@ def test_predict_memory_bench_takes_each_runs_own_peak_memory(tmp_path):
                                                             for command in (big, small))
     assert big_code == small_code == 0 and (tmp_path / "out").read_text() == "done\n"
     assert big_peak > 300 > small_peak  # each run's own: not this process's (Paddle's), nor the largest so far
+
+
+def test_the_committed_teacher_checkpoint_stands_in_only_for_the_default_run_and_jobs_that_read_cached_logits(
+        tmp_path, monkeypatch):
+    import common
+
+    default, other = tmp_path / "cache" / "teacher", tmp_path / "elsewhere"
+    monkeypatch.setattr(common, "TEACHER_OUTPUT", str(default))
+    monkeypatch.setattr(common, "TEACHER_CHECKPOINT", str(tmp_path / "committed"))
+    (tmp_path / "committed").mkdir()
+    (tmp_path / "committed" / "checkpoint.json").write_text("{}", encoding="utf-8")
+    assert common.teacher_dir(SimpleNamespace(teacher_run=str(default)), weightless_ok=True) == str(
+        tmp_path / "committed")
+    for run, weightless_ok in ((default, False), (other, True)):
+        with pytest.raises(SystemExit, match="no finished teacher; run `python bench/bench_teacher.py train`"):
+            common.teacher_dir(SimpleNamespace(teacher_run=str(run)), weightless_ok=weightless_ok)
+    default.mkdir(parents=True)
+    (default / "summary.json").write_text("{}", encoding="utf-8")  # this machine's finished run comes first
+    assert common.teacher_dir(SimpleNamespace(teacher_run=str(default)), weightless_ok=True) == str(default / "best")
+
+
+def test_pair_bench_distils_from_the_committed_teacher_checkpoint_when_the_machine_has_none(tmp_path, monkeypatch):
+    """bench_pairs.py teacher commits the best checkpoint without its weights; a machine without the teacher run
+    distils from that copy and the committed logits cache, one that has it from its best/, one with neither stops."""
+    import bench_pairs as bench
+    from checkpoint import META, WEIGHTS
+
+    run, committed = tmp_path / "cache" / "teacher" / "lcqmc", tmp_path / "results" / "teacher_checkpoint"
+    for name, value in [("TEACHER_RUN", run), ("TEACHER_CHECKPOINT", committed), ("RESULTS", tmp_path / "results"),
+                        ("TEACHER_LOGITS", tmp_path / "results" / "teacher_logits")]:
+        monkeypatch.setattr(bench, name, str(value))
+    monkeypatch.setattr(bench, "fetch_offline_teacher", lambda: "m3e-small")
+
+    def flag(cmd, name):
+        return cmd[cmd.index(name) + 1]
+
+    with pytest.raises(SystemExit, match="no finished teacher"):
+        bench.student_command("distilled", "bilstm", 1, 1, str(tmp_path / "out"))
+    (run / "best").mkdir(parents=True)
+    for name in (WEIGHTS, META, "vocab.txt"):
+        (run / "best" / name).write_text(name, encoding="utf-8")
+    summary = {"best_dev_acc": 0.8, "best_dev_f1": 0.81, "dev_unseen_acc": 0.79, "dev_unseen_f1": 0.78,
+               "best_step": 7, "dev_acc": [[7, 0.8]], "dev_f1": [[7, 0.81]], "epoch_seconds": [1.0],
+               "train_examples_per_second": 1.0}
+    (run / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    bench.teacher(SimpleNamespace(num_threads=1))  # finished: not trained again
+    assert sorted(os.listdir(committed)) == [META, "vocab.txt"]
+    assert json.loads((tmp_path / "results" / "teacher.json").read_text(encoding="utf-8"))["dev_acc"] == 0.8
+    distilled = bench.student_command("distilled", "bilstm", 1, 1, str(tmp_path / "out"))
+    assert flag(distilled, "--teacher_dir") == str(run / "best")
+    assert flag(distilled, "--logits_cache") == str(tmp_path / "results" / "teacher_logits")
+    (run / "summary.json").unlink()  # another machine: the run is gone, the committed copy is not
+    assert flag(bench.student_command("distilled", "bilstm", 1, 1, str(tmp_path / "out")), "--teacher_dir") == str(
+        committed)
+    assert "--teacher_dir" not in bench.student_command("alone", "bilstm", 1, 1, str(tmp_path / "out"))

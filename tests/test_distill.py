@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,8 +18,9 @@ from visualdl import LogReader
 import transfer
 from conftest import main_of
 from losses import DISTILL_LOSSES, distill_loss, make_compute_loss
+from checkpoint import WEIGHTS, read_checkpoint_meta
 from teacher import Teacher
-from utils import InputError, manifest_key, run_main
+from utils import InputError, file_sha256, manifest_key, run_main
 
 TINY_STUDENT = ["--emb_dim", "16", "--hidden_size", "16", "--batch_size", "16", "--device", "cpu",
                 "--num_threads", "2", "--log_freq", "1"]
@@ -147,6 +149,32 @@ def test_distillation_moves_the_student_to_the_teacher_and_caches_its_logits(fin
     with pytest.raises(InputError, match="damaged cache entry .*delete it"):
         distill(fine_tuned, tmp_path / "damaged", cache, *run_args)
     assert not (tmp_path / "damaged").exists()
+
+
+def test_a_teacher_checkpoint_without_its_weights_serves_only_their_cached_logits(fine_tuned, tmp_path):
+    """Its checkpoint.json records the weights' SHA-256, so the cache key is the same without them: the logits
+    computed on one machine train students on another; anything new to label is refused before it is cached."""
+    data_dir, vocab, base, best = fine_tuned
+    assert read_checkpoint_meta(str(best))["weights_sha256"] == file_sha256(str(best / WEIGHTS))
+    weightless = tmp_path / "weightless"
+    shutil.copytree(best, weightless, ignore=shutil.ignore_patterns(WEIGHTS))
+    cache, flags = tmp_path / "cache", ("--n_iter", "1", "--max_epoch", "1")
+
+    def run(teacher_dir, output_dir, *extra):
+        main_of("teacher_student_distill")(["--data_dir", str(data_dir), "--vocab_path", str(vocab),
+                                            "--model_name", str(base), "--teacher_dir", str(teacher_dir),
+                                            "--output_dir", str(output_dir), "--logits_cache", str(cache),
+                                            *TINY_STUDENT, *flags, *extra])
+
+    run(best, tmp_path / "with")
+    (entry,) = cache_entries(cache)
+    run(weightless, tmp_path / "without")
+    assert cache_entries(cache) == [entry]
+    with_weights, without = (paddle.load(str(tmp_path / d / "best" / WEIGHTS)) for d in ("with", "without"))
+    assert all(np.array_equal(with_weights[k].numpy(), without[k].numpy()) for k in with_weights)  # one machine
+    with pytest.raises(InputError, match="teacher's weights are not here"):
+        run(weightless, tmp_path / "new_set", "--p_mask", "0.3")
+    assert cache_entries(cache) == [entry] and not (tmp_path / "new_set").exists()
 
 
 def test_online_teacher_logits_train_the_same_way(fine_tuned, tmp_path):
@@ -292,7 +320,7 @@ def test_unlabelled_lines_without_repeats_keep_their_cache_key(tmp_path):
     unlabeled = tmp_path / "unlabeled.txt"
     unlabeled.write_text("键盘手感一流\n屏幕很清楚\n\n电池不耐用\n", encoding="utf-8")
     args = parse_args("distill", ["--teacher_dir", str(weights), "--unlabeled_path", str(unlabeled)])
-    teacher = SimpleNamespace(params=str(weights), model_type="ernie-gram", max_seq_length=128)
+    teacher = SimpleNamespace(weights_sha256=file_sha256(str(weights)), model_type="ernie-gram", max_seq_length=128)
     manifest = transfer.cache_manifest(args, teacher, ["这个酒店很好", "房间很差"],
                                                       transfer.unlabeled_sentences(args, pairs=False), ["服务不错"])
     assert manifest_key({**manifest, "contents": "logits"}) == "940e9dd473d34e57d57c"
@@ -325,7 +353,7 @@ def test_a_full_disk_while_caching_the_logits_is_one_error_and_leaves_nothing(fi
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(np, "savez", disk_full)
+    monkeypatch.setattr(np, "savez_compressed", disk_full)
     cache = tmp_path / "cache"
     with pytest.raises(SystemExit) as exit_info:
         run_main(lambda: distill(fine_tuned, tmp_path / "student", cache, "--n_iter", "1"))
