@@ -72,8 +72,12 @@ def checkpoint_bytes(run_dir, dev_acc):
 
 
 def seed_table():
-    """{rule: {"seeds": {seed: dev acc, checkpoint sizes}, "mean", "std"}} from the seed results
-    (and, where the runs' directories are still there, their checkpoints' sizes)."""
+    """{rule: {"seeds": {seed: dev acc, checkpoint sizes}, "mean", "std"}} from the seed results and their
+    checkpoints' sizes: measured where the runs' directories are still there, else as accuracy.json recorded them."""
+    recorded = {}
+    if os.path.isfile(os.path.join(RESULTS, "accuracy.json")):
+        with open(os.path.join(RESULTS, "accuracy.json"), encoding="utf-8") as f:
+            recorded = json.load(f)
     table = collections.defaultdict(dict)
     for path in sorted(glob.glob(os.path.join(RESULTS, "jieba_dict_*_seed*.json"))):
         rule, seed = re.fullmatch(r"jieba_dict_(\w+)_seed(\d+)\.json", os.path.basename(path)).groups()
@@ -83,6 +87,8 @@ def seed_table():
         run_dir = result["result"]["command"].split("--output_dir ")[1].split()[0]
         if os.path.isdir(os.path.join(run_dir, "last")):
             row.update(checkpoint_bytes(run_dir, result["summary"]["dev_acc"]))
+        else:  # the run's directory went with its machine: the sizes it was measured at stay
+            row.update({k: v for k, v in recorded.get(rule, {}).get("seeds", {}).get(seed, {}).items() if k not in row})
         table[rule][int(seed)] = row
     return {rule: {"seeds": seeds, "mean": statistics.mean(r["dev_acc"] for r in seeds.values()),
                    "std": statistics.stdev(r["dev_acc"] for r in seeds.values()) if len(seeds) > 1 else None}

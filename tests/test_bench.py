@@ -708,3 +708,25 @@ def test_pair_bench_distils_from_the_committed_teacher_checkpoint_when_the_machi
     assert flag(bench.student_command("distilled", "bilstm", 1, 1, str(tmp_path / "out")), "--teacher_dir") == str(
         committed)
     assert "--teacher_dir" not in bench.student_command("alone", "bilstm", 1, 1, str(tmp_path / "out"))
+
+
+def test_vocab_table_keeps_the_checkpoint_sizes_recorded_once_the_runs_are_gone(tmp_path, monkeypatch):
+    import bench_vocab
+
+    monkeypatch.setattr(bench_vocab, "RESULTS", str(tmp_path))
+    here, gone = tmp_path / "here", tmp_path / "gone"
+    for name in ("best", "last"):
+        (here / name).mkdir(parents=True)
+        (here / name / "model_state.pdparams").write_bytes(b"x" * (10 if name == "best" else 30))
+    for seed, run_dir, acc in ((1, here, 0.91), (7, gone, 0.92)):
+        (tmp_path / f"jieba_dict_after_seed{seed}.json").write_text(json.dumps({
+            "result": {"dev_acc": acc, "best_step": 5, "command": f"x.py --output_dir {run_dir} --seed {seed}"},
+            "summary": {"dev_acc": [[5, acc - 0.01], [10, acc]]}}), encoding="utf-8")
+    recorded = {"best_bytes": 55, "last_bytes": 152, "evaluations": 64, "written_bytes": 10600}
+    (tmp_path / "accuracy.json").write_text(json.dumps({"after": {"seeds": {"7": {"dev_acc": 0.5, **recorded}}}}),
+                                            encoding="utf-8")
+    table = bench_vocab.seed_table()["after"]
+    assert table["seeds"][1] == {"dev_acc": 0.91, "best_step": 5, "best_bytes": 10, "last_bytes": 30,
+                                 "evaluations": 2, "written_bytes": 2 * 30 + 2 * 10}  # measured: its run is here
+    assert table["seeds"][7] == {"dev_acc": 0.92, "best_step": 5, **recorded}  # the result's accuracy, recorded sizes
+    assert table["mean"] == pytest.approx(0.915)
