@@ -98,7 +98,8 @@ def run(args):
                              "teacher_dev_f1": summary.get("teacher_dev_f1"),
                              "transfer_set": summary.get("transfer_set"), "parameters": summary.get("parameters"),
                              "threads": args.num_threads, "cpu": cpu_model(),
-                             "teacher": "m3e-small (offline), fine-tuned by bench_pairs.py teacher",
+                             "teacher": "m3e-small (offline), fine-tuned by bench_pairs.py teacher"
+                             if "--teacher_dir" in cmd else None,
                              "command": " ".join(cmd[1:])})
 
 
