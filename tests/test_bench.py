@@ -677,7 +677,7 @@ def test_the_committed_teacher_checkpoint_stands_in_only_for_the_default_run_and
 def test_pair_bench_distils_from_the_committed_teacher_checkpoint_when_the_machine_has_none(tmp_path, monkeypatch):
     """bench_pairs.py teacher commits the best checkpoint without its weights; a machine without the teacher run
     distils from that copy and the committed logits cache, one that has it from its best/, one with neither stops."""
-    import bench_pairs as bench
+    import sentence_pairs as bench
     from checkpoint import META, WEIGHTS
 
     run, committed = tmp_path / "cache" / "teacher" / "lcqmc", tmp_path / "results" / "teacher_checkpoint"
@@ -711,9 +711,9 @@ def test_pair_bench_distils_from_the_committed_teacher_checkpoint_when_the_machi
 
 
 def test_vocab_table_keeps_the_checkpoint_sizes_recorded_once_the_runs_are_gone(tmp_path, monkeypatch):
-    import bench_vocab
+    import vocab_rules
 
-    monkeypatch.setattr(bench_vocab, "RESULTS", str(tmp_path))
+    monkeypatch.setattr(vocab_rules, "RESULTS", str(tmp_path))
     here, gone = tmp_path / "here", tmp_path / "gone"
     for name in ("best", "last"):
         (here / name).mkdir(parents=True)
@@ -725,7 +725,7 @@ def test_vocab_table_keeps_the_checkpoint_sizes_recorded_once_the_runs_are_gone(
     recorded = {"best_bytes": 55, "last_bytes": 152, "evaluations": 64, "written_bytes": 10600}
     (tmp_path / "accuracy.json").write_text(json.dumps({"after": {"seeds": {"7": {"dev_acc": 0.5, **recorded}}}}),
                                             encoding="utf-8")
-    table = bench_vocab.seed_table()["after"]
+    table = vocab_rules.seed_table()["after"]
     assert table["seeds"][1] == {"dev_acc": 0.91, "best_step": 5, "best_bytes": 10, "last_bytes": 30,
                                  "evaluations": 2, "written_bytes": 2 * 30 + 2 * 10}  # measured: its run is here
     assert table["seeds"][7] == {"dev_acc": 0.92, "best_step": 5, **recorded}  # the result's accuracy, recorded sizes
