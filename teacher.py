@@ -48,11 +48,31 @@ def load_teacher(model_type, name_or_path, label_list, params_path=None):
         require_kind(name_or_path, meta, "teacher")
         check_labels(name_or_path, meta, label_list)
     model_cls, tokenizer_cls = teacher_classes(model_type)
+    tokenizer = pretrained(model_type, name_or_path, tokenizer_cls.from_pretrained)
+    model = pretrained(model_type, name_or_path, functools.partial(
+        model_cls.from_pretrained, num_classes=len(label_list), convert_from_torch=has_only_torch_weights(name_or_path),
+        ignore_mismatched_sizes=True))
+    # Some configs (m3e-small's) ask for key/value caches, which make the model return a tuple.
+    model.config.use_cache = False
+    if params_path:
+        load_state_strict(model, params_path)
+    return model, tokenizer
+
+
+def teacher_config(model_type, name_or_path):
+    """The teacher's architecture (widths, depth), read without its weights, as load_teacher's model has it."""
+    model_cls = teacher_classes(model_type)[0]
+    config = pretrained(model_type, name_or_path, getattr(model_cls, "config_class", transformers.AutoConfig)
+                        .from_pretrained)
+    config.use_cache = False
+    return config
+
+
+def pretrained(model_type, name_or_path, from_pretrained):
+    """from_pretrained(name_or_path), a PaddleNLP class from a hub name or a local directory; its many kinds of
+    failure become one InputError."""
     try:
-        tokenizer = tokenizer_cls.from_pretrained(name_or_path)
-        model = model_cls.from_pretrained(name_or_path, num_classes=len(label_list),
-                                          convert_from_torch=has_only_torch_weights(name_or_path),
-                                          ignore_mismatched_sizes=True)
+        return from_pretrained(name_or_path)
     except Exception as e:  # PaddleNLP raises many kinds for a name or directory it cannot use
         offline = "" if os.path.isdir(name_or_path) else (
             "; offline? fetch a local teacher (m3e-small) with bash ../shared/tools/get_offline_teacher.sh DIR "
@@ -60,11 +80,6 @@ def load_teacher(model_type, name_or_path, label_list, params_path=None):
         detail = " ".join(str(e).split())  # PaddleNLP's messages span lines: keep the error one line
         raise InputError(f"{name_or_path}: cannot load a {model_type} model and tokenizer "
                          f"({type(e).__name__}: {detail}){offline}")
-    # Some configs (m3e-small's) ask for key/value caches, which make the model return a tuple.
-    model.config.use_cache = False
-    if params_path:
-        load_state_strict(model, params_path)
-    return model, tokenizer
 
 
 def encode(tokenizer, texts, max_seq_length, chunk=512, progress=True):
@@ -157,22 +172,23 @@ class Teacher:
         return file_sha256(self.params) if os.path.isfile(self.params) else self.recorded_sha256
 
     @functools.cached_property
-    def _loaded(self):
+    def model(self):
         if not os.path.isfile(self.params):
             raise InputError(f"{self.params}: the teacher's weights are not here; its checkpoint serves only "
                              "the logits already cached from them (--logits_cache), and these are not")
         logger.info("teacher %s: architecture and tokenizer from %s", self.params, self.source)
-        model, tokenizer = load_teacher(self.model_type, self.source, self.label_list, self.params)
+        model, _ = load_teacher(self.model_type, self.source, self.label_list, self.params)
         model.eval()
-        return model, tokenizer
+        return model
 
-    @property
-    def model(self):
-        return self._loaded[0]
-
-    @property
+    # Neither needs the weights: a run on cached logits still reads its inputs, and sizes a student, by them.
+    @functools.cached_property
     def tokenizer(self):
-        return self._loaded[1]
+        return pretrained(self.model_type, self.source, teacher_classes(self.model_type)[1].from_pretrained)
+
+    @functools.cached_property
+    def config(self):
+        return teacher_config(self.model_type, self.source)
 
     @property
     def pads(self):

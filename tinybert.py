@@ -191,12 +191,15 @@ def train_tinybert(args, run, splits, label_list):
     teacher = Teacher(args, label_list, pairs)
     recorded = {**vars(args), "model_type": teacher.model_type}  # what export_model.py and predict.py load it as
     tokenizer = teacher.tokenizer
+    # Stage 1 and --init_from_teacher read the teacher's layers: without its weights the run stops here. Stage 2
+    # alone reads only its cached logits, tokenizer and sizes: the weightless checkpoint the benches commit serves it.
+    config = teacher.model.config if args.stage1_epochs or args.init_from_teacher else teacher.config
     # The student before the teacher's logits (minutes, and a cache entry): a depth or width it cannot have
     # stops the run before anything is written.
-    mapping = layer_map(args.num_layers, teacher.model.config.num_hidden_layers)
+    mapping = layer_map(args.num_layers, config.num_hidden_layers)
     paddle.seed(args.seed)
     with paddle.utils.unique_name.guard():
-        student = teacher_classes(teacher.model_type)[0](student_config(args, teacher.model.config, len(label_list)))
+        student = teacher_classes(teacher.model_type)[0](student_config(args, config, len(label_list)))
         if args.init_from_teacher:
             init_from_teacher(student, teacher.model, mapping)
         t = transfer_targets(args, splits, label_list, teacher)

@@ -95,9 +95,11 @@ def teacher_dir(args, weightless_ok=False):
 def finished_teacher(run_dir, train_command, committed=None):
     """run_dir's best checkpoint once its run finished, else `committed` (keep_teacher_checkpoint's copy) if
     there is one; exits when there is neither."""
+    from checkpoint import META
+
     if os.path.isfile(os.path.join(run_dir, "summary.json")):  # best/ alone: still training
         return os.path.join(run_dir, "best")
-    if committed and os.path.isfile(os.path.join(committed, "checkpoint.json")):
+    if committed and os.path.isfile(os.path.join(committed, META)):
         return committed
     sys.exit(f"{run_dir}: no finished teacher; run `{train_command}` first")
 

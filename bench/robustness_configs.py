@@ -148,6 +148,13 @@ def run_dir(name, seed):
     return os.path.join(CACHE_DIR, "robustness", name, f"seed{seed}")
 
 
+def reads_teacher_layers(job, flags):
+    """TinyBERT's stage 1 (its default: 3 epochs) and --init_from_teacher read the teacher's layers, so its weights;
+    the rest reads only the logits cached from them."""
+    stage1 = flags[flags.index("--stage1_epochs") + 1] if "--stage1_epochs" in flags else "3"
+    return job == "tinybert" and (stage1 != "0" or "--init_from_teacher" in flags)
+
+
 def command(args, config, seed, output_dir):
     job, flags, _ = CONFIGS[config]
     cmd = [sys.executable, SCRIPTS[job], "--task_name", "chnsenticorp"]
@@ -155,12 +162,9 @@ def command(args, config, seed, output_dir):
         cmd += [*recipe(job), "--student", args.student]
     cmd += [*flags, "--data_dir", os.path.join(SHARED_DATA, "chnsenticorp"), "--eval_sets", "=".join(OOD),
             "--seed", str(seed), "--device", "cpu", "--num_threads", str(args.num_threads), "--output_dir", output_dir]
-    if job == "distill":  # the committed logits and teacher checkpoint serve it where the weights are gone
-        cmd += ["--model_name", fetch_offline_teacher(), "--teacher_dir", teacher_dir(args, weightless_ok=True),
-                "--logits_cache", TEACHER_LOGITS]
-    elif job == "tinybert":  # reads the teacher's layers: its weights
-        cmd += ["--model_name", fetch_offline_teacher(),
-                "--teacher_dir", os.path.join(teacher_dir(args), "model_state.pdparams")]
+    if job in ("distill", "tinybert"):  # the committed logits and teacher checkpoint serve it where the weights are gone
+        cmd += ["--model_name", fetch_offline_teacher(), "--teacher_dir",
+                teacher_dir(args, weightless_ok=not reads_teacher_layers(job, flags)), "--logits_cache", TEACHER_LOGITS]
     if WORD_VECTORS in cmd:
         fetch_word_vectors()
     for last in (os.path.join(output_dir, "last"), os.path.join(output_dir, "stage1", "last")):  # TinyBERT's stages

@@ -128,7 +128,12 @@ def test_robustness_runs_continue_from_their_last_checkpoint(tmp_path, monkeypat
         "--init_from_ckpt", str(tmp_path / "run" / "last")]
     tinybert = robustness_configs.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))
     assert tinybert[1] == "tinybert_distill.py" and "--student" not in tinybert
-    assert tinybert[tinybert.index("--teacher_dir") + 1] == str(tmp_path / "best" / "model_state.pdparams")
+    # TinyBERT's stage 1 reads the teacher's layers (its weights); stage 2 alone, the committed logits only
+    assert tinybert[tinybert.index("--teacher_dir") + 1] == str(tmp_path / "best")
+    for config, teacher in (("tinybert_s2_aug", "committed"), ("tinybert_init", "best")):
+        cmd = robustness_configs.command(args, config, 7, str(tmp_path / "tiny"))
+        assert cmd[cmd.index("--teacher_dir") + 1] == str(tmp_path / teacher)
+        assert cmd[cmd.index("--logits_cache") + 1] == robustness_configs.TEACHER_LOGITS
     (tmp_path / "tiny" / "stage1" / "last").mkdir(parents=True)  # stopped in TinyBERT's stage 1: continued there
     assert robustness_configs.command(args, "tinybert_aug", 7, str(tmp_path / "tiny"))[-2:] == [
         "--init_from_ckpt", str(tmp_path / "tiny" / "stage1" / "last")]

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 
 import numpy as np
 import paddle
@@ -9,8 +10,10 @@ import pytest
 from visualdl import LogReader
 
 import tinybert
+from checkpoint import WEIGHTS
 from conftest import main_of
 from inference import Predictor
+from teacher import load_teacher, teacher_config
 from tinybert import LayerDistiller, attention_scores, init_from_teacher, layer_losses, layer_map, masked_mse
 from utils import InputError, run_main
 
@@ -133,6 +136,31 @@ def test_both_stages_run_export_and_predict(fine_tuned, tmp_path):
     predictor = Predictor(str(tmp_path / "export"), num_threads=1)
     probs = predictor.predict(["这个酒店很好", "房间很差，失望"])
     assert probs.shape == (2, 2) and np.allclose(probs.sum(-1), 1, atol=1e-5)
+
+
+def test_stage_2_alone_trains_from_a_teacher_checkpoint_without_its_weights(fine_tuned, tmp_path):
+    """Stage 2 reads only the teacher's cached logits, its tokenizer and its sizes: the weightless copy the benches
+    commit trains the same student as the weights did (one machine); stage 1 needs the weights, and says so."""
+    data_dir, _, base, best = fine_tuned
+    weightless = tmp_path / "weightless"
+    shutil.copytree(best, weightless, ignore=shutil.ignore_patterns(WEIGHTS))
+
+    def run(teacher_dir, output_dir, *extra):
+        main_of("tinybert_distill")(["--data_dir", str(data_dir), "--model_name", str(base), "--teacher_dir",
+                                     str(teacher_dir), "--output_dir", str(output_dir), "--logits_cache",
+                                     str(tmp_path / "cache"), "--num_layers", "1", "--hidden_size", "8",
+                                     "--max_epoch", "2", *TINY, *extra])
+
+    run(best, tmp_path / "with", "--stage1_epochs", "0")
+    run(weightless, tmp_path / "without", "--stage1_epochs", "0")
+    with_weights, without = (paddle.load(str(tmp_path / d / "best" / WEIGHTS)) for d in ("with", "without"))
+    assert with_weights.keys() == without.keys()
+    assert all(np.array_equal(with_weights[k].numpy(), without[k].numpy()) for k in with_weights)
+    with pytest.raises(InputError, match="teacher's weights are not here"):
+        run(weightless, tmp_path / "stage1", "--stage1_epochs", "1")
+    assert not (tmp_path / "stage1").exists()
+    model, _ = load_teacher("ernie-gram", str(best), ["0", "1"])
+    assert teacher_config("ernie-gram", str(weightless)).to_dict() == model.config.to_dict()  # the student's sizes
 
 
 def test_a_run_stopped_in_stage_1_continues_there_and_ends_as_an_uninterrupted_one(fine_tuned, tmp_path, monkeypatch):
