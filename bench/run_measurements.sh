@@ -6,8 +6,10 @@
 #
 #   DISTILL_LSTM_CACHE=/path/that/persists nohup bash bench/run_measurements.sh > measurements.log 2>&1 &
 #
-# It fine-tunes the teacher first if the cache has none (69 min here), and fills the teacher-logits
-# cache of each transfer set on both cores before the seeds share it. Run it from a worktree of its own
+# The teacher's logits over the transfer sets measured so far are committed (bench/results/robustness/
+# teacher_logits/, with its checkpoint without the weights), so most runs need no fine-tuned teacher; the queue
+# fine-tunes one (69 min here) only before a step that reads its weights (a new transfer set, TinyBERT's stage 1),
+# and fills the logits cache of each new transfer set on both cores before the seeds share it. Run it from a worktree of its own
 # (git worktree add --detach ../measure), so that editing the code does not change runs mid-queue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +17,9 @@ PY="${PYTHON:-python}"
 R="$PY bench/bench_robustness.py"
 CACHE="${DISTILL_LSTM_CACHE:-$HOME/.cache/distill_lstm}"
 
-[ -f "$CACHE/teacher/chnsenticorp/summary.json" ] || $PY bench/bench_teacher.py train
-grep -qs dev_unseen_acc bench/results/robustness/teacher/seed*.json || $R teacher
+# weights: this machine's fine-tuned teacher, trained if it has none (its runs then use it, and its logits)
+weights() { [ -f "$CACHE/teacher/chnsenticorp/summary.json" ] || $PY bench/bench_teacher.py train; }
+grep -qs dev_unseen_acc bench/results/robustness/teacher/seed*.json || { weights; $R teacher; }
 # Serving speed of every family member at its distilled run's shape and vocabulary, and of the teachers, oneDNN
 # off and on (issue 38; 30-50 min): first, while nothing else runs on the machine
 if ! grep -qs '"onednn": true' bench/results/serve_frontier.json; then
@@ -50,8 +53,12 @@ missing() {
 }
 # label CONFIG: the teacher labels its transfer set in two one-thread processes (1.5x one process on
 # two threads: README, More than one device).
+# A set whose logits are committed is read, not labelled; one that is not needs the teacher's weights.
 label() {
   wait
+  launch_logits "$1" || { weights; launch_logits "$1"; }
+}
+launch_logits() {
   $PY -m paddle.distributed.launch --nproc_per_node 2 --log_dir "$CACHE/launch_logs" \
     bench/bench_robustness.py logits "$1" --num_threads 1
 }
@@ -98,7 +105,8 @@ L="$PY bench/bench_label_errors.py"
 
 # Lane 2 (the pool's other place, so one job at a time while lane 1 runs). A transfer set is labelled by one
 # one-thread process in the pool (beside CONFIG), before the seeds that read it.
-beside() { pool $R logits "$1" --num_threads 1; }
+beside() { pool labelled "$1"; }
+labelled() { $R logits "$1" --num_threads 1 || { weights; $R logits "$1" --num_threads 1; }; }
 
 # Issue 42, sentence pairs: LCQMC's teacher (about 2 h on 2 cores), its logits over the transfer set (~2 h on
 # one thread), then the Bi-LSTM and the Bi-GRU alone and distilled.
@@ -123,7 +131,7 @@ for config in alpha0.5_emb100 alpha0.5_emb100_vec; do for student in bilstm gru;
 pooled alpha0.5_emb100_vecall bilstm 1 7 2021  # rows for the vectors' words no transfer sentence has
 if missing bilstm-alpha0.5_nn; then beside alpha0.5_nn; fi
 pooled alpha0.5_nn bilstm 1 7 2021
-missing tinybert_aug_lr5e-4_nn && pooled tinybert_aug_lr5e-4_nn bilstm 1 7 2021  # its first seed labels its set
+missing tinybert_aug_lr5e-4_nn && weights && pooled tinybert_aug_lr5e-4_nn bilstm 1 7 2021  # its first seed labels its set
 wait  # lane 1 too
 $P table
 $R table
@@ -224,6 +232,8 @@ wait
 if missing tinybert_s2 tinybert; then label soft_train; fi
 # (missing asks for 3 seeds: the one-seed probes are left out, or label's wait would drain the pool on every pass)
 if missing tinybert_s2_aug tinybert_aug tinybert_s2_aug_lr5e-4 tinybert_aug_lr5e-4; then label soft_aug; fi
+# Stage 1 reads the teacher's layers: its weights (stage 2 alone, the committed logits only)
+if missing tinybert tinybert_aug tinybert_aug_lr5e-4; then wait; weights; fi
 for config in tinybert_s2 tinybert tinybert_s2_aug; do pooled "$config" bilstm 1 7 2021; done
 # What stands between the default student and its teacher (one seed each): stage 2's length, its
 # learning rate, a start from the teacher's own layers (at its width)
