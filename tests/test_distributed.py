@@ -21,9 +21,16 @@ def launch(script, args, processes, log_dir):
     if processes > 1:
         prefix += ["-m", "paddle.distributed.launch", "--nproc_per_node", str(processes), "--log_dir", str(log_dir)]
     done = subprocess.run([*prefix, os.path.join(ROOT, script), *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + "".join(
-        open(os.path.join(log_dir, f)).read()[-3000:] for f in os.listdir(log_dir)) if os.path.isdir(log_dir) else ""
+                          text=True, env={**os.environ, "PYTHONPATH": ROOT})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + worker_logs(log_dir)
+
+
+def worker_logs(log_dir):
+    """The end of each rank's output (the launcher's other files there hold its environment)."""
+    if not os.path.isdir(log_dir):
+        return ""
+    return "".join(f"\n--- {f}\n" + open(os.path.join(log_dir, f)).read()[-3000:]
+                   for f in sorted(os.listdir(log_dir)) if f.startswith("workerlog"))
 
 
 def weights(path):
@@ -113,21 +120,19 @@ def test_ranks_wait_for_rank_0_working_alone_longer_than_gloo_lets_a_collective_
     paddle.distributed.barrier() gives up after gloo's 30 s on CPU (and the job with it), wait_for_ranks
     does not."""
     script = tmp_path / "alone.py"
-    script.write_text(
+    script.write_text(  # ends through run_main as every job does: ranks leaving unsynchronised can abort
         "import time, paddle\n"
-        "from utils import wait_for_ranks, world\n"
-        "paddle.set_device('cpu'); paddle.distributed.init_parallel_env()\n"
-        "if world()[0] == 0:\n"
-        "    time.sleep(40)\n"
-        "wait_for_ranks('alone')\n"
-        "gathered = []\n"
-        "paddle.distributed.all_gather_object(gathered, world()[0])\n"  # a collective right after: both alive
-        "assert sorted(gathered) == [0, 1], gathered\n")
-    env = {**os.environ, "PYTHONPATH": ROOT}
-    done = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
-                           str(tmp_path / "log"), str(script)], cwd=ROOT, env=env, capture_output=True, text=True)
-    logs = tmp_path / "log"
-    assert done.returncode == 0, "".join(open(logs / f).read()[-2000:] for f in os.listdir(logs))
+        "from utils import run_main, wait_for_ranks, world\n"
+        "def main():\n"
+        "    paddle.set_device('cpu'); paddle.distributed.init_parallel_env()\n"
+        "    if world()[0] == 0:\n"
+        "        time.sleep(40)\n"
+        "    wait_for_ranks('alone')\n"
+        "    gathered = []\n"
+        "    paddle.distributed.all_gather_object(gathered, world()[0])\n"  # a collective right after: both alive
+        "    assert sorted(gathered) == [0, 1], gathered\n"
+        "run_main(main)\n")
+    launch(script, [], 2, tmp_path / "log")
 
 
 def test_a_killed_rank_ends_the_job_and_leaves_whole_checkpoints(toy_task, tmp_path):
