@@ -163,6 +163,7 @@ class Teacher:
         self.max_seq_length = args.teacher_max_seq_length or fine_tuned.get("max_seq_length", 128)
         if meta:
             check_task(self.params, meta, label_list, pairs)
+        self.self_contained = bool(meta)  # its own config and tokenizer: --model_name is not read
         self.source = os.path.dirname(os.path.abspath(self.params)) if meta else args.model_name
         self.label_list = label_list
 

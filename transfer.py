@@ -67,8 +67,9 @@ def code_version():
 
 def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
     """What the cached logits depend on; any change gives another cache entry."""
-    # --model_name stays in the key although a fine-tuned teacher no longer reads it: the cached entries stay valid
-    return {"teacher_weights_sha256": teacher.weights_sha256, "model_name": args.model_name,
+    # --model_name only where the teacher reads it: a checkpoint's entries then serve any machine and path
+    model_name = None if teacher.self_contained else args.model_name
+    return {"teacher_weights_sha256": teacher.weights_sha256, "model_name": model_name,
             "model_type": teacher.model_type, "teacher_max_seq_length": teacher.max_seq_length,
             "train_sha256": texts_sha256(map(text_line, train_texts)),
             "dev_sha256": texts_sha256(map(text_line, dev_texts)),

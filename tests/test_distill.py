@@ -160,15 +160,15 @@ def test_a_teacher_checkpoint_without_its_weights_serves_only_their_cached_logit
     shutil.copytree(best, weightless, ignore=shutil.ignore_patterns(WEIGHTS))
     cache, flags = tmp_path / "cache", ("--n_iter", "1", "--max_epoch", "1")
 
-    def run(teacher_dir, output_dir, *extra):
+    def run(teacher_dir, output_dir, *extra, model_name=base):
         main_of("teacher_student_distill")(["--data_dir", str(data_dir), "--vocab_path", str(vocab),
-                                            "--model_name", str(base), "--teacher_dir", str(teacher_dir),
+                                            "--model_name", str(model_name), "--teacher_dir", str(teacher_dir),
                                             "--output_dir", str(output_dir), "--logits_cache", str(cache),
                                             *TINY_STUDENT, *flags, *extra])
 
     run(best, tmp_path / "with")
     (entry,) = cache_entries(cache)
-    run(weightless, tmp_path / "without")
+    run(weightless, tmp_path / "without", model_name=tmp_path / "elsewhere")  # another machine's --model_name
     assert cache_entries(cache) == [entry]
     with_weights, without = (paddle.load(str(tmp_path / d / "best" / WEIGHTS)) for d in ("with", "without"))
     assert all(np.array_equal(with_weights[k].numpy(), without[k].numpy()) for k in with_weights)  # one machine
@@ -245,6 +245,26 @@ def test_the_cache_key_follows_every_augmentation_setting_and_the_code(fine_tune
     assert key() != plain  # an edit to the code that makes the teacher's text
 
 
+def test_the_cache_key_holds_model_name_only_where_the_teacher_reads_it(fine_tuned, tmp_path):
+    """A checkpoint directory brings its own config and tokenizer: its entries serve any --model_name (a path
+    differs between machines). A bare weights file reads its architecture and tokenizer from --model_name."""
+    from args import parse_args
+
+    data_dir, vocab, base, best = fine_tuned
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(best / WEIGHTS, bare / WEIGHTS)
+
+    def key(teacher_dir, model_name):
+        args = parse_args("distill", ["--data_dir", str(data_dir), "--teacher_dir", str(teacher_dir),
+                                      "--model_name", str(model_name)])
+        return manifest_key(transfer.cache_manifest(args, Teacher(args, ["0", "1"], False), ["t"], [], ["d"]))
+
+    assert key(best, base) == key(best, tmp_path / "elsewhere")
+    assert key(bare / WEIGHTS, base) != key(bare / WEIGHTS, tmp_path / "elsewhere")
+    assert key(bare / WEIGHTS, base) != key(best, base)
+
+
 def test_runs_needing_the_same_cache_entry_at_once_compute_it_once(tmp_path):
     import threading
     import time
@@ -312,7 +332,7 @@ def test_unlabelled_lines_without_repeats_keep_their_cache_key(tmp_path):
     of the published runs stay valid. (It moves with the code that makes the teacher's inputs and with jieba's
     and PaddleNLP's releases, by design: such a change gives new logits. It moved for pairs, issue 42: segment,
     the augmentation and the teacher's encoding read a pair's sides; the manifest's other fields did not. It moved
-    for the neighbour rule, issue 43: the augmentation's code and settings; the rules' draws did not, test_augment.)"""
+    for the neighbour rule, issue 43: the augmentation's code and settings; the rules' draws did not, test_augment. A checkpoint directory's key lost --model_name, issue 38; not this one's.)"""
     from args import parse_args
 
     weights = tmp_path / "model_state.pdparams"
@@ -320,7 +340,8 @@ def test_unlabelled_lines_without_repeats_keep_their_cache_key(tmp_path):
     unlabeled = tmp_path / "unlabeled.txt"
     unlabeled.write_text("键盘手感一流\n屏幕很清楚\n\n电池不耐用\n", encoding="utf-8")
     args = parse_args("distill", ["--teacher_dir", str(weights), "--unlabeled_path", str(unlabeled)])
-    teacher = SimpleNamespace(weights_sha256=file_sha256(str(weights)), model_type="ernie-gram", max_seq_length=128)
+    teacher = SimpleNamespace(weights_sha256=file_sha256(str(weights)), model_type="ernie-gram", max_seq_length=128,
+                              self_contained=False)  # a bare weights file: it reads --model_name, still in the key
     manifest = transfer.cache_manifest(args, teacher, ["这个酒店很好", "房间很差"],
                                                       transfer.unlabeled_sentences(args, pairs=False), ["服务不错"])
     assert manifest_key({**manifest, "contents": "logits"}) == "940e9dd473d34e57d57c"
