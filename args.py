@@ -252,8 +252,9 @@ def add_student_args(parser):
                             "others as above. Its dimension must be --emb_dim. A resumed run's come from its "
                             "checkpoint.")
     group.add_argument("--add_vector_words", action="store_true",
-                       help="Also give rows to FILE's words that no training sentence has, at their vectors, so "
-                            "that such a word in new text is not [UNK] (the embedding grows by those rows).")
+                       help="Also give rows to FILE's words that the vocabulary lacks (no training sentence has "
+                            "them, or fewer than --min_freq), at their vectors, so that such a word in new text is "
+                            "not [UNK] (the embedding grows by those rows).")
     # The original example asked for the vocabulary size by hand; it is now read from the data.
     group.add_argument("--vocab_size", type=int, default=None, help=argparse.SUPPRESS)
 

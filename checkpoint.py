@@ -216,20 +216,57 @@ def check_task(path, meta, label_list, pairs):
         raise InputError(f"{path}: trained on {texts_kind(trained)}, the data has {texts_kind(pairs)}")
 
 
-def resumable_meta(path, label_list, pairs, kind):
-    """The metadata of a last/ checkpoint a run of this task and kind can resume from; refused otherwise."""
+# What a step does and which examples it reads (with --batch_size): resumed with other values, a run would
+# silently become another run (the optimizer's schedule is rebuilt from the new flags; only its step is restored).
+SCHEDULE_FLAGS = ("optimizer", "lr", "lr_schedule", "warmup_proportion", "weight_decay", "max_grad_norm", "seed",
+                  "max_seq_length")
+
+
+def schedule_changes(saved, now, processes=(1, 1)):
+    """The schedule flags that a run with flags `now` changes from one saved with `saved` (its checkpoint's
+    args), as "--flag saved (now value)". The batch that counts is --batch_size times the processes (`processes`:
+    the saved run's and this one's; each reads its share). A longer run is no change at a constant learning
+    rate; a linear schedule would restart its warm-up and decay midway (Paddle restores the scheduler's step,
+    not its length)."""
+    flags = SCHEDULE_FLAGS + (("max_epoch", "max_steps") if now.get("lr_schedule") == "linear" else ())
+    changed = [f"--{flag} {saved[flag]} (now {now[flag]})" for flag in flags
+               if flag in saved and flag in now and saved[flag] != now[flag]]
+    before, after = saved.get("batch_size"), now.get("batch_size")
+    if before and after and before * processes[0] != after * processes[1]:
+        changed.append(f"--batch_size {before} (now {after})" if processes == (1, 1) else
+                       f"--batch_size {before} in {processes[0]} processes (now {after} in {processes[1]})")
+    return changed
+
+
+def saved_processes(path):
+    """How many processes trained the run saved at `path` (each saved its random state there); 1 if unknown."""
+    rng_path = os.path.join(path, RNG_STATE)
+    if not os.path.isfile(rng_path):
+        return 1
+    with open(rng_path, "rb") as f:
+        states = pickle.load(f)
+    return len(states) if isinstance(states, list) else 1
+
+
+def resumable_meta(path, label_list, pairs, kind, args):
+    """The metadata of a last/ checkpoint a run of this task and kind, with training flags `args` (what its
+    checkpoints record), can resume from; refused otherwise."""
     meta = read_checkpoint_meta(path)
     require_kind(path, meta, kind)
     check_task(path, meta, label_list, pairs)
     if not os.path.isfile(os.path.join(path, OPTIMIZER)):
         raise InputError(f"{path}: holds weights only (best/ does); resume from the run's last/")
+    changed = schedule_changes(meta.get("args", {}), args, (saved_processes(path), world()[1]))
+    if changed:
+        raise InputError(f"{path}: saved by a run with {', '.join(changed)}; resume it with the flags it was "
+                         "started with, or start a new run in another --output_dir")
     return meta
 
 
-def restore_checkpoint(path, model, optimizer, label_list, pairs, kind):
-    """Resume from a last/ checkpoint of the same task and kind: model, optimizer and random
-    state; return its metadata."""
-    meta = resumable_meta(path, label_list, pairs, kind)
+def restore_checkpoint(path, model, optimizer, label_list, pairs, kind, args):
+    """Resume from a last/ checkpoint of the same task, kind and schedule (`args`, the flags the run records):
+    model, optimizer and random state; return its metadata."""
+    meta = resumable_meta(path, label_list, pairs, kind, args)
     load_state_strict(model, os.path.join(path, WEIGHTS))
     optimizer.set_state_dict(load_paddle_file(os.path.join(path, OPTIMIZER)))
     rng_path = os.path.join(path, RNG_STATE)

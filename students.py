@@ -229,7 +229,8 @@ def student_dictionary(args, resume_from=None):
 def student_vocab(args, dictionary, train_words, resume_from=None):
     """The vocabulary the student's embedding rows follow: a resumed run keeps its checkpoint's, a new
     one takes the dictionary's words the training sentences use, then with --add_vector_words the words
-    of --init_embeddings' file that they do not use (each keeps its vector: no gradient reaches its row)."""
+    of --init_embeddings' file that it lacks (those no training sentence has keep their vectors: no gradient
+    reaches their rows; those under --min_freq then train)."""
     if resume_from:
         return dictionary
     vocab = lean_vocab(dictionary, train_words, args.min_freq)
@@ -237,31 +238,39 @@ def student_vocab(args, dictionary, train_words, resume_from=None):
         words = vocab_words(vocab)
         known = set(words)
         added = [w for w in vector_words(args.init_embeddings) if w not in known]
-        logger.info("--add_vector_words: %d words of %s that no training sentence has get rows",
+        logger.info("--add_vector_words: %d words of %s that the vocabulary lacks get rows",
                     len(added), args.init_embeddings)
         vocab = vocab_from_words(words + added)
     return vocab
 
 
-def init_embeddings(embedder, vocab, path, word_counts):
+def init_embeddings(embedder, vocab, path, word_counts, init_scale):
     """Start the rows of `vocab`'s words that the file at `path` has from their vectors; the others keep their
-    random start ([PAD]'s stays 0; [UNK] is not looked up). `word_counts` [vocab size] are the training set's.
-    Returns what the checkpoint records: the file (path, sha256, dim) and how much of the vocabulary and of the
-    training words it covered."""
+    random start, uniform in ±init_scale ([PAD]'s stays 0; [UNK] is not looked up). The vectors are scaled by
+    one factor (their directions kept) so that their values spread as the random rows' do: word2vec files
+    differ in scale (synonyms' values have a standard deviation of 2.8, 50x the random rows'), and rows that
+    start 50x apart would keep the words without a vector (不, 很, 好) faint all through training.
+    `word_counts` [vocab size] are the training set's. Returns what the checkpoint records: the file (path,
+    sha256, dim), the factor, and how much of the vocabulary and of the training words it covered."""
     words = vocab_words(vocab)
     vectors, dim = read_vectors(path, [w for w in words if w not in (PAD, UNK)], embedder.weight.shape[1])
     found = [i for i, word in enumerate(words) if word in vectors]
     weight = embedder.weight.numpy()
+    scale = 1.0
     if found:
-        weight[found] = np.stack([vectors[words[i]] for i in found])
+        table = np.stack([vectors[words[i]] for i in found])
+        spread = float(table.std())
+        scale = init_scale / np.sqrt(3) / spread if spread > 0 else 1.0  # uniform in ±a: std a / sqrt(3)
+        weight[found] = table * scale
     embedder.weight.set_value(weight)
     share = float(word_counts[found].sum() / max(word_counts.sum(), 1))
     untrained = int((word_counts[found] == 0).sum())
-    logger.info("--init_embeddings %s: %d of the vocabulary's %d words start from their vectors (%.1f%% of the "
-                "training words; %d in no training sentence); the others at random", path, len(found),
-                len(words) - 2, 100 * share, untrained)
-    return {"path": os.path.abspath(path), "sha256": file_sha256(path), "dim": dim, "words_found": len(found),
-            "vocab_words": len(words) - 2, "training_words_share": share, "words_found_untrained": untrained}
+    logger.info("--init_embeddings %s: %d of the vocabulary's %d words start from their vectors, scaled by %.4g "
+                "(%.1f%% of the training words; %d in no training sentence); the others at random", path,
+                len(found), len(words) - 2, scale, 100 * share, untrained)
+    return {"path": os.path.abspath(path), "sha256": file_sha256(path), "dim": dim, "scale": scale,
+            "words_found": len(found), "vocab_words": len(words) - 2, "training_words_share": share,
+            "words_found_untrained": untrained}
 
 
 def student_inputs(words, vocab, max_seq_length, unseen_words="unk"):

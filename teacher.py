@@ -120,9 +120,10 @@ def fine_tune(args, run, splits, label_list):
         optimizer = create_optimizer(args, model, total_train_steps(args, len(loaders["train"])))
         pairs = is_pair(splits["train"])
         state = None
-        if run.init_from_ckpt:
-            state = restore_checkpoint(run.init_from_ckpt, model, optimizer, label_list, pairs, "teacher")["state"]
         meta = {"args": vars(args), "labels": label_list, "pairs": pairs}
+        if run.init_from_ckpt:
+            state = restore_checkpoint(run.init_from_ckpt, model, optimizer, label_list, pairs, "teacher",
+                                       meta["args"])["state"]
         logger.info("teacher %s (%s): %d classes, %d parameters; output in %s", args.model_name_or_path,
                     args.model_type, len(label_list), sum(p.size for p in model.parameters()),
                     run.output_dir)

@@ -166,12 +166,13 @@ def stage1(args, run, recorded, student, teacher, mapping, loaders, tokenizer, l
         steps = total_train_steps(args, len(loaders["train"]), args.stage1_epochs)
         optimizer = create_optimizer(args, distiller, steps)
         state = None
-        if stage.init_from_ckpt:
-            state = restore_checkpoint(stage.init_from_ckpt, distiller, optimizer, label_list, pairs, "teacher")["state"]
-        else:
-            remove_path(stage.output_dir)  # a stage 1 stopped midway and not resumed starts again
         meta = {"args": {**recorded, "max_epoch": args.stage1_epochs}, "labels": label_list, "pairs": pairs,
                 "tinybert": {"stage": 1, "layer_map": mapping}}
+        if stage.init_from_ckpt:
+            state = restore_checkpoint(stage.init_from_ckpt, distiller, optimizer, label_list, pairs, "teacher",
+                                       meta["args"])["state"]
+        else:
+            remove_path(stage.output_dir)  # a stage 1 stopped midway and not resumed starts again
         state = fit(distiller, optimizer, loaders["train"], loaders["dev"],
                     make_layer_loss(teacher.model, mapping, tokenizer.pad_token_id), args, stage, meta, state,
                     epochs=args.stage1_epochs)
@@ -216,7 +217,8 @@ def train_tinybert(args, run, splits, label_list):
         optimizer = create_optimizer(args, student, total_train_steps(args, len(loaders["train"])))
         state = None
         if resume_stage == 2:
-            state = restore_checkpoint(run.init_from_ckpt, student, optimizer, label_list, pairs, "teacher")["state"]
+            state = restore_checkpoint(run.init_from_ckpt, student, optimizer, label_list, pairs, "teacher",
+                                       recorded)["state"]
         meta = {"args": recorded, "labels": label_list, "pairs": pairs,
                 "tinybert": {"stage": 2, "layer_map": mapping, "parameters": parameters}}
         state = fit(student, optimizer, loaders["train"], loaders["dev"], make_compute_loss(args), args, run, meta,

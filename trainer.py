@@ -131,8 +131,8 @@ def open_logwriter(args, run, resume, f1=False):
 
 def new_train_state():
     return {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_acc": -1.0, "best_step": 0,
-            "evals_since_best": 0, "epoch_seconds": [], "train_seconds": 0.0, "train_examples": 0,
-            "dev_acc": [], "best_f1": None, "dev_f1": []}
+            "evals_since_best": 0, "epoch_seconds": [], "seconds_in_epoch": 0.0, "train_seconds": 0.0,
+            "train_examples": 0, "dev_acc": [], "best_f1": None, "dev_f1": []}
 
 
 def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, run, meta, state=None, extras=(), epochs=None):
@@ -162,7 +162,7 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, run, met
                 break
             sampler.set_epoch(epoch, skip_batches=state["step_in_epoch"])
             bar.set_description(f"epoch {epoch + 1}/{epochs}")
-            start = time.time()
+            start = time.time() - state["seconds_in_epoch"]  # a resumed epoch counts its time before the stop
             tick = time.time()  # train_seconds counts loading and steps, not evaluation
             for batch in train_loader:
                 loss, terms = compute_loss(train_model, batch)
@@ -183,9 +183,10 @@ def fit(model, optimizer, train_loader, dev_loader, compute_loss, args, run, met
                         writer.add_scalar(f"train/{name}", float(value), step)
                     writer.add_scalar("train/lr", optimizer.get_lr(), step)
                 end_of_epoch = state["step_in_epoch"] == steps_per_epoch
+                state["seconds_in_epoch"] = time.time() - start
                 if end_of_epoch:
-                    state["epoch_seconds"].append(time.time() - start)
-                    state["epoch"], state["step_in_epoch"] = epoch + 1, 0
+                    state["epoch_seconds"].append(state["seconds_in_epoch"])
+                    state["epoch"], state["step_in_epoch"], state["seconds_in_epoch"] = epoch + 1, 0, 0.0
                 if end_of_epoch or step % args.save_steps == 0 or step == total_steps:
                     evaluate_and_save(model, optimizer, dev_loader, writer, run, meta, state, extras)
                 if step == total_steps or stalled(args, state):
@@ -305,11 +306,13 @@ def train_student(args, run, loaders, vocab, label_list, pairs, compute_loss=ce_
         meta = {"args": vars(args), "model": config, "labels": label_list, "pairs": pairs, "vocab": vocab_words(vocab)}
         if args.init_embeddings and not run.init_from_ckpt:  # a resumed run's weights are its checkpoint's
             counts = word_counts(loaders["train"].dataset, len(vocab), pairs)
-            meta["init_embeddings"] = init_embeddings(model.embedder, vocab, args.init_embeddings, counts)
+            meta["init_embeddings"] = init_embeddings(model.embedder, vocab, args.init_embeddings, counts,
+                                                      args.init_scale)
         optimizer = create_optimizer(args, model, total_train_steps(args, len(loaders["train"])))
         state = None
         if run.init_from_ckpt:
-            resumed = restore_checkpoint(run.init_from_ckpt, model, optimizer, label_list, pairs, "student")
+            resumed = restore_checkpoint(run.init_from_ckpt, model, optimizer, label_list, pairs, "student",
+                                         meta["args"])
             state = resumed["state"]
             if "init_embeddings" in resumed:  # what the run started from, still recorded
                 meta["init_embeddings"] = resumed["init_embeddings"]

@@ -16,6 +16,7 @@ import paddlenlp
 from paddlenlp.data import Stack, Tuple
 from visualdl import LogWriter
 
+import vectors
 from checkpoint import resumable_meta
 from data import (MASK, PAD, UNK, Augmenter, augment_corpus, create_dataloader, is_pair, join_words, per_side,
                   positive_class, read_lines, segment, sides, text_line, unseen_rows)
@@ -74,10 +75,24 @@ def cache_manifest(args, teacher, train_texts, unlabeled_texts, dev_texts):
             "train_sha256": texts_sha256(map(text_line, train_texts)),
             "dev_sha256": texts_sha256(map(text_line, dev_texts)),
             "unlabeled_sha256": texts_sha256(map(text_line, unlabeled_texts)) if unlabeled_texts else None,
-            "augmentation": {**Augmenter.settings(args), "n_iter": args.n_iter, "data_seed": args.data_seed,
-                             "augment_unlabeled": args.augment_unlabeled,
-                             "nn_vectors_sha256": file_sha256(args.nn_vectors) if args.p_nn > 0 else None},
-            "code_sha256": code_version()}
+            "augmentation": augmentation_key(args), "code_sha256": code_version()}
+
+
+def augmentation_key(args):
+    """The transfer set's rules, as the logits cache keys them. The neighbour rule's vectors count by their
+    content and the code that reads them, not by their path (an entry then serves any machine); a rule that is
+    off counts at its defaults, whatever its other flags say."""
+    settings = Augmenter.settings(args)
+    neighbours = {"nn_vectors_sha256": None}
+    if args.p_nn > 0:
+        settings["nn_vectors"] = None
+        neighbours = {"nn_vectors_sha256": file_sha256(args.nn_vectors),
+                      "nn_reader_sha256": texts_sha256([inspect.getsource(vectors)])}
+    else:
+        defaults = inspect.signature(Augmenter).parameters
+        settings.update({name: defaults[name].default for name in ("nn_k", "nn_vectors") if name in settings})
+    return {**settings, "n_iter": args.n_iter, "data_seed": args.data_seed,
+            "augment_unlabeled": args.augment_unlabeled, **neighbours}
 
 
 def cached_teacher_outputs(args, manifest, compute):
@@ -190,7 +205,7 @@ def distill_student(args, run, splits, label_list):
     """Train args.student in `run` on the teacher's logits over the transfer set (and the gold labels, by --alpha)."""
     # checked before the teacher's logits take minutes
     if run.init_from_ckpt:
-        resumable_meta(run.init_from_ckpt, label_list, is_pair(splits["train"]), "student")
+        resumable_meta(run.init_from_ckpt, label_list, is_pair(splits["train"]), "student", vars(args))
     dictionary = student_dictionary(args, run.init_from_ckpt)
     if args.init_embeddings and not run.init_from_ckpt:
         check_header(args.init_embeddings, args.emb_dim)  # so is the vectors' dim

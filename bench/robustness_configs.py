@@ -117,7 +117,9 @@ CONFIGS.update({
 # Pretrained word vectors and TinyBERT's nearest-neighbour rule (issue 43). The vectors are 100-d, the
 # recipes' embedding 300: each row with vectors beside the same row at 100 without them.
 VECTORS = ["--emb_dim", "100", "--init_embeddings", WORD_VECTORS]
-NEIGHBOURS = ["--p_nn", "0.1", "--nn_vectors", WORD_VECTORS]  # a word's chance, as each of the paper's two rules
+# A word's chance of TinyBERT's replacement (its p_t, 0.4): the vectors cover 40% of the tokens, so about 16% of
+# a copy's words change by it, beside the 20% masked or swapped by part of speech (0.1, as the paper's rules).
+NEIGHBOURS = ["--p_nn", "0.4", "--nn_vectors", WORD_VECTORS]
 CONFIGS.update({
     "alone_emb100": ("student", ["--emb_dim", "100"], "alone, embedding 100 (the recipe: 300), random start"),
     "alone_emb100_vec": ("student", VECTORS, "alone, embedding 100 started from the word vectors"),
@@ -129,7 +131,9 @@ CONFIGS.update({
                                "the recipe, embedding 100 from the vectors, with rows for their words no transfer "
                                "sentence has"),
     "alpha0.5_nn": ("distill", [*TRANSFER, "--alpha", "0.5", *NEIGHBOURS],
-                    "the recipe with the nearest-neighbour rule (--p_nn 0.1) among the augmentation rules"),
+                    "the recipe with the nearest-neighbour rule (--p_nn 0.4) among the augmentation rules"),
+    "alpha0.5_nn_x4": ("distill", ["--n_iter", "4", "--unlabeled_path", UNLABELED, "--alpha", "0.5", *NEIGHBOURS],
+                       "the recipe with the nearest-neighbour rule, and 4 augmented copies of each sentence (2)"),
     "tinybert_aug_lr5e-4_nn": ("tinybert", ["--n_iter", "2", "--stage1_epochs", "1", "--lr", "5e-4", *NEIGHBOURS],
                                "TinyBERT's recipe with the nearest-neighbour rule in its transfer set"),
 })

@@ -1,4 +1,5 @@
 """bench_pairs.py's jobs on LCQMC: the teacher, its logits, the students per seed, the CPU budget, the table."""
+import glob
 import json
 import os
 import subprocess
@@ -24,6 +25,24 @@ def resumed(output_dir):
     """The flags that continue a stopped run in output_dir, or start it afresh (the bench's own directory)."""
     last = os.path.join(output_dir, "last")
     return ["--init_from_ckpt", last] if os.path.isdir(last) else ["--overwrite_output_dir"]
+
+
+def finished(output_dir, command):
+    """Whether the run in output_dir has finished. One trained with other schedule flags than `command`'s (an
+    edited recipe) is refused: its numbers would be written beside a command that did not make them."""
+    from args import parse_args
+    from checkpoint import read_checkpoint_meta, schedule_changes
+    from utils import InputError
+
+    if not os.path.isfile(os.path.join(output_dir, "summary.json")):
+        return False
+    job = {"teacher_train_glue.py": "teacher", "student_lstm_small.py": "student"}.get(command[1], "distill")
+    changed = schedule_changes(read_checkpoint_meta(os.path.join(output_dir, "best"))["args"],
+                               vars(parse_args(job, command[2:])))
+    if changed:
+        raise InputError(f"{output_dir}: trained with {', '.join(changed)}; move it away to train it with "
+                         f"today's flags ({' '.join(command[1:])})")
+    return True
 
 
 def summary_row(output_dir):
@@ -66,7 +85,7 @@ def run(args):
         output_dir = os.path.join(CACHE, "lcqmc", name, f"seed{seed}")
         cmd = student_command(args.config, args.student, seed, args.num_threads, output_dir)
         print("running:", " ".join(cmd[1:]), flush=True)
-        if not os.path.isfile(os.path.join(output_dir, "summary.json")):
+        if not finished(output_dir, cmd):
             subprocess.run(cmd + resumed(output_dir), cwd=ROOT, check=True)
         with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as f:
             summary = json.load(f)
@@ -96,17 +115,36 @@ def logits(args):
     transfer_targets(distill_args, splits, label_list)
 
 
-def teacher(args):
+def fine_tune(output_dir, num_threads, *flags):
+    """The offline teacher fine-tuned on LCQMC by recipes/teacher_lcqmc.txt (then `flags`) in output_dir,
+    continued from its last/ when stopped, reused when finished; returns the command."""
     command = [sys.executable, "teacher_train_glue.py", *recipe("teacher_lcqmc"), "--task_name", "lcqmc",
                "--model_type", "bert", "--model_name_or_path", fetch_offline_teacher(), "--data_dir", LCQMC,
-               "--device", "cpu", "--num_threads", str(args.num_threads), "--output_dir", TEACHER_RUN]
-    if not os.path.isfile(os.path.join(TEACHER_RUN, "summary.json")):
+               "--device", "cpu", "--num_threads", str(num_threads), "--output_dir", output_dir, *flags]
+    if not finished(output_dir, command):
         print("running:", " ".join(command[1:]), flush=True)
-        subprocess.run(command + resumed(TEACHER_RUN), cwd=ROOT, check=True)
+        subprocess.run(command + resumed(output_dir), cwd=ROOT, check=True)
+    return command
+
+
+def teacher(args):
+    command = fine_tune(TEACHER_RUN, args.num_threads)
     write_results(os.path.join(RESULTS, "teacher.json"), {
         **summary_row(TEACHER_RUN), "threads": args.num_threads, "cpu": cpu_model(),
         "teacher": "m3e-small (offline)", "output_dir": TEACHER_RUN, "command": " ".join(command[1:])})
     keep_teacher_checkpoint(TEACHER_RUN, TEACHER_CHECKPOINT)
+
+
+def teacher_lr(args):
+    """The recipe at another learning rate, over --max_steps steps (its warm-up and decay over those): the
+    short runs the teacher's learning rate is chosen from, on dev."""
+    name = f"lr{args.lr:g}_steps{args.max_steps}"
+    output_dir = os.path.join(CACHE, "teacher", "lcqmc_lr", name)
+    command = fine_tune(output_dir, args.num_threads, "--learning_rate", str(args.lr), "--max_steps",
+                        str(args.max_steps))
+    write_results(os.path.join(RESULTS, "teacher_lr", f"{name}.json"), {
+        **summary_row(output_dir), "lr": args.lr, "max_steps": args.max_steps, "threads": args.num_threads,
+        "cpu": cpu_model(), "teacher": "m3e-small (offline)", "command": " ".join(command[1:])})
 
 
 def sample_batches(lengths, batch_size, steps, seed=0):
@@ -245,10 +283,14 @@ def table(args):
     rows = []
     if os.path.isfile(os.path.join(RESULTS, "teacher.json")):
         rows.append(("teacher: m3e-small fine-tuned", [read(os.path.join(RESULTS, "teacher.json"))]))
+    for path in sorted(glob.glob(os.path.join(RESULTS, "teacher_lr", "*.json"))):  # the learning rate's short runs
+        result = read(path)
+        rows.append((f"teacher at lr {result['lr']:g}, {result['max_steps']} steps", [result]))
     for name in sorted(os.listdir(RESULTS)) if os.path.isdir(RESULTS) else []:
-        runs = os.path.join(RESULTS, name)
-        if os.path.isdir(runs) and os.listdir(runs):
-            rows.append((name, [read(os.path.join(runs, seed)) for seed in sorted(os.listdir(runs))]))
+        # a run's seeds; the teacher's committed checkpoint and logits are folders here too
+        seeds = sorted(glob.glob(os.path.join(RESULTS, name, "seed*.json")))
+        if seeds:
+            rows.append((name, [read(seed) for seed in seeds]))
     print("| model | seeds | dev acc | dev F1 | dev, unseen acc | dev, unseen F1 |\n|---|---|---|---|---|---|")
     for name, results in rows:
         cells = [mean_std([r[k] for r in results]) for k in ("dev_acc", "dev_f1", "dev_unseen_acc", "dev_unseen_f1")]

@@ -89,6 +89,73 @@ def test_robustness_table_gives_means_spreads_and_the_share_of_the_teacher(tmp_p
     assert "| tinybert_s2_lr5e-4 | stage 2 alone at AdamW 5e-4 (the default: 1e-4), on the training sentences | 1 " in out
 
 
+def test_pairs_table_reads_each_runs_seeds_beside_the_teachers_committed_folders(tmp_path, monkeypatch, capsys):
+    import sentence_pairs
+
+    monkeypatch.setattr(sentence_pairs, "RESULTS", str(tmp_path))
+    scores = {"dev_acc": 0.8, "dev_f1": 0.7, "dev_unseen_acc": 0.75, "dev_unseen_f1": 0.65}
+    write_results(str(tmp_path / "teacher.json"), scores)
+    for seed, acc in ((1, 0.82), (7, 0.84)):
+        write_results(str(tmp_path / "bilstm-alone" / f"seed{seed}.json"), {**scores, "dev_acc": acc})
+    for name in ("teacher_checkpoint/vocab.txt", "teacher_checkpoint/checkpoint.json", "teacher_logits/abc/x.npz"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+    sentence_pairs.table(None)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert rows == ["| teacher: m3e-small fine-tuned | 1 | 0.8000 | 0.7000 | 0.7500 | 0.6500 |",
+                    "| bilstm-alone | 2 | 0.8300 ± 0.0141 | 0.7000 ± 0.0000 | 0.7500 ± 0.0000 | 0.6500 ± 0.0000 |"]
+
+
+def test_pairs_bench_refuses_a_finished_run_that_another_recipe_made(tmp_path):
+    """An edited recipe (the teacher's learning rate here) never gets the old run's numbers written beside it."""
+    import sentence_pairs
+    from args import parse_args
+    from utils import InputError
+
+    out = tmp_path / "teacher"
+    command = [sys.executable, "teacher_train_glue.py", "--learning_rate", "5e-5", "--num_train_epochs", "1"]
+    assert not sentence_pairs.finished(str(out), command)  # nothing there yet
+    write_results(str(out / "best" / "checkpoint.json"), {"args": vars(parse_args("teacher", command[2:]))})
+    write_results(str(out / "summary.json"), {"best_dev_acc": 0.82})
+    assert sentence_pairs.finished(str(out), command)
+    edited = [*command[:2], "--learning_rate", "1e-4", "--num_train_epochs", "2"]
+    with pytest.raises(InputError, match=r"teacher: trained with --lr 5e-05 \(now 0.0001\), --max_epoch 1 "
+                                         r"\(now 2\); move it away"):
+        sentence_pairs.finished(str(out), edited)
+
+
+def test_pairs_teacher_lr_runs_the_recipe_at_that_rate_over_fewer_steps_and_tables_it(tmp_path, monkeypatch,
+                                                                                     capsys):
+    import sentence_pairs
+    from args import parse_args
+
+    monkeypatch.setattr(sentence_pairs, "RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(sentence_pairs, "CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sentence_pairs, "fetch_offline_teacher", lambda: "m3e-small")
+    ran = []
+
+    def fake_run(command, **kwargs):  # a finished run, as teacher_train_glue.py leaves it
+        ran.append(command)
+        out = command[command.index("--output_dir") + 1]
+        write_results(os.path.join(out, "best", "checkpoint.json"), {"args": vars(parse_args("teacher", command[2:]))})
+        write_results(os.path.join(out, "summary.json"), {
+            "best_dev_acc": 0.85, "best_dev_f1": 0.86, "dev_unseen_acc": 0.84, "dev_unseen_f1": 0.83, "best_step": 300,
+            "dev_acc": [[300, 0.85]], "dev_f1": [[300, 0.86]], "epoch_seconds": [1.0], "train_examples_per_second": 1.0})
+
+    monkeypatch.setattr(sentence_pairs.subprocess, "run", fake_run)
+    args = SimpleNamespace(lr=1e-4, max_steps=300, num_threads=1)
+    sentence_pairs.teacher_lr(args)
+    sentence_pairs.teacher_lr(args)  # finished: not run again
+    (command,) = ran
+    parsed = parse_args("teacher", command[2:])
+    assert (parsed.lr, parsed.max_steps, parsed.lr_schedule) == (1e-4, 300, "linear")  # the recipe's schedule
+    assert command[-1] == "--overwrite_output_dir" and command[1] == "teacher_train_glue.py"
+    result = json.loads((tmp_path / "results" / "teacher_lr" / "lr0.0001_steps300.json").read_text())
+    assert (result["dev_acc"], result["lr"], result["max_steps"]) == (0.85, 1e-4, 300)
+    sentence_pairs.table(None)
+    assert "| teacher at lr 0.0001, 300 steps | 1 | 0.8500 | 0.8600 | 0.8400 | 0.8300 |" in capsys.readouterr().out
+
+
 def test_robustness_parameters_fill_older_results_from_their_checkpoint_config(tmp_path, monkeypatch):
     import robustness_analyses
     import robustness_configs
@@ -697,8 +764,9 @@ def test_pair_bench_distils_from_the_committed_teacher_checkpoint_when_the_machi
     with pytest.raises(SystemExit, match="no finished teacher"):
         bench.student_command("distilled", "bilstm", 1, 1, str(tmp_path / "out"))
     (run / "best").mkdir(parents=True)
-    for name in (WEIGHTS, META, "vocab.txt"):
+    for name in (WEIGHTS, "vocab.txt"):
         (run / "best" / name).write_text(name, encoding="utf-8")
+    (run / "best" / META).write_text(json.dumps({"args": {"lr": 5e-5}}), encoding="utf-8")
     summary = {"best_dev_acc": 0.8, "best_dev_f1": 0.81, "dev_unseen_acc": 0.79, "dev_unseen_f1": 0.78,
                "best_step": 7, "dev_acc": [[7, 0.8]], "dev_f1": [[7, 0.81]], "epoch_seconds": [1.0],
                "train_examples_per_second": 1.0}

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from checkpoint import read_checkpoint_meta
+from checkpoint import read_checkpoint_meta, schedule_changes
 from utils import atomic_path, recover_interrupted_swap
 
 
@@ -55,3 +55,13 @@ def test_a_live_process_keeps_its_temporaries(tmp_path):
         recover_interrupted_swap(str(tmp_path / "last"))  # another reader, meanwhile
         assert (tmp_path / tmp.split("/")[-1]).is_dir()
     assert read_checkpoint_meta(str(tmp_path / "last"))["state"]["global_step"] == 20
+
+
+def test_the_batch_a_resume_compares_is_the_processes_together():
+    """--batch_size is each process's share: 2 processes at 4 resume as 1 at 8, not as 1 at 4."""
+    assert schedule_changes({"batch_size": 4, "lr": 1e-3}, {"batch_size": 8, "lr": 1e-3}, (2, 1)) == []
+    assert schedule_changes({"batch_size": 4}, {"batch_size": 4}, (2, 1)) == [
+        "--batch_size 4 in 2 processes (now 4 in 1)"]
+    assert schedule_changes({"batch_size": 8, "max_epoch": 1}, {"batch_size": 8, "max_epoch": 3}) == []
+    assert schedule_changes({"max_epoch": 1}, {"max_epoch": 3, "lr_schedule": "linear"}) == [
+        "--max_epoch 1 (now 3)"]

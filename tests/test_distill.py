@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -243,6 +244,36 @@ def test_the_cache_key_follows_every_augmentation_setting_and_the_code(fine_tune
     assert key() == plain
     monkeypatch.setattr(transfer, "join_words", lambda words, mask_token="[MASK]": " ".join(words))
     assert key() != plain  # an edit to the code that makes the teacher's text
+
+
+def test_the_neighbour_rules_key_reads_its_vectors_content_and_reader_not_their_path(fine_tuned, tmp_path,
+                                                                                   monkeypatch):
+    """An entry serves any machine (the vectors' path differs between them), is never reused for other vectors
+    or a changed reader, and a rule that is off keys as before whatever its other flags say."""
+    from args import parse_args
+
+    data_dir, vocab, base, best = fine_tuned
+    common = ["--data_dir", str(data_dir), "--teacher_dir", str(best), "--model_name", str(base)]
+    teacher = Teacher(parse_args("distill", common), ["0", "1"], False)
+    here, there = tmp_path / "here.bin", tmp_path / "there" / "v.bin"
+    there.parent.mkdir()
+    for path in (here, there):
+        path.write_bytes(b"the same bytes")
+
+    def key(*flags):
+        args = parse_args("distill", [*common, *flags])
+        return manifest_key(transfer.cache_manifest(args, teacher, ["t"], [], ["d"]))
+
+    def neighbours(path):
+        return key("--p_nn", "0.3", "--nn_vectors", str(path))
+
+    assert neighbours(here) == neighbours(there) != key()
+    there.write_bytes(b"other bytes")
+    assert neighbours(here) != neighbours(there)
+    assert key("--nn_k", "5", "--nn_vectors", str(here)) == key()  # the rule off
+    before = neighbours(here)
+    monkeypatch.setattr(transfer, "vectors", sys.modules["students"])  # stands for an edited vectors reader
+    assert neighbours(here) != before and key("--nn_vectors", str(here)) == key()
 
 
 def test_the_cache_key_holds_model_name_only_where_the_teacher_reads_it(fine_tuned, tmp_path):

@@ -98,6 +98,20 @@ def test_resume_refuses_a_checkpoint_of_another_shape(toy_task, tmp_path):
     assert not (tmp_path / "other").exists()  # none of the refused runs left a directory
 
 
+def test_resume_refuses_other_schedule_flags_but_a_constant_rate_may_train_longer(toy_task, tmp_path):
+    out = tmp_path / "run"
+    train(toy_task, out, "--max_epoch", "1", "--lr", "1e-3")
+    with pytest.raises(InputError, match=r"last: saved by a run with --lr 0.001 \(now 0.002\), --batch_size 8 "
+                                         r"\(now 4\); resume it with the flags it was started with"):
+        train(toy_task, out, "--max_epoch", "2", "--lr", "2e-3", "--batch_size", "4",
+              "--init_from_ckpt", str(out / "last"))
+    with pytest.raises(InputError, match=r"--lr_schedule constant \(now linear\)"):
+        train(toy_task, out, "--lr", "1e-3", "--lr_schedule", "linear", "--init_from_ckpt", str(out / "last"))
+    train(toy_task, out, "--max_epoch", "2", "--lr", "1e-3", "--init_from_ckpt", str(out / "last"))
+    with open(out / "last" / "checkpoint.json", encoding="utf-8") as f:
+        assert json.load(f)["state"]["epoch"] == 2
+
+
 def test_a_used_output_dir_is_refused_unless_resumed_or_overwritten(toy_task, tmp_path):
     out = tmp_path / "run"
     train(toy_task, out, "--max_epoch", "1")
@@ -164,9 +178,12 @@ def test_resume_after_a_crash_gives_the_uninterrupted_run_with_dropout(toy_task,
     whole = train(toy_task, tmp_path / "whole", *run)
     with crash_after_saving(step=8):
         train(toy_task, tmp_path / "crashed", *run)
+    with open(tmp_path / "crashed" / "last" / "checkpoint.json", encoding="utf-8") as f:
+        before_stop = json.load(f)["state"]["seconds_in_epoch"]  # epoch 2's steps 7 and 8
     resumed = train(toy_task, tmp_path / "crashed", *run, "--init_from_ckpt", str(tmp_path / "crashed" / "last"))
     assert resumed["dev_acc"] == whole["dev_acc"]
     assert_same_weights(tmp_path / "whole" / "last", tmp_path / "crashed" / "last")
+    assert before_stop > 0 and resumed["epoch_seconds"][1] > before_stop  # the resumed epoch's time counts them
 
 
 def test_bad_data_exits_with_one_error_and_writes_nothing(toy_task, tmp_path, capsys):

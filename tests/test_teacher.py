@@ -138,6 +138,18 @@ def test_resume_after_a_crash_gives_the_uninterrupted_run_with_dropout(toy_task,
     assert_same_weights(tmp_path / "whole" / "last", tmp_path / "crashed" / "last")
 
 
+def test_a_linear_schedule_is_not_stretched_on_resume(toy_task, tiny_teacher, tmp_path):
+    """The teacher's learning rate decays to 0 over --num_train_epochs: resumed with more, the schedule would
+    jump back up midway (Paddle restores its step, not its length), so it is refused before anything changes."""
+    data_dir, _ = toy_task
+    fine_tune(data_dir, tiny_teacher, tmp_path / "teacher", "--num_train_epochs", "1")
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "teacher").rglob("*")}
+    with pytest.raises(InputError, match=r"teacher/last: saved by a run with --max_epoch 1 \(now 2\)"):
+        fine_tune(data_dir, tiny_teacher, tmp_path / "teacher", "--num_train_epochs", "2",
+                  "--init_from_ckpt", str(tmp_path / "teacher" / "last"))
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "teacher").rglob("*")} == before
+
+
 def test_student_and_teacher_checkpoints_are_not_taken_for_each_other(toy_task, tiny_teacher, tmp_path):
     data_dir, vocab = toy_task
     fine_tune(data_dir, tiny_teacher, tmp_path / "teacher", "--max_steps", "1")

@@ -113,12 +113,14 @@ def test_init_embeddings_starts_the_rows_of_the_words_in_the_file_and_the_checkp
         meta = json.load(f)
     rows = {word: i for i, word in enumerate(meta["vocab"])}
     found = [word for word in vectors if word in rows]  # jieba cuts some toy words in two (很好: 很 好)
-    table = seen[0]
-    assert len(found) >= 10 and all(np.array_equal(table[rows[word]], vectors[word]) for word in found)
+    table, record = seen[0], meta["init_embeddings"]
+    # the vectors' directions, at the spread of the random rows (uniform in ±0.1, --init_scale): std 0.1 / sqrt(3)
+    assert record["scale"] == pytest.approx(0.1 / np.sqrt(3) / np.stack([vectors[w] for w in found]).std())
+    assert len(found) >= 10 and all(np.allclose(table[rows[word]], vectors[word] * record["scale"]) for word in found)
+    assert table[[rows[word] for word in found]].std() == pytest.approx(0.1 / np.sqrt(3), rel=1e-5)
     others = [i for word, i in rows.items() if word not in vectors and word != "[PAD]"]
     assert np.abs(table[others]).max() <= 0.1 and np.abs(table[others]).min() > 0  # --init_scale's uniform start
     assert not table[rows["[PAD]"]].any()
-    record = meta["init_embeddings"]
     assert record["sha256"] == file_sha256(path) and record["path"] == os.path.abspath(path)
     assert (record["dim"], record["words_found"], record["vocab_words"]) == (16, len(found), len(rows) - 2)
     assert 0 < record["training_words_share"] < 1
@@ -176,12 +178,13 @@ def test_add_vector_words_gives_the_files_unseen_words_rows_that_keep_their_vect
     assert metas["plain"]["init_embeddings"]["words_found_untrained"] == 0
     table = paddle.load(str(tmp_path / "added" / "last" / "model_state.pdparams"))["embedder.weight"].numpy()
     rows = {word: i for i, word in enumerate(added)}
-    for word in ("惊艳", "超赞"):  # no gradient reached them: they are their vectors still, and new text reads them
-        assert np.array_equal(table[rows[word]], vectors[word])
+    scale = metas["added"]["init_embeddings"]["scale"]
+    for word in ("惊艳", "超赞"):  # no gradient reached them: their scaled vectors still, and new text reads them
+        assert np.allclose(table[rows[word]], vectors[word] * scale)
         assert student_inputs([word], vocab_from_words(added), 8)[0] == [rows[word]]
     assert student_inputs(["惊艳"], vocab_from_words(plain), 8)[0] == [plain.index("[UNK]")]
     trained = [w for w in FILLER if w in rows]
-    assert trained and not any(np.array_equal(table[rows[w]], vectors[w]) for w in trained)
+    assert trained and not any(np.allclose(table[rows[w]], vectors[w] * scale) for w in trained)
 
 
 def test_nearest_neighbours_are_the_k_most_similar_words_listed_in_the_files_order(tmp_path):
