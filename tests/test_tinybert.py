@@ -134,6 +134,7 @@ def test_both_stages_run_export_and_predict(fine_tuned, tmp_path):
 
     main_of("export_model")(["--checkpoint", str(out / "best"), "--output_dir", str(tmp_path / "export")])
     predictor = Predictor(str(tmp_path / "export"), num_threads=1)
+    assert predictor.max_seq_length == 32  # served at the teacher's length, which it trained and was scored at
     probs = predictor.predict(["这个酒店很好", "房间很差，失望"])
     assert probs.shape == (2, 2) and np.allclose(probs.sum(-1), 1, atol=1e-5)
 
