@@ -238,14 +238,15 @@ def schedule_changes(saved, now, processes=(1, 1)):
     return changed
 
 
-def saved_processes(path):
-    """How many processes trained the run saved at `path` (each saved its random state there); 1 if unknown."""
+def saved_rng_states(path):
+    """The random states saved at `path`, one per process that trained the run (save_checkpoint writes a list
+    under the launcher, the state itself in one process); None for a checkpoint from before they were kept."""
     rng_path = os.path.join(path, RNG_STATE)
     if not os.path.isfile(rng_path):
-        return 1
+        return None
     with open(rng_path, "rb") as f:
         states = pickle.load(f)
-    return len(states) if isinstance(states, list) else 1
+    return states if isinstance(states, list) else [states]
 
 
 def resumable_meta(path, label_list, pairs, kind, args):
@@ -256,7 +257,8 @@ def resumable_meta(path, label_list, pairs, kind, args):
     check_task(path, meta, label_list, pairs)
     if not os.path.isfile(os.path.join(path, OPTIMIZER)):
         raise InputError(f"{path}: holds weights only (best/ does); resume from the run's last/")
-    changed = schedule_changes(meta.get("args", {}), args, (saved_processes(path), world()[1]))
+    states = saved_rng_states(path)
+    changed = schedule_changes(meta.get("args", {}), args, (len(states) if states else 1, world()[1]))
     if changed:
         raise InputError(f"{path}: saved by a run with {', '.join(changed)}; resume it with the flags it was "
                          "started with, or start a new run in another --output_dir")
@@ -269,16 +271,14 @@ def restore_checkpoint(path, model, optimizer, label_list, pairs, kind, args):
     meta = resumable_meta(path, label_list, pairs, kind, args)
     load_state_strict(model, os.path.join(path, WEIGHTS))
     optimizer.set_state_dict(load_paddle_file(os.path.join(path, OPTIMIZER)))
-    rng_path = os.path.join(path, RNG_STATE)
-    if os.path.isfile(rng_path):
-        with open(rng_path, "rb") as f:
-            states = pickle.load(f)
-        rank, size = world()
-        if (len(states) if isinstance(states, list) else 1) == size:
-            set_rng_state(states[rank] if size > 1 else states)
-        else:
-            logger.warning("%s: saved by another number of processes; dropout will draw differently", rng_path)
-    else:  # saved before checkpoints kept it
+    states = saved_rng_states(path)
+    rank, size = world()
+    if states is None:  # saved before checkpoints kept it
         logger.warning("%s: no random state saved; dropout will draw differently from an uninterrupted run", path)
+    elif len(states) == size:
+        set_rng_state(states[rank])
+    else:
+        logger.warning("%s: saved by another number of processes; dropout will draw differently",
+                       os.path.join(path, RNG_STATE))
     logger.info("resumed from %s at step %d", path, meta["state"]["global_step"])
     return meta
